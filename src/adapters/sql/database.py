@@ -1,0 +1,103 @@
+"""Engines, sessions and migrations for Postgres (asyncpg) and SQLite (aiosqlite).
+
+advanced-alchemy's ``SQLAlchemyAsyncConfig`` builds the engine and session maker, and its
+``AlembicCommands`` runs our migrations; the rest of the code only sees ``Database``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+from sqlalchemy import event
+from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual ``postgres://`` / ``postgresql://`` forms and pick the async drivers."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+@dataclass
+class Database:
+    """One database: its engine, session maker and dialect name."""
+
+    config: SQLAlchemyAsyncConfig
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    dialect: str
+    # SQLite allows one writer at a time; writes in this process queue here instead of failing
+    # with "database is locked" (busy_timeout covers other processes).
+    write_lock: asyncio.Lock
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def open_database(url: str, *, pool_size: int = 10, echo: bool = False,
+                  connect_args: dict[str, Any] | None = None, pooled: bool = True) -> Database:
+    url = normalize_url(url)
+    engine_config: dict[str, Any] = {"echo": echo}
+    if not pooled:
+        engine_config["poolclass"] = NullPool
+    if url.startswith("postgresql") and pooled:
+        engine_config.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                             pool_timeout=5, pool_recycle=1800)
+        args = {"timeout": 5, "command_timeout": 30, "server_settings": {"jit": "off"}}
+        args.update(connect_args or {})
+        engine_config["connect_args"] = args
+    elif url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine_config["connect_args"] = {"timeout": 5, **(connect_args or {})}
+    config = SQLAlchemyAsyncConfig(
+        connection_string=url,
+        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS),
+            script_config=str(MIGRATIONS / "alembic.ini"),
+            version_table_name="alembic_version",
+        ),
+        engine_config=EngineConfig(**engine_config),
+    )
+    engine = config.get_engine()
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return Database(config=config, engine=engine, sessions=sessions, dialect=engine.dialect.name,
+                    write_lock=asyncio.Lock())
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (blocking; call from a thread inside an event loop)."""
+    db = open_database(url, pooled=False)
+    AlembicCommands(sqlalchemy_config=db.config).upgrade(revision=revision)
+
+
+__all__ = ["Database", "migrate", "normalize_url", "open_database"]
