@@ -1,0 +1,58 @@
+"""In-memory unit of work: serializable (one at a time), rollback restores a snapshot."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+from adapters.memory.auth import (
+    MemoryEmailTokenRepository,
+    MemoryOutboxRepository,
+    MemoryRefreshTokenRepository,
+    MemoryUserRepository,
+)
+from adapters.memory.store import MemoryStore
+
+
+class MemoryUnitOfWork:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self._snapshot: dict[str, dict[Any, Any]] | None = None
+        self.committed = False
+
+    async def __aenter__(self) -> Self:
+        await self.store.lock.acquire()
+        self._snapshot = self.store.snapshot()
+        self.committed = False
+        s = self.store
+        self.users = MemoryUserRepository(s)
+        self.refresh_tokens = MemoryRefreshTokenRepository(s)
+        self.email_tokens = MemoryEmailTokenRepository(s)
+        self.outbox = MemoryOutboxRepository(s)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if not self.committed and self._snapshot is not None:
+                self.store.restore(self._snapshot)
+        finally:
+            self._snapshot = None
+            self.store.lock.release()
+
+    async def commit(self) -> None:
+        self._snapshot = self.store.snapshot()
+        self.committed = True
+
+    async def rollback(self) -> None:
+        if self._snapshot is not None:
+            self.store.restore(self._snapshot)
+            self._snapshot = self.store.snapshot()
+
+
+class MemoryUnitOfWorkFactory:
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store or MemoryStore()
+
+    def __call__(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.store)

@@ -1,0 +1,72 @@
+"""The SQL unit of work: one session, one transaction, repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sql.database import Database
+from adapters.sql.repositories.auth import (
+    SqlEmailTokenRepository,
+    SqlOutboxRepository,
+    SqlRefreshTokenRepository,
+    SqlUserRepository,
+)
+
+
+class SqlUnitOfWork:
+    """Commit explicitly or everything rolls back when the block ends.
+
+    On SQLite, units of work in this process take turns (one writer at a time is all SQLite
+    allows); on Postgres they run concurrently and the constraints and guarded updates decide.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._session: AsyncSession | None = None
+        self._locked = False
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._session is not None, "unit of work used outside 'async with'"
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        if not self._db.is_postgres:
+            await self._db.write_lock.acquire()
+            self._locked = True
+        self._session = self._db.sessions()
+        s = self._session
+        self.users = SqlUserRepository(s)
+        self.refresh_tokens = SqlRefreshTokenRepository(s)
+        self.email_tokens = SqlEmailTokenRepository(s)
+        self.outbox = SqlOutboxRepository(s)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        try:
+            if self._session is not None:
+                await self._session.rollback()
+                await self._session.close()
+        finally:
+            self._session = None
+            if self._locked:
+                self._locked = False
+                self._db.write_lock.release()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.db)

@@ -1,0 +1,53 @@
+"""Job kinds and the dispatcher that moves committed outbox rows onto the job queue."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from application.ports.jobs import JobQueue
+
+log = logging.getLogger(__name__)
+
+SEND_WELCOME = "send_welcome_email"
+SEND_VERIFICATION = "send_verification_email"
+SEND_PASSWORD_RESET = "send_password_reset_email"
+SEND_ORDER_CONFIRMATION = "send_order_confirmation"
+SEND_SALE_NOTICE = "send_sale_notice"
+BUILD_SALES_REPORT = "build_sales_report"
+
+
+class OutboxMarker(Protocol):
+    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None: ...
+
+
+class JobDispatcher:
+    """Enqueue outbox rows after their transaction committed.
+
+    If the queue is down the rows stay undispatched and the periodic relay retries them: the
+    change that needed the job stands, and the job is delayed, never lost.
+    """
+
+    def __init__(self, queue: JobQueue, marker: OutboxMarker) -> None:
+        self._queue = queue
+        self._marker = marker
+
+    async def dispatch(self, jobs: Iterable[tuple[uuid.UUID, str, dict[str, Any]]]) -> int:
+        sent: list[uuid.UUID] = []
+        for outbox_id, kind, payload in jobs:
+            try:
+                await self._queue.enqueue(kind, {"outbox_id": str(outbox_id), **payload},
+                                          key=f"outbox:{outbox_id}")
+            except Exception:  # the relay retries; the caller's work already committed
+                log.warning("job queue unavailable; outbox row %s left for the relay", outbox_id)
+                break
+            sent.append(outbox_id)
+        if sent:
+            try:
+                await self._marker.mark_dispatched(sent)
+            except Exception:
+                log.warning("could not mark %d outbox rows dispatched; they may be enqueued twice "
+                            "(jobs are idempotent)", len(sent))
+        return len(sent)

@@ -1,0 +1,82 @@
+"""Repositories and the unit of work.
+
+A use case opens a unit of work, reads and writes through its repositories, and commits; leaving
+the block without ``commit()`` rolls everything back, so a request's writes land together or
+not at all. Repositories translate storage errors into domain errors (``Conflict`` for a
+violated unique constraint), so use cases never see a driver exception.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
+from domain.users import User
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None: ...
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        """An active (not deleted) user."""
+        ...
+
+    async def get_by_login(self, login: str) -> User | None:
+        """An active user whose email or username equals ``login``, case-insensitively."""
+        ...
+
+    async def update(self, user: User) -> None: ...
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def get_by_hash(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def spend(self, token_id: uuid.UUID, now: datetime) -> bool:
+        """Mark unused → used atomically; False when someone else spent or revoked it first."""
+        ...
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None: ...
+
+    async def revoke_user(self, user_id: uuid.UUID, now: datetime,
+                          *, keep_family: uuid.UUID | None = None) -> None: ...
+
+    async def is_family_revoked(self, family_id: uuid.UUID) -> bool: ...
+
+
+class EmailTokenRepository(Protocol):
+    async def add(self, token: EmailToken) -> None: ...
+
+    async def get_by_hash(self, token_hash: str, purpose: EmailTokenPurpose) -> EmailToken | None: ...
+
+    async def spend(self, token_id: uuid.UUID, now: datetime) -> bool: ...
+
+
+class OutboxRepository(Protocol):
+    """Jobs recorded in the same transaction as the change that needs them."""
+
+    async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID: ...
+
+
+class UnitOfWork(Protocol):
+    users: UserRepository
+    refresh_tokens: RefreshTokenRepository
+    email_tokens: EmailTokenRepository
+    outbox: OutboxRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

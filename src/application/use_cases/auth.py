@@ -1,0 +1,284 @@
+"""Accounts and sessions: register, log in, refresh with rotation, log out, verify, reset."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from application.identity import Principal
+from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOME, JobDispatcher
+from application.opaque_tokens import hash_secret, new_secret
+from application.ports.clock import Clock
+from application.ports.kv import KeyValueStore
+from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from application.ports.security import AccessTokenIssuer, PasswordHasher
+from domain.errors import AuthenticationFailed, TooManyAttempts
+from domain.ids import new_id
+from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
+from domain.users import Role, User, normalize_email, validate_password, validate_username
+
+REFRESH_LIFETIME = timedelta(days=30)
+VERIFY_LIFETIME = timedelta(days=2)
+RESET_LIFETIME = timedelta(hours=1)
+LOGIN_FAILURE_LIMIT = 10
+LOGIN_FAILURE_WINDOW = 15 * 60
+_BAD_CREDENTIALS = "Email/username or password is wrong."
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDeps:
+    """What every auth use case needs; built once by the composition root."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    tokens: AccessTokenIssuer
+    kv: KeyValueStore
+    clock: Clock
+    jobs: JobDispatcher
+
+
+async def _start_session(deps: AuthDeps, uow: UnitOfWork, user: User,
+                         family_id: uuid.UUID | None = None) -> TokenPair:
+    now = deps.clock.now()
+    secret = new_secret()
+    family = family_id or new_id()
+    await uow.refresh_tokens.add(RefreshToken(
+        id=new_id(), user_id=user.id, family_id=family, token_hash=hash_secret(secret),
+        expires_at=now + REFRESH_LIFETIME, created_at=now,
+    ))
+    access = deps.tokens.issue(user_id=user.id, role=user.role.value, token_version=user.token_version,
+                               family_id=family)
+    return TokenPair(access_token=access, refresh_token=secret, expires_in=deps.tokens.lifetime_seconds)
+
+
+async def _new_email_token(deps: AuthDeps, uow: UnitOfWork, user: User,
+                           purpose: EmailTokenPurpose, lifetime: timedelta) -> str:
+    now = deps.clock.now()
+    secret = new_secret()
+    await uow.email_tokens.add(EmailToken(
+        id=new_id(), user_id=user.id, purpose=purpose, token_hash=hash_secret(secret),
+        expires_at=now + lifetime, created_at=now,
+    ))
+    return secret
+
+
+class Register:
+    """Create an account (409 on a taken username or email) and mail a welcome and verification link."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, username: str, email: str, password: str) -> User:
+        username = validate_username(username)
+        email = normalize_email(email)
+        validate_password(password)
+        password_hash = await self.deps.hasher.hash(password)
+        now = self.deps.clock.now()
+        user = User(id=new_id(), username=username, email=email, password_hash=password_hash,
+                    role=Role.USER, created_at=now, updated_at=now)
+        async with self.deps.uow() as uow:
+            await uow.users.add(user)
+            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL,
+                                            VERIFY_LIFETIME)
+            welcome = {"user_id": str(user.id)}
+            verify = {"user_id": str(user.id), "token": secret}
+            jobs = [(await uow.outbox.add(SEND_WELCOME, welcome), SEND_WELCOME, welcome),
+                    (await uow.outbox.add(SEND_VERIFICATION, verify), SEND_VERIFICATION, verify)]
+            await uow.commit()
+        await self.deps.jobs.dispatch(jobs)
+        return user
+
+
+class Login:
+    """Exchange credentials for a token pair.
+
+    Unknown users cost the same hashing work as known ones and get the same answer, and failed
+    attempts are throttled per account.
+    """
+
+    def __init__(self, deps: AuthDeps, *, failure_limit: int = LOGIN_FAILURE_LIMIT,
+                 failure_window: int = LOGIN_FAILURE_WINDOW) -> None:
+        self.deps = deps
+        self.failure_limit = failure_limit
+        self.failure_window = failure_window
+
+    async def execute(self, *, login: str, password: str) -> TokenPair:
+        throttle_key = f"login-failures:{login.strip().lower()[:254]}"
+        failures = await self.deps.kv.get(throttle_key)
+        if failures is not None and int(failures) >= self.failure_limit:
+            retry = await self.deps.kv.ttl(throttle_key)
+            raise TooManyAttempts("Too many failed logins for this account; try again later.",
+                                  retry_after=max(retry, 1))
+        async with self.deps.uow() as uow:
+            user = await uow.users.get_by_login(login.strip()) if len(login) <= 254 else None
+            if user is None:
+                await self.deps.hasher.burn(password)
+                ok = False
+            else:
+                ok = await self.deps.hasher.verify(user.password_hash, password)
+            if not ok or user is None:
+                await self.deps.kv.incr(throttle_key, self.failure_window)
+                raise AuthenticationFailed(_BAD_CREDENTIALS)
+            if self.deps.hasher.needs_rehash(user.password_hash):
+                user.password_hash = await self.deps.hasher.hash(password)
+                user.updated_at = self.deps.clock.now()
+                await uow.users.update(user)
+            pair = await _start_session(self.deps, uow, user)
+            await uow.commit()
+        await self.deps.kv.delete(throttle_key)
+        return pair
+
+
+class Refresh:
+    """Spend a refresh token for a new pair in the same family; a replayed token kills the family."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, refresh_token: str) -> TokenPair:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            stored = await uow.refresh_tokens.get_by_hash(hash_secret(refresh_token))
+            if stored is None:
+                raise AuthenticationFailed("Refresh token is not valid.")
+            if stored.used_at is not None or stored.revoked_at is not None:
+                await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                await uow.commit()
+                raise AuthenticationFailed("Refresh token was already used; the session is revoked.")
+            if now >= stored.expires_at:
+                raise AuthenticationFailed("Refresh token has expired.")
+            if not await uow.refresh_tokens.spend(stored.id, now):
+                # Lost a race with another use of the same token: treat it as a replay.
+                await uow.refresh_tokens.revoke_family(stored.family_id, now)
+                await uow.commit()
+                raise AuthenticationFailed("Refresh token was already used; the session is revoked.")
+            user = await uow.users.get(stored.user_id)
+            if user is None:
+                raise AuthenticationFailed("Refresh token is not valid.")
+            pair = await _start_session(self.deps, uow, user, family_id=stored.family_id)
+            await uow.commit()
+        return pair
+
+
+class Logout:
+    """End this session: deny the access token until it expires and revoke its refresh family."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, principal: Principal) -> None:
+        if principal.token_id:
+            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1",
+                                   self.deps.tokens.lifetime_seconds + 60)
+        if principal.family_id:
+            async with self.deps.uow() as uow:
+                await uow.refresh_tokens.revoke_family(principal.family_id, self.deps.clock.now())
+                await uow.commit()
+
+
+class VerifyEmail:
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, token: str) -> None:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            stored = await uow.email_tokens.get_by_hash(hash_secret(token), EmailTokenPurpose.VERIFY_EMAIL)
+            if stored is None or stored.used_at is not None or now >= stored.expires_at:
+                raise AuthenticationFailed("Verification link is not valid or has expired.")
+            user = await uow.users.get(stored.user_id)
+            if user is None or not await uow.email_tokens.spend(stored.id, now):
+                raise AuthenticationFailed("Verification link is not valid or has expired.")
+            user.email_verified = True
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.commit()
+
+
+class ResendVerification:
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, principal: Principal) -> None:
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(principal.id)
+            if user is None or user.email_verified:
+                return
+            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL,
+                                            VERIFY_LIFETIME)
+            payload = {"user_id": str(user.id), "token": secret}
+            job = await uow.outbox.add(SEND_VERIFICATION, payload)
+            await uow.commit()
+        await self.deps.jobs.dispatch([(job, SEND_VERIFICATION, payload)])
+
+
+class RequestPasswordReset:
+    """Always accepted (no account enumeration); mails a single-use link when the account exists."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, email: str) -> None:
+        if len(email) > 254:
+            return
+        async with self.deps.uow() as uow:
+            user = await uow.users.get_by_login(email.strip())
+            if user is None:
+                return
+            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET,
+                                            RESET_LIFETIME)
+            payload = {"user_id": str(user.id), "token": secret}
+            job = await uow.outbox.add(SEND_PASSWORD_RESET, payload)
+            await uow.commit()
+        await self.deps.jobs.dispatch([(job, SEND_PASSWORD_RESET, payload)])
+
+
+class ConfirmPasswordReset:
+    """Set a new password from a mailed link; every session of the account ends."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, token: str, new_password: str) -> None:
+        validate_password(new_password, field="new_password")
+        now = self.deps.clock.now()
+        new_hash = await self.deps.hasher.hash(new_password)
+        async with self.deps.uow() as uow:
+            stored = await uow.email_tokens.get_by_hash(hash_secret(token), EmailTokenPurpose.PASSWORD_RESET)
+            if stored is None or stored.used_at is not None or now >= stored.expires_at:
+                raise AuthenticationFailed("Reset link is not valid or has expired.")
+            user = await uow.users.get(stored.user_id)
+            if user is None or not await uow.email_tokens.spend(stored.id, now):
+                raise AuthenticationFailed("Reset link is not valid or has expired.")
+            user.password_hash = new_hash
+            user.token_version += 1
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.refresh_tokens.revoke_user(user.id, now)
+            await uow.commit()
+
+
+class CheckAccessToken:
+    """Accept an access token's claims only for a live user, current token version and session."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, user_id: uuid.UUID, token_version: int, token_id: str | None,
+                      family_id: uuid.UUID | None) -> Principal | None:
+        if token_id and await self.deps.kv.get(f"revoked-jti:{token_id}") is not None:
+            return None
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None or user.token_version != token_version:
+                return None
+        return Principal(id=user.id, role=user.role, family_id=family_id, token_id=token_id)

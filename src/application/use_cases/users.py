@@ -1,0 +1,101 @@
+"""Own profile, public profiles, account changes and deletion."""
+
+from __future__ import annotations
+
+import uuid
+
+from application.identity import Principal
+from application.ports.persistence import UnitOfWorkFactory
+from application.use_cases.auth import AuthDeps
+from domain.errors import AuthenticationFailed, NotFound, RuleViolation
+from domain.users import User, normalize_email, validate_password, validate_username
+
+
+class GetMe:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    async def execute(self, principal: Principal) -> User:
+        async with self.uow() as uow:
+            user = await uow.users.get(principal.id)
+        if user is None:
+            raise NotFound("No such user.")
+        return user
+
+
+class UpdateMe:
+    """Change username and/or email; a new password needs the current one.
+
+    A password change ends the account's other sessions (their refresh tokens); this one stays.
+    """
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, principal: Principal, *, username: str | None = None, email: str | None = None,
+                      password: str | None = None, current_password: str | None = None) -> User:
+        if username is not None:
+            validate_username(username)
+        if email is not None:
+            email = normalize_email(email)
+        new_hash: str | None = None
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(principal.id)
+            if user is None:
+                raise NotFound("No such user.")
+            if password is not None:
+                validate_password(password)
+                if current_password is None:
+                    raise RuleViolation("current_password is required to change the password.",
+                                        field="current_password")
+                if not await self.deps.hasher.verify(user.password_hash, current_password):
+                    raise AuthenticationFailed("current_password is wrong.")
+                new_hash = await self.deps.hasher.hash(password)
+            now = self.deps.clock.now()
+            if username is not None:
+                user.username = username
+            if email is not None and email.lower() != user.email.lower():
+                user.email = email
+                user.email_verified = False
+            elif email is not None:
+                user.email = email
+            if new_hash is not None:
+                user.password_hash = new_hash
+                await uow.refresh_tokens.revoke_user(user.id, now, keep_family=principal.family_id)
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.commit()
+        return user
+
+
+class DeleteMe:
+    """Delete the account: listings withdrawn, orders kept but anonymised, sessions ended."""
+
+    def __init__(self, deps: AuthDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, principal: Principal) -> None:
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            user = await uow.users.get(principal.id)
+            if user is None:
+                raise NotFound("No such user.")
+            user.deleted_at = now
+            user.username = f"deleted-{user.id.hex[:20]}"
+            user.email = f"{user.id.hex}@deleted.invalid"
+            user.password_hash = "!"
+            user.token_version += 1
+            user.updated_at = now
+            await uow.users.update(user)
+            await uow.refresh_tokens.revoke_user(user.id, now)
+            await uow.commit()
+        if principal.token_id:
+            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1",
+                                   self.deps.tokens.lifetime_seconds + 60)
+
+
+def parse_user_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound("No such user.") from None

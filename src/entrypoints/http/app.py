@@ -1,0 +1,88 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from entrypoints.container import Container
+from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.users import UsersController
+from entrypoints.http.problems import exception_handlers
+from entrypoints.http.security import build_jwt_auth
+from entrypoints.settings import Settings
+
+MAX_BODY_BYTES = 1_048_576
+ROUTE_HANDLERS: list[Any] = [HealthController, AuthController, UsersController]
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    def provide() -> Any:
+        return value
+
+    return provide
+
+
+def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    container = container or Container(settings)
+    jwt_auth = build_jwt_auth(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await container.startup()
+        try:
+            yield
+        finally:
+            await container.shutdown()
+
+    dependencies = {name: Provide(_constant(use_case), use_cache=True, sync_to_thread=False)
+                    for name, use_case in container.use_cases.items()}
+    openapi = OpenAPIConfig(
+        title="Marketplace API",
+        version="1.0.0",
+        description="List, search, review and favorite products; fill a cart; check out; get a feed.",
+        path="/schema",
+        render_plugins=[SwaggerRenderPlugin(path="/")],
+        use_handler_docstrings=True,
+        components=Components(security_schemes={
+            "OAuth2PasswordForm": SecurityScheme(type="oauth2", flows=__import__(
+                "litestar.openapi.spec", fromlist=["OAuthFlows"]).OAuthFlows(
+                password=__import__("litestar.openapi.spec", fromlist=["OAuthFlow"]).OAuthFlow(
+                    token_url="/api/auth/token", scopes={}))),
+        }),
+    )
+    app = Litestar(
+        route_handlers=list(ROUTE_HANDLERS),
+        dependencies=dependencies,
+        exception_handlers=exception_handlers,
+        on_app_init=[jwt_auth.on_app_init],
+        openapi_config=openapi,
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        cors_config=CORSConfig(allow_origins=settings.cors_allow_origins, allow_credentials=False,
+                               allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                                              "If-None-Match"], expose_headers=["ETag", "Retry-After"])
+        if settings.cors_allow_origins else None,
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
+        if settings.allowed_hosts != ["*"] else None,
+        debug=False,
+    )
+    app.state.container = container
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> Litestar:
+    """ASGI entry for servers: ``granian --interface asgi entrypoints.http.app:app_from_env --factory``."""
+    return create_app(Settings.from_env())
