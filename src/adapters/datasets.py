@@ -61,9 +61,7 @@ def load_interactions_csv(path: str | Path) -> pl.DataFrame:
     raw = pl.read_csv(path, infer_schema=False)
     missing = {"user", "item", "timestamp"} - set(raw.columns)
     if missing:
-        raise DatasetError(
-            f"{path} lacks column(s) {sorted(missing)}; expected header user,item,timestamp[,weight]"
-        )
+        raise DatasetError(f"{path} lacks column(s) {sorted(missing)}; expected header user,item,timestamp[,weight]")
     weight = pl.col("weight").cast(pl.Float64) if "weight" in raw.columns else pl.lit(1.0)
     try:
         return raw.select(

@@ -38,8 +38,7 @@ class JobDispatcher:
         sent: list[uuid.UUID] = []
         for outbox_id, kind, payload in jobs:
             try:
-                await self._queue.enqueue(kind, {"outbox_id": str(outbox_id), **payload},
-                                          key=f"outbox:{outbox_id}")
+                await self._queue.enqueue(kind, {"outbox_id": str(outbox_id), **payload}, key=f"outbox:{outbox_id}")
             except Exception:  # the relay retries; the caller's work already committed
                 log.warning("job queue unavailable; outbox row %s left for the relay", outbox_id)
                 break
@@ -48,6 +47,8 @@ class JobDispatcher:
             try:
                 await self._marker.mark_dispatched(sent)
             except Exception:
-                log.warning("could not mark %d outbox rows dispatched; they may be enqueued twice "
-                            "(jobs are idempotent)", len(sent))
+                log.warning(
+                    "could not mark %d outbox rows dispatched; they may be enqueued twice (jobs are idempotent)",
+                    len(sent),
+                )
         return len(sent)

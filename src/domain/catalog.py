@@ -87,8 +87,9 @@ class Product:
         return is_admin or user_id == self.seller_id
 
     @staticmethod
-    def checked(name: str, description: str, price: Decimal | str, image_url: str | None,
-                stock: int) -> tuple[str, str, Decimal, str | None, int]:
+    def checked(
+        name: str, description: str, price: Decimal | str, image_url: str | None, stock: int
+    ) -> tuple[str, str, Decimal, str | None, int]:
         """Validate the writable fields together so one call reports the first broken rule."""
         return (
             validate_text(name, field="name", min_len=1, max_len=NAME_MAX),

@@ -20,7 +20,7 @@ def validate_price(value: Decimal | str | int, *, field: str = "price") -> Decim
     try:
         price = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation:
-        raise RuleViolation("Price must be a decimal number such as \"19.99\".", field=field) from None
+        raise RuleViolation('Price must be a decimal number such as "19.99".', field=field) from None
     if not price.is_finite():
         raise RuleViolation("Price must be a finite decimal number.", field=field)
     exponent = price.as_tuple().exponent

@@ -12,7 +12,9 @@ from domain.errors import RuleViolation
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 # Pragmatic address check: one @, no spaces, a dot in the domain, sane length (RFC 5321 limits).
-EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 
 
@@ -23,8 +25,7 @@ class Role(enum.StrEnum):
 
 def validate_username(value: str) -> str:
     if not USERNAME_RE.fullmatch(value):
-        raise RuleViolation("Username must be 3–32 characters of letters, digits, '_', '.' or '-'.",
-                            field="username")
+        raise RuleViolation("Username must be 3–32 characters of letters, digits, '_', '.' or '-'.", field="username")
     return value
 
 

@@ -42,20 +42,30 @@ class Container:
 
             from adapters.kv.redis import RedisKeyValueStore
 
-            self.redis = Redis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25,
-                                        health_check_interval=10)
+            self.redis = Redis.from_url(
+                settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=10
+            )
             self.kv = RedisKeyValueStore(self.redis, prefix=settings.redis_key_prefix)
         else:
             self.kv = MemoryKeyValueStore()
         self.queue = InProcessJobQueue(self._run_job_inline)
-        self.hasher = Argon2PasswordHasher(time_cost=settings.argon2_time_cost,
-                                           memory_cost=settings.argon2_memory_cost)
-        self.tokens = JwtAccessTokenIssuer(secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
-                                           issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                                           lifetime_seconds=settings.access_token_ttl)
+        self.hasher = Argon2PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost)
+        self.tokens = JwtAccessTokenIssuer(
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algorithm,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            lifetime_seconds=settings.access_token_ttl,
+        )
         self.dispatcher = JobDispatcher(self.queue, SqlOutboxStore(self.db))
-        deps = auth.AuthDeps(uow=self.uow, hasher=self.hasher, tokens=self.tokens, kv=self.kv,
-                             clock=self.clock, jobs=self.dispatcher)
+        deps = auth.AuthDeps(
+            uow=self.uow,
+            hasher=self.hasher,
+            tokens=self.tokens,
+            kv=self.kv,
+            clock=self.clock,
+            jobs=self.dispatcher,
+        )
         self.auth_deps = deps
         self.use_cases: dict[str, Any] = {
             "register_user": auth.Register(deps),

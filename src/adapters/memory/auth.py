@@ -72,8 +72,7 @@ class MemoryRefreshTokenRepository:
             if token.family_id == family_id and token.revoked_at is None:
                 token.revoked_at = now
 
-    async def revoke_user(self, user_id: uuid.UUID, now: datetime,
-                          *, keep_family: uuid.UUID | None = None) -> None:
+    async def revoke_user(self, user_id: uuid.UUID, now: datetime, *, keep_family: uuid.UUID | None = None) -> None:
         for token in self.rows.values():
             if token.user_id == user_id and token.revoked_at is None and token.family_id != keep_family:
                 token.revoked_at = now
@@ -109,8 +108,14 @@ class MemoryOutboxRepository:
 
     async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID:
         outbox_id = new_id()
-        self.rows[outbox_id] = {"id": outbox_id, "kind": kind, "payload": dict(payload),
-                                "created_at": datetime.now(UTC), "dispatched_at": None, "processed_at": None}
+        self.rows[outbox_id] = {
+            "id": outbox_id,
+            "kind": kind,
+            "payload": dict(payload),
+            "created_at": datetime.now(UTC),
+            "dispatched_at": None,
+            "processed_at": None,
+        }
         return outbox_id
 
 

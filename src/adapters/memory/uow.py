@@ -12,9 +12,15 @@ from adapters.memory.auth import (
     MemoryUserRepository,
 )
 from adapters.memory.store import MemoryStore
+from application.ports import persistence as ports
 
 
 class MemoryUnitOfWork:
+    users: ports.UserRepository
+    refresh_tokens: ports.RefreshTokenRepository
+    email_tokens: ports.EmailTokenRepository
+    outbox: ports.OutboxRepository
+
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self._snapshot: dict[str, dict[Any, Any]] | None = None
@@ -31,8 +37,9 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutboxRepository(s)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if not self.committed and self._snapshot is not None:
                 self.store.restore(self._snapshot)

@@ -9,8 +9,7 @@ from litestar.security.jwt import Token
 
 
 class JwtAccessTokenIssuer:
-    def __init__(self, *, secret: str, algorithm: str, issuer: str, audience: str,
-                 lifetime_seconds: int = 900) -> None:
+    def __init__(self, *, secret: str, algorithm: str, issuer: str, audience: str, lifetime_seconds: int = 900) -> None:
         self.secret = secret
         self.algorithm = algorithm
         self.issuer = issuer
@@ -20,8 +19,12 @@ class JwtAccessTokenIssuer:
     def issue(self, *, user_id: uuid.UUID, role: str, token_version: int, family_id: uuid.UUID) -> str:
         now = datetime.now(UTC)
         token = Token(
-            sub=str(user_id), exp=now + timedelta(seconds=self.lifetime_seconds), iat=now,
-            iss=self.issuer, aud=self.audience, jti=uuid.uuid4().hex,
+            sub=str(user_id),
+            exp=now + timedelta(seconds=self.lifetime_seconds),
+            iat=now,
+            iss=self.issuer,
+            aud=self.audience,
+            jti=uuid.uuid4().hex,
             extras={"role": role, "ver": token_version, "fam": str(family_id)},
         )
         return token.encode(secret=self.secret, algorithm=self.algorithm)

@@ -7,15 +7,21 @@ advanced-alchemy's ``SQLAlchemyAsyncConfig`` builds the engine and session maker
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.alembic.commands import AlembicCommands
-from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+from advanced_alchemy.config import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+)
 from sqlalchemy import event
-from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,9 +30,9 @@ def normalize_url(url: str) -> str:
     """Accept the usual ``postgres://`` / ``postgresql://`` forms and pick the async drivers."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     return url
 
 
@@ -59,15 +65,22 @@ class Database:
         await self.engine.dispose()
 
 
-def open_database(url: str, *, pool_size: int = 10, echo: bool = False,
-                  connect_args: dict[str, Any] | None = None, pooled: bool = True) -> Database:
+def open_database(
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    connect_args: dict[str, Any] | None = None,
+    pooled: bool = True,
+) -> Database:
     url = normalize_url(url)
     engine_config: dict[str, Any] = {"echo": echo}
     if not pooled:
         engine_config["poolclass"] = NullPool
     if url.startswith("postgresql") and pooled:
-        engine_config.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                             pool_timeout=5, pool_recycle=1800)
+        engine_config.update(
+            pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=5, pool_recycle=1800
+        )
         args = {"timeout": 5, "command_timeout": 30, "server_settings": {"jit": "off"}}
         args.update(connect_args or {})
         engine_config["connect_args"] = args
@@ -90,14 +103,37 @@ def open_database(url: str, *, pool_size: int = 10, echo: bool = False,
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    return Database(config=config, engine=engine, sessions=sessions, dialect=engine.dialect.name,
-                    write_lock=asyncio.Lock())
+    return Database(
+        config=config,
+        engine=engine,
+        sessions=sessions,
+        dialect=engine.dialect.name,
+        write_lock=asyncio.Lock(),
+    )
 
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (blocking; call from a thread inside an event loop)."""
-    db = open_database(url, pooled=False)
-    AlembicCommands(sqlalchemy_config=db.config).upgrade(revision=revision)
+
+    def run() -> None:
+        db = open_database(url, pooled=False)
+        AlembicCommands(sqlalchemy_config=db.config).upgrade(revision=revision)
+
+    # Alembic's env runs its own event loop, so it gets a thread of its own: this works from
+    # plain scripts and from inside a running loop alike.
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            run()
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=guarded, name="migrate")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
 
 
 __all__ = ["Database", "migrate", "normalize_url", "open_database"]

@@ -14,12 +14,10 @@ CONSTRAINTS: dict[str, DomainError] = {
     "uq_reviews_product_author": Conflict("You have already reviewed this product.", field="product_id"),
     "uq_favorites_user_product": Conflict("Already a favorite.", field="product_id"),
     "uq_cart_items_user_product": Conflict("That product is already in the cart.", field="product_id"),
-    "uq_orders_buyer_idempotency_key": Conflict("An order with that Idempotency-Key exists.",
-                                                field="Idempotency-Key"),
+    "uq_orders_buyer_idempotency_key": Conflict("An order with that Idempotency-Key exists.", field="Idempotency-Key"),
     "ck_products_stock_nonnegative": Conflict("Not enough stock.", field="stock"),
     "fk_products_category_id_categories": RuleViolation("No such category.", field="category_id"),
-    "fk_categories_parent_id_categories": Conflict("The category has sub-categories or products.",
-                                                   field="parent_id"),
+    "fk_categories_parent_id_categories": Conflict("The category has sub-categories or products.", field="parent_id"),
 }
 # SQLite names the columns, not the constraint, for UNIQUE on plain columns.
 _SQLITE_UNIQUE = {
@@ -35,8 +33,7 @@ _SQLITE_UNIQUE = {
 
 def constraint_of(error: IntegrityError) -> str | None:
     orig = error.orig
-    name = getattr(orig, "constraint_name", None) or getattr(getattr(orig, "__cause__", None),
-                                                             "constraint_name", None)
+    name = getattr(orig, "constraint_name", None) or getattr(getattr(orig, "__cause__", None), "constraint_name", None)
     if name:
         return str(name)
     message = str(orig)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 
 from adapters.sql.database import Database
-from adapters.sql.tables import OutboxRow
+from adapters.sql.tables import OutboxRow, table_of
 
-O = OutboxRow.__table__  # noqa: E741
+O = table_of(OutboxRow)  # noqa: E741
 
 
 class SqlOutboxStore:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -84,9 +85,7 @@ class CategoryRow(UUIDv7AuditBase):
 class ProductRow(UUIDv7AuditBase):
     __tablename__ = "products"
     seller_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="RESTRICT"), index=True)
-    category_id: Mapped[uuid.UUID] = mapped_column(
-        GUID, ForeignKey("categories.id", ondelete="RESTRICT"), index=True
-    )
+    category_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     price: Mapped[Decimal] = mapped_column(Money)
@@ -102,19 +101,53 @@ class ProductRow(UUIDv7AuditBase):
         CheckConstraint("stock >= 0", name="stock_nonnegative"),
         CheckConstraint("price > 0", name="price_positive"),
         CheckConstraint("review_count >= 0 AND favorite_count >= 0", name="counts_nonnegative"),
-        Index("ix_products_newest", "created_at", "id", postgresql_where=NOT_WITHDRAWN,
-              sqlite_where=NOT_WITHDRAWN),
+        Index(
+            "ix_products_newest",
+            "created_at",
+            "id",
+            postgresql_where=NOT_WITHDRAWN,
+            sqlite_where=NOT_WITHDRAWN,
+        ),
         Index("ix_products_price", "price", "id", postgresql_where=NOT_WITHDRAWN, sqlite_where=NOT_WITHDRAWN),
-        Index("ix_products_rating", "rating_avg", "id", postgresql_where=NOT_WITHDRAWN,
-              sqlite_where=NOT_WITHDRAWN),
-        Index("ix_products_category_newest", "category_id", "created_at", "id",
-              postgresql_where=NOT_WITHDRAWN, sqlite_where=NOT_WITHDRAWN),
-        Index("ix_products_category_price", "category_id", "price", "id",
-              postgresql_where=NOT_WITHDRAWN, sqlite_where=NOT_WITHDRAWN),
-        Index("ix_products_category_rating", "category_id", "rating_avg", "id",
-              postgresql_where=NOT_WITHDRAWN, sqlite_where=NOT_WITHDRAWN),
-        Index("ix_products_seller_newest", "seller_id", "created_at", "id",
-              postgresql_where=NOT_WITHDRAWN, sqlite_where=NOT_WITHDRAWN),
+        Index(
+            "ix_products_rating",
+            "rating_avg",
+            "id",
+            postgresql_where=NOT_WITHDRAWN,
+            sqlite_where=NOT_WITHDRAWN,
+        ),
+        Index(
+            "ix_products_category_newest",
+            "category_id",
+            "created_at",
+            "id",
+            postgresql_where=NOT_WITHDRAWN,
+            sqlite_where=NOT_WITHDRAWN,
+        ),
+        Index(
+            "ix_products_category_price",
+            "category_id",
+            "price",
+            "id",
+            postgresql_where=NOT_WITHDRAWN,
+            sqlite_where=NOT_WITHDRAWN,
+        ),
+        Index(
+            "ix_products_category_rating",
+            "category_id",
+            "rating_avg",
+            "id",
+            postgresql_where=NOT_WITHDRAWN,
+            sqlite_where=NOT_WITHDRAWN,
+        ),
+        Index(
+            "ix_products_seller_newest",
+            "seller_id",
+            "created_at",
+            "id",
+            postgresql_where=NOT_WITHDRAWN,
+            sqlite_where=NOT_WITHDRAWN,
+        ),
     )
 
 
@@ -135,9 +168,7 @@ class ReviewRow(UUIDv7AuditBase):
 class FavoriteRow(UUIDv7AuditBase):
     __tablename__ = "favorites"
     user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"))
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True
-    )
+    product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True)
     __table_args__ = (
         UniqueConstraint("user_id", "product_id", name="uq_favorites_user_product"),
         Index("ix_favorites_user_newest", "user_id", "created_at", "id"),
@@ -147,9 +178,7 @@ class FavoriteRow(UUIDv7AuditBase):
 class CartItemRow(UUIDv7AuditBase):
     __tablename__ = "cart_items"
     user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"))
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True
-    )
+    product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     price_at_add: Mapped[Decimal] = mapped_column(Money)
     __table_args__ = (
@@ -160,9 +189,7 @@ class CartItemRow(UUIDv7AuditBase):
 
 class OrderRow(UUIDv7AuditBase):
     __tablename__ = "orders"
-    buyer_id: Mapped[uuid.UUID | None] = mapped_column(
-        GUID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
+    buyer_id: Mapped[uuid.UUID | None] = mapped_column(GUID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="placed")
     total: Mapped[Decimal] = mapped_column(Money)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -176,9 +203,7 @@ class OrderRow(UUIDv7AuditBase):
 class OrderLineRow(UUIDv7AuditBase):
     __tablename__ = "order_lines"
     order_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        GUID, ForeignKey("products.id", ondelete="RESTRICT"), index=True
-    )
+    product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="RESTRICT"), index=True)
     seller_id: Mapped[uuid.UUID | None] = mapped_column(
         GUID, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
@@ -225,9 +250,7 @@ class ItemNeighbourRow(UUIDv7AuditBase):
 
     __tablename__ = "item_neighbours"
     product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"))
-    neighbour_id: Mapped[uuid.UUID] = mapped_column(
-        GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True
-    )
+    neighbour_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True)
     score: Mapped[float] = mapped_column(Float)
     __table_args__ = (
         UniqueConstraint("product_id", "neighbour_id", name="uq_item_neighbours_pair"),
@@ -239,12 +262,15 @@ class PopularItemRow(UUIDv7AuditBase):
     """Recent, time-decayed popularity per product (and so per category) for cold starts."""
 
     __tablename__ = "popular_items"
-    product_id: Mapped[uuid.UUID] = mapped_column(
-        GUID, ForeignKey("products.id", ondelete="CASCADE"), unique=True
-    )
+    product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), unique=True)
     category_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("categories.id", ondelete="CASCADE"))
     score: Mapped[float] = mapped_column(Float)
     __table_args__ = (Index("ix_popular_items_category_score", "category_id", "score"),)
 
 
 metadata = UUIDv7AuditBase.metadata
+
+
+def table_of(model: type[UUIDv7AuditBase]) -> Table:
+    """The Core table behind an ORM class, for column-level statements (typed for mypy)."""
+    return cast("Table", model.__table__)

@@ -14,6 +14,7 @@ from adapters.sql.repositories.auth import (
     SqlRefreshTokenRepository,
     SqlUserRepository,
 )
+from application.ports import persistence as ports
 
 
 class SqlUnitOfWork:
@@ -22,6 +23,11 @@ class SqlUnitOfWork:
     On SQLite, units of work in this process take turns (one writer at a time is all SQLite
     allows); on Postgres they run concurrently and the constraints and guarded updates decide.
     """
+
+    users: ports.UserRepository
+    refresh_tokens: ports.RefreshTokenRepository
+    email_tokens: ports.EmailTokenRepository
+    outbox: ports.OutboxRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -45,8 +51,9 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(s)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if self._session is not None:
                 await self._session.rollback()

@@ -308,9 +308,7 @@ def evaluate(
     k: int = DEFAULT_K,
 ) -> list[EvalResult]:
     """Each model (default: the item-to-item model and the popularity baseline) on each protocol."""
-    chosen: Sequence[Recommender] = (
-        models if models is not None else (ItemToItemRecommender(), PopularityRecommender())
-    )
+    chosen: Sequence[Recommender] = models if models is not None else (ItemToItemRecommender(), PopularityRecommender())
     results = []
     for protocol in protocols:
         train, test = SPLITS[protocol](interactions)

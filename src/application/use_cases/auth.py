@@ -46,28 +46,41 @@ class AuthDeps:
     jobs: JobDispatcher
 
 
-async def _start_session(deps: AuthDeps, uow: UnitOfWork, user: User,
-                         family_id: uuid.UUID | None = None) -> TokenPair:
+async def _start_session(deps: AuthDeps, uow: UnitOfWork, user: User, family_id: uuid.UUID | None = None) -> TokenPair:
     now = deps.clock.now()
     secret = new_secret()
     family = family_id or new_id()
-    await uow.refresh_tokens.add(RefreshToken(
-        id=new_id(), user_id=user.id, family_id=family, token_hash=hash_secret(secret),
-        expires_at=now + REFRESH_LIFETIME, created_at=now,
-    ))
-    access = deps.tokens.issue(user_id=user.id, role=user.role.value, token_version=user.token_version,
-                               family_id=family)
+    await uow.refresh_tokens.add(
+        RefreshToken(
+            id=new_id(),
+            user_id=user.id,
+            family_id=family,
+            token_hash=hash_secret(secret),
+            expires_at=now + REFRESH_LIFETIME,
+            created_at=now,
+        )
+    )
+    access = deps.tokens.issue(
+        user_id=user.id, role=user.role.value, token_version=user.token_version, family_id=family
+    )
     return TokenPair(access_token=access, refresh_token=secret, expires_in=deps.tokens.lifetime_seconds)
 
 
-async def _new_email_token(deps: AuthDeps, uow: UnitOfWork, user: User,
-                           purpose: EmailTokenPurpose, lifetime: timedelta) -> str:
+async def _new_email_token(
+    deps: AuthDeps, uow: UnitOfWork, user: User, purpose: EmailTokenPurpose, lifetime: timedelta
+) -> str:
     now = deps.clock.now()
     secret = new_secret()
-    await uow.email_tokens.add(EmailToken(
-        id=new_id(), user_id=user.id, purpose=purpose, token_hash=hash_secret(secret),
-        expires_at=now + lifetime, created_at=now,
-    ))
+    await uow.email_tokens.add(
+        EmailToken(
+            id=new_id(),
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=hash_secret(secret),
+            expires_at=now + lifetime,
+            created_at=now,
+        )
+    )
     return secret
 
 
@@ -83,16 +96,24 @@ class Register:
         validate_password(password)
         password_hash = await self.deps.hasher.hash(password)
         now = self.deps.clock.now()
-        user = User(id=new_id(), username=username, email=email, password_hash=password_hash,
-                    role=Role.USER, created_at=now, updated_at=now)
+        user = User(
+            id=new_id(),
+            username=username,
+            email=email,
+            password_hash=password_hash,
+            role=Role.USER,
+            created_at=now,
+            updated_at=now,
+        )
         async with self.deps.uow() as uow:
             await uow.users.add(user)
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL,
-                                            VERIFY_LIFETIME)
+            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
             welcome = {"user_id": str(user.id)}
             verify = {"user_id": str(user.id), "token": secret}
-            jobs = [(await uow.outbox.add(SEND_WELCOME, welcome), SEND_WELCOME, welcome),
-                    (await uow.outbox.add(SEND_VERIFICATION, verify), SEND_VERIFICATION, verify)]
+            jobs = [
+                (await uow.outbox.add(SEND_WELCOME, welcome), SEND_WELCOME, welcome),
+                (await uow.outbox.add(SEND_VERIFICATION, verify), SEND_VERIFICATION, verify),
+            ]
             await uow.commit()
         await self.deps.jobs.dispatch(jobs)
         return user
@@ -105,8 +126,13 @@ class Login:
     attempts are throttled per account.
     """
 
-    def __init__(self, deps: AuthDeps, *, failure_limit: int = LOGIN_FAILURE_LIMIT,
-                 failure_window: int = LOGIN_FAILURE_WINDOW) -> None:
+    def __init__(
+        self,
+        deps: AuthDeps,
+        *,
+        failure_limit: int = LOGIN_FAILURE_LIMIT,
+        failure_window: int = LOGIN_FAILURE_WINDOW,
+    ) -> None:
         self.deps = deps
         self.failure_limit = failure_limit
         self.failure_window = failure_window
@@ -116,8 +142,9 @@ class Login:
         failures = await self.deps.kv.get(throttle_key)
         if failures is not None and int(failures) >= self.failure_limit:
             retry = await self.deps.kv.ttl(throttle_key)
-            raise TooManyAttempts("Too many failed logins for this account; try again later.",
-                                  retry_after=max(retry, 1))
+            raise TooManyAttempts(
+                "Too many failed logins for this account; try again later.", retry_after=max(retry, 1)
+            )
         async with self.deps.uow() as uow:
             user = await uow.users.get_by_login(login.strip()) if len(login) <= 254 else None
             if user is None:
@@ -177,8 +204,7 @@ class Logout:
 
     async def execute(self, principal: Principal) -> None:
         if principal.token_id:
-            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1",
-                                   self.deps.tokens.lifetime_seconds + 60)
+            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1", self.deps.tokens.lifetime_seconds + 60)
         if principal.family_id:
             async with self.deps.uow() as uow:
                 await uow.refresh_tokens.revoke_family(principal.family_id, self.deps.clock.now())
@@ -213,8 +239,7 @@ class ResendVerification:
             user = await uow.users.get(principal.id)
             if user is None or user.email_verified:
                 return
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL,
-                                            VERIFY_LIFETIME)
+            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
             payload = {"user_id": str(user.id), "token": secret}
             job = await uow.outbox.add(SEND_VERIFICATION, payload)
             await uow.commit()
@@ -234,8 +259,7 @@ class RequestPasswordReset:
             user = await uow.users.get_by_login(email.strip())
             if user is None:
                 return
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET,
-                                            RESET_LIFETIME)
+            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
             payload = {"user_id": str(user.id), "token": secret}
             job = await uow.outbox.add(SEND_PASSWORD_RESET, payload)
             await uow.commit()
@@ -273,8 +297,9 @@ class CheckAccessToken:
     def __init__(self, deps: AuthDeps) -> None:
         self.deps = deps
 
-    async def execute(self, *, user_id: uuid.UUID, token_version: int, token_id: str | None,
-                      family_id: uuid.UUID | None) -> Principal | None:
+    async def execute(
+        self, *, user_id: uuid.UUID, token_version: int, token_id: str | None, family_id: uuid.UUID | None
+    ) -> Principal | None:
         if token_id and await self.deps.kv.get(f"revoked-jti:{token_id}") is not None:
             return None
         async with self.deps.uow() as uow:

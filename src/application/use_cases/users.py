@@ -32,8 +32,15 @@ class UpdateMe:
     def __init__(self, deps: AuthDeps) -> None:
         self.deps = deps
 
-    async def execute(self, principal: Principal, *, username: str | None = None, email: str | None = None,
-                      password: str | None = None, current_password: str | None = None) -> User:
+    async def execute(
+        self,
+        principal: Principal,
+        *,
+        username: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+        current_password: str | None = None,
+    ) -> User:
         if username is not None:
             validate_username(username)
         if email is not None:
@@ -46,8 +53,9 @@ class UpdateMe:
             if password is not None:
                 validate_password(password)
                 if current_password is None:
-                    raise RuleViolation("current_password is required to change the password.",
-                                        field="current_password")
+                    raise RuleViolation(
+                        "current_password is required to change the password.", field="current_password"
+                    )
                 if not await self.deps.hasher.verify(user.password_hash, current_password):
                     raise AuthenticationFailed("current_password is wrong.")
                 new_hash = await self.deps.hasher.hash(password)
@@ -90,8 +98,7 @@ class DeleteMe:
             await uow.refresh_tokens.revoke_user(user.id, now)
             await uow.commit()
         if principal.token_id:
-            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1",
-                                   self.deps.tokens.lifetime_seconds + 60)
+            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1", self.deps.tokens.lifetime_seconds + 60)
 
 
 def parse_user_id(raw: str) -> uuid.UUID:

@@ -46,8 +46,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             await container.shutdown()
 
-    dependencies = {name: Provide(_constant(use_case), use_cache=True, sync_to_thread=False)
-                    for name, use_case in container.use_cases.items()}
+    dependencies = {
+        name: Provide(_constant(use_case), use_cache=True, sync_to_thread=False)
+        for name, use_case in container.use_cases.items()
+    }
     openapi = OpenAPIConfig(
         title="Marketplace API",
         version="1.0.0",
@@ -55,12 +57,18 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         path="/schema",
         render_plugins=[SwaggerRenderPlugin(path="/")],
         use_handler_docstrings=True,
-        components=Components(security_schemes={
-            "OAuth2PasswordForm": SecurityScheme(type="oauth2", flows=__import__(
-                "litestar.openapi.spec", fromlist=["OAuthFlows"]).OAuthFlows(
-                password=__import__("litestar.openapi.spec", fromlist=["OAuthFlow"]).OAuthFlow(
-                    token_url="/api/auth/token", scopes={}))),
-        }),
+        components=Components(
+            security_schemes={
+                "OAuth2PasswordForm": SecurityScheme(
+                    type="oauth2",
+                    flows=__import__("litestar.openapi.spec", fromlist=["OAuthFlows"]).OAuthFlows(
+                        password=__import__("litestar.openapi.spec", fromlist=["OAuthFlow"]).OAuthFlow(
+                            token_url="/api/auth/token", scopes={}
+                        )
+                    ),
+                ),
+            }
+        ),
     )
     app = Litestar(
         route_handlers=list(ROUTE_HANDLERS),
@@ -70,12 +78,17 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         openapi_config=openapi,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
-        cors_config=CORSConfig(allow_origins=settings.cors_allow_origins, allow_credentials=False,
-                               allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
-                                              "If-None-Match"], expose_headers=["ETag", "Retry-After"])
-        if settings.cors_allow_origins else None,
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_allow_origins,
+            allow_credentials=False,
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+            expose_headers=["ETag", "Retry-After"],
+        )
+        if settings.cors_allow_origins
+        else None,
         allowed_hosts=AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
-        if settings.allowed_hosts != ["*"] else None,
+        if settings.allowed_hosts != ["*"]
+        else None,
         debug=False,
     )
     app.state.container = container

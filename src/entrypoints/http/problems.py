@@ -14,15 +14,18 @@ from typing import Any
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import DomainError, TooManyAttempts
 
 log = logging.getLogger("marketplace.errors")
 PROBLEM_JSON = "application/problem+json"
 # msgspec messages that mean "right type, but breaks a rule" (422) rather than "wrong shape" (400).
-_RULE_MESSAGE = re.compile(r"Expected `[^`]+` (of length|>=|<=|>|<|matching|that is a multiple)"
-                           r"|Invalid enum value")
+_RULE_MESSAGE = re.compile(
+    r"Expected `[^`]+` (of length|>=|<=|>|<|matching|that is a multiple)"
+    r"|Invalid enum value"
+)
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -34,16 +37,24 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[dict[str, Any]] | None = None
 
 
-def problem_response(request: Request[Any, Any, Any] | None, status: int, detail: str, *,
-                     errors: list[dict[str, Any]] | None = None,
-                     headers: dict[str, str] | None = None) -> Response[Any]:
+def problem_response(
+    request: Request[Any, Any, Any] | None,
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body = Problem(
-        type=f"https://httpstatuses.io/{status}", title=title, status=status, detail=detail,
-        instance=request.url.path if request is not None else None, errors=errors,
+        type=f"https://httpstatuses.io/{status}",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path if request is not None else None,
+        errors=errors,
     )
-    return Response(content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON,
-                    headers=headers)
+    return Response(content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
@@ -94,8 +105,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable: %s", type(exc).__name__)
-    return problem_response(request, 503, "The database is unavailable; try again shortly.",
-                            headers={"Retry-After": "2"})
+    return problem_response(
+        request, 503, "The database is unavailable; try again shortly.", headers={"Retry-After": "2"}
+    )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -15,8 +15,7 @@ from msgspec import Meta, Struct
 
 T = TypeVar("T")
 
-Username = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$",
-                               examples=["alice_01"])]
+Username = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$", examples=["alice_01"])]
 Email = Annotated[str, Meta(min_length=3, max_length=254, examples=["alice@example.com"])]
 Password = Annotated[str, Meta(min_length=10, max_length=128, examples=["correct horse battery"])]
 Secret = Annotated[str, Meta(min_length=1, max_length=512)]
@@ -36,8 +35,10 @@ class RegisterBody(Struct):
 
 
 class LoginBody(Struct):
-    email: Annotated[str, Meta(min_length=1, max_length=254, description="Email or username.",
-                               examples=["alice@example.com"])]
+    email: Annotated[
+        str,
+        Meta(min_length=1, max_length=254, description="Email or username.", examples=["alice@example.com"]),
+    ]
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
 
 

@@ -26,7 +26,8 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
             return None
         jti = token.jti if isinstance(token.jti, str) else None
         principal: Principal | None = await container.use_cases["check_access_token"].execute(
-            user_id=user_id, token_version=version, token_id=jti, family_id=family)
+            user_id=user_id, token_version=version, token_id=jti, family_id=family
+        )
         return principal
 
     return JWTAuth[Principal, Token](

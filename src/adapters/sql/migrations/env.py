@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 config: Any = context.config
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> Any:
     """Render our Money and advanced-alchemy's types by their import names in migrations."""
     module = type(obj).__module__
     if type_ == "type" and module.startswith(("adapters.sql.types", "advanced_alchemy.types")):
@@ -44,8 +44,12 @@ async def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=config.db_url, target_metadata=metadata, literal_binds=True,
-                      version_table=config.version_table_name)
+    context.configure(
+        url=config.db_url,
+        target_metadata=metadata,
+        literal_binds=True,
+        version_table=config.version_table_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

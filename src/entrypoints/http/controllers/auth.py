@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, URLEncodedBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
@@ -29,66 +29,138 @@ PUBLIC = {"exclude_from_auth": True, "security": [{}]}
 
 
 def _pair(pair: auth.TokenPair) -> Response[TokenPairOut]:
-    return Response(TokenPairOut(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                                 token_type=pair.token_type, expires_in=pair.expires_in),
-                    headers=NO_STORE)
+    return Response(
+        TokenPairOut(
+            access_token=pair.access_token,
+            refresh_token=pair.refresh_token,
+            token_type=pair.token_type,
+            expires_in=pair.expires_in,
+        ),
+        headers=NO_STORE,
+    )
 
 
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", operation_id="register", summary="Create an account", exclude_from_auth=True,
-          security=[{}], raises=[], description="username 3–32 of [A-Za-z0-9_.-] (unique, "
-          "case-insensitive); valid unique email; password 10–128 characters. 409 when taken.")
-    async def register(self, data: RegisterBody, register_user: auth.Register) -> Response[UserOut]:
+    @post(
+        "/register",
+        operation_id="register",
+        summary="Create an account",
+        exclude_from_auth=True,
+        security=[{}],
+        raises=[],
+        description="username 3–32 of [A-Za-z0-9_.-] (unique, "
+        "case-insensitive); valid unique email; password 10–128 characters. 409 when taken.",
+    )
+    async def register(
+        self, data: JSONBody[RegisterBody], register_user: NamedDependency[auth.Register]
+    ) -> Response[UserOut]:
         user = await register_user.execute(username=data.username, email=data.email, password=data.password)
         return Response(to_struct(user, UserOut), status_code=201, headers=NO_STORE)
 
-    @post("/login", operation_id="login", summary="Log in with email (or username) and password",
-          status_code=HTTP_200_OK, exclude_from_auth=True, security=[{}])
-    async def login(self, data: LoginBody, login_user: auth.Login) -> Response[TokenPairOut]:
+    @post(
+        "/login",
+        operation_id="login",
+        summary="Log in with email (or username) and password",
+        status_code=HTTP_200_OK,
+        exclude_from_auth=True,
+        security=[{}],
+    )
+    async def login(self, data: JSONBody[LoginBody], login_user: NamedDependency[auth.Login]) -> Response[TokenPairOut]:
         return _pair(await login_user.execute(login=data.email, password=data.password))
 
-    @post("/token", operation_id="loginForm", summary="Log in with an OAuth2 password form",
-          status_code=HTTP_200_OK, exclude_from_auth=True, security=[{}])
+    @post(
+        "/token",
+        operation_id="loginForm",
+        summary="Log in with an OAuth2 password form",
+        status_code=HTTP_200_OK,
+        exclude_from_auth=True,
+        security=[{}],
+    )
     async def token(
-        self, data: Annotated[OAuth2PasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        login_user: auth.Login,
+        self,
+        data: URLEncodedBody[OAuth2PasswordForm],
+        login_user: NamedDependency[auth.Login],
     ) -> Response[TokenPairOut]:
         return _pair(await login_user.execute(login=data.username, password=data.password))
 
-    @post("/refresh", operation_id="refreshSession", summary="Rotate a refresh token for a new pair",
-          status_code=HTTP_200_OK, exclude_from_auth=True, security=[{}])
-    async def refresh(self, data: RefreshBody, refresh_session: auth.Refresh) -> Response[TokenPairOut]:
+    @post(
+        "/refresh",
+        operation_id="refreshSession",
+        summary="Rotate a refresh token for a new pair",
+        status_code=HTTP_200_OK,
+        exclude_from_auth=True,
+        security=[{}],
+    )
+    async def refresh(
+        self, data: JSONBody[RefreshBody], refresh_session: NamedDependency[auth.Refresh]
+    ) -> Response[TokenPairOut]:
         return _pair(await refresh_session.execute(refresh_token=data.refresh_token))
 
-    @post("/logout", operation_id="logout", summary="Revoke this access token and its session",
-          status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, request: Request[Principal, Any, Any], logout_user: auth.Logout) -> None:
+    @post(
+        "/logout",
+        operation_id="logout",
+        summary="Revoke this access token and its session",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def logout(self, request: Request[Principal, Any, Any], logout_user: NamedDependency[auth.Logout]) -> None:
         await logout_user.execute(request.user)
 
-    @post("/verify-email", operation_id="verifyEmail", summary="Confirm an email address",
-          status_code=HTTP_204_NO_CONTENT, exclude_from_auth=True, security=[{}])
-    async def verify_email(self, data: TokenBody, verify_email: auth.VerifyEmail) -> None:
+    @post(
+        "/verify-email",
+        operation_id="verifyEmail",
+        summary="Confirm an email address",
+        status_code=HTTP_204_NO_CONTENT,
+        exclude_from_auth=True,
+        security=[{}],
+    )
+    async def verify_email(self, data: JSONBody[TokenBody], verify_email: NamedDependency[auth.VerifyEmail]) -> None:
         await verify_email.execute(token=data.token)
 
-    @post("/verify-email/resend", operation_id="resendVerificationEmail",
-          summary="Send the verification email again", status_code=HTTP_202_ACCEPTED)
-    async def resend(self, request: Request[Principal, Any, Any],
-                     resend_verification: auth.ResendVerification) -> None:
+    @post(
+        "/verify-email/resend",
+        operation_id="resendVerificationEmail",
+        summary="Send the verification email again",
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def resend(
+        self,
+        request: Request[Principal, Any, Any],
+        resend_verification: NamedDependency[auth.ResendVerification],
+    ) -> dict[str, str]:
         await resend_verification.execute(request.user)
+        return {"detail": "A new verification email is on its way (unless already verified)."}
 
-    @post("/password-reset", operation_id="requestPasswordReset", summary="Email a password-reset link",
-          status_code=HTTP_202_ACCEPTED, exclude_from_auth=True, security=[{}],
-          description="Always 202, whether or not the account exists.")
-    async def password_reset(self, data: PasswordResetBody,
-                             request_password_reset: auth.RequestPasswordReset) -> None:
+    @post(
+        "/password-reset",
+        operation_id="requestPasswordReset",
+        summary="Email a password-reset link",
+        status_code=HTTP_202_ACCEPTED,
+        exclude_from_auth=True,
+        security=[{}],
+        description="Always 202, whether or not the account exists.",
+    )
+    async def password_reset(
+        self,
+        data: JSONBody[PasswordResetBody],
+        request_password_reset: NamedDependency[auth.RequestPasswordReset],
+    ) -> dict[str, str]:
         await request_password_reset.execute(email=data.email)
+        return {"detail": "If an account has that email, a reset link is on its way."}
 
-    @post("/password-reset/confirm", operation_id="confirmPasswordReset",
-          summary="Set a new password from a reset link", status_code=HTTP_204_NO_CONTENT,
-          exclude_from_auth=True, security=[{}])
-    async def password_reset_confirm(self, data: PasswordResetConfirmBody,
-                                     confirm_password_reset: auth.ConfirmPasswordReset) -> None:
+    @post(
+        "/password-reset/confirm",
+        operation_id="confirmPasswordReset",
+        summary="Set a new password from a reset link",
+        status_code=HTTP_204_NO_CONTENT,
+        exclude_from_auth=True,
+        security=[{}],
+    )
+    async def password_reset_confirm(
+        self,
+        data: JSONBody[PasswordResetConfirmBody],
+        confirm_password_reset: NamedDependency[auth.ConfirmPasswordReset],
+    ) -> None:
         await confirm_password_reset.execute(token=data.token, new_password=data.new_password)

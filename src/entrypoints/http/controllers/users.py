@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, patch
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from application.identity import Principal
@@ -17,18 +19,38 @@ class UsersController(Controller):
     tags = ["users"]
 
     @get("/me", operation_id="getMe", summary="Your own profile")
-    async def me(self, request: Request[Principal, Any, Any], get_me: users.GetMe) -> UserOut:
+    async def me(self, request: Request[Principal, Any, Any], get_me: NamedDependency[users.GetMe]) -> UserOut:
         return to_struct(await get_me.execute(request.user), UserOut)
 
-    @patch("/me", operation_id="updateMe", summary="Change username, email or password",
-           description="A password change needs `current_password`; it ends your other sessions.")
-    async def update_me(self, request: Request[Principal, Any, Any], data: UpdateMeBody,
-                        update_me: users.UpdateMe) -> UserOut:
-        user = await update_me.execute(request.user, username=data.username, email=data.email,
-                                       password=data.password, current_password=data.current_password)
+    @patch(
+        "/me",
+        operation_id="updateMe",
+        summary="Change username, email or password",
+        description="A password change needs `current_password`; it ends your other sessions.",
+    )
+    async def update_me(
+        self,
+        request: Request[Principal, Any, Any],
+        data: JSONBody[UpdateMeBody],
+        update_me: NamedDependency[users.UpdateMe],
+    ) -> UserOut:
+        user = await update_me.execute(
+            request.user,
+            username=data.username,
+            email=data.email,
+            password=data.password,
+            current_password=data.current_password,
+        )
         return to_struct(user, UserOut)
 
-    @delete("/me", operation_id="deleteMe", summary="Delete your account", status_code=HTTP_204_NO_CONTENT,
-            description="Listings are withdrawn; orders are kept, anonymised.")
-    async def delete_me(self, request: Request[Principal, Any, Any], delete_me: users.DeleteMe) -> None:
+    @delete(
+        "/me",
+        operation_id="deleteMe",
+        summary="Delete your account",
+        status_code=HTTP_204_NO_CONTENT,
+        description="Listings are withdrawn; orders are kept, anonymised.",
+    )
+    async def delete_me(
+        self, request: Request[Principal, Any, Any], delete_me: NamedDependency[users.DeleteMe]
+    ) -> None:
         await delete_me.execute(request.user)

@@ -108,9 +108,7 @@ def upgrade() -> None:
         sa.Column("created_at", DateTimeUTC(), nullable=False),
         sa.Column("updated_at", DateTimeUTC(), nullable=False),
         sa.CheckConstraint("status IN ('placed', 'cancelled')", name=op.f("ck_orders_status")),
-        sa.ForeignKeyConstraint(
-            ["buyer_id"], ["users.id"], name=op.f("fk_orders_buyer_id_users"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["buyer_id"], ["users.id"], name=op.f("fk_orders_buyer_id_users"), ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
         sa.UniqueConstraint("buyer_id", "idempotency_key", name="uq_orders_buyer_idempotency_key"),
     )
@@ -136,9 +134,7 @@ def upgrade() -> None:
         sa.Column("created_at", DateTimeUTC(), nullable=False),
         sa.Column("updated_at", DateTimeUTC(), nullable=False),
         sa.CheckConstraint("price > 0", name=op.f("ck_products_price_positive")),
-        sa.CheckConstraint(
-            "review_count >= 0 AND favorite_count >= 0", name=op.f("ck_products_counts_nonnegative")
-        ),
+        sa.CheckConstraint("review_count >= 0 AND favorite_count >= 0", name=op.f("ck_products_counts_nonnegative")),
         sa.CheckConstraint("stock >= 0", name=op.f("ck_products_stock_nonnegative")),
         sa.ForeignKeyConstraint(
             ["category_id"],
@@ -240,9 +236,7 @@ def upgrade() -> None:
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
         sa.Column("created_at", DateTimeUTC(), nullable=False),
         sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["owner_id"], ["users.id"], name=op.f("fk_reports_owner_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_reports_owner_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
@@ -285,9 +279,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["product_id"], ["products.id"], name=op.f("fk_favorites_product_id_products"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_favorites_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_favorites_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_favorites")),
         sa.UniqueConstraint("user_id", "product_id", name="uq_favorites_user_product"),
     )

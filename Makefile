@@ -1,0 +1,71 @@
+# The two commands: `make run` (serve with an embedded default) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.PHONY: help install run test test-unit test-integration lint format bench bench-recs load fuzz migrate openapi worker clean
+
+help:
+	@echo "make run        serve on http://$(HOST):$(PORT) (SQLite + in-process cache/jobs + demo data, or DATABASE_URL/REDIS_URL)"
+	@echo "make test       unit + integration tests (Postgres and Redis at DATABASE_URL/REDIS_URL, default local)"
+	@echo "make lint       ruff, mypy (strict on domain/application), import-linter"
+	@echo "make bench      load benchmark against reference apps;  make bench-recs  recommender scale"
+	@echo "make worker     run the SAQ worker (needs REDIS_URL)"
+
+.venv/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.installed
+
+run: install
+	APP_ENV=$${APP_ENV:-development} SEED_DEMO_DATA=$${SEED_DEMO_DATA:-true} LOG_JSON=$${LOG_JSON:-false} \
+		$(RUN) marketplace serve
+
+worker: install
+	$(RUN) marketplace worker
+
+migrate: install
+	$(RUN) marketplace migrate
+
+test: install
+	$(RUN) pytest -n 2 --dist loadfile
+
+test-unit: install
+	$(RUN) pytest tests/unit
+
+test-integration: install
+	$(RUN) pytest -n 2 --dist loadfile tests/integration
+
+lint: install
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+format: install
+	$(RUN) ruff format src tests bench
+	$(RUN) ruff check --fix src tests bench
+
+openapi: install
+	$(RUN) marketplace openapi -o openapi.json
+
+bench: install
+	$(RUN) python bench/run.py
+
+bench-recs: install
+	$(RUN) python bench/recs_scale.py
+
+load: install
+	$(RUN) python bench/load.py
+
+fuzz: install
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-500} $(RUN) pytest tests/integration/test_fuzz_openapi.py
+
+clean:
+	rm -rf .venv var .mypy_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The ``marketplace`` command line: serve, worker, migrate, seed, create-admin, openapi, recommend."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import click
+
+from entrypoints.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Marketplace backend: HTTP API, background worker and maintenance commands."""
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True, help="Target Alembic revision.")
+def migrate(revision: str) -> None:
+    """Apply database migrations (Postgres or SQLite, from DATABASE_URL)."""
+    from adapters.sql.database import migrate as run_migrations
+
+    settings = _settings()
+    run_migrations(settings.database_url, revision)
+    click.echo(f"database at revision {revision}")
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default: HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: PORT or 8000).")
+@click.option("--workers", default=None, type=int, help="Worker processes (default: WORKERS or 1).")
+@click.option(
+    "--migrate/--no-migrate",
+    "run_migrate",
+    default=True,
+    show_default=True,
+    help="Apply migrations before serving.",
+)
+@click.option(
+    "--seed-if-empty/--no-seed",
+    default=None,
+    help="Load demo data into an empty database (default: SEED_DEMO_DATA).",
+)
+def serve(
+    host: str | None, port: int | None, workers: int | None, run_migrate: bool, seed_if_empty: bool | None
+) -> None:
+    """Serve the HTTP API with granian."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings()
+    if run_migrate:
+        from adapters.sql.database import migrate as run_migrations
+
+        run_migrations(settings.database_url)
+    if seed_if_empty if seed_if_empty is not None else settings.seed_demo_data:
+        from entrypoints.seed import seed_if_empty as seed
+
+        asyncio.run(seed(settings))
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    click.echo(f"serving on http://{bind_host}:{bind_port}  (docs: http://{bind_host}:{bind_port}/docs)")
+    Granian(
+        "entrypoints.http.app:app_from_env",
+        address=bind_host,
+        port=bind_port,
+        interface=Interfaces.ASGI,
+        workers=workers or settings.workers,
+        factory=True,
+        log_access=False,
+        respawn_failed_workers=True,
+        backlog=2048,
+    ).serve()
+
+
+@main.command("create-admin")
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Prompted for when omitted.")
+def create_admin(username: str, email: str, password: str) -> None:
+    """Create an admin account, or promote an existing user with that email or username."""
+    from domain.errors import DomainError
+    from entrypoints.container import Container
+
+    async def run() -> str:
+        container = Container(_settings())
+        try:
+            from domain.users import Role
+
+            async with container.uow() as uow:
+                existing = await uow.users.get_by_login(email) or await uow.users.get_by_login(username)
+                if existing is not None:
+                    existing.role = Role.ADMIN
+                    await uow.users.update(existing)
+                    await uow.commit()
+                    return f"promoted {existing.username} ({existing.id}) to admin"
+            user = await container.use_cases["register_user"].execute(username=username, email=email, password=password)
+            async with container.uow() as uow:
+                stored = await uow.users.get(user.id)
+                assert stored is not None
+                stored.role = Role.ADMIN
+                await uow.users.update(stored)
+                await uow.commit()
+            return f"created admin {user.username} ({user.id})"
+        finally:
+            await container.shutdown()
+
+    try:
+        click.echo(asyncio.run(run()))
+    except DomainError as error:
+        raise click.ClickException(error.detail) from None
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
+def openapi(output: Path | None) -> None:
+    """Write the OpenAPI 3.1 document."""
+    from entrypoints.http.app import create_app
+
+    app = create_app(_settings())
+    document = json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=False)
+    if output is None:
+        sys.stdout.write(document + "\n")
+    else:
+        output.write_text(document + "\n")
+        click.echo(f"wrote {output}")
+
+
+def _register_optional_groups() -> None:
+    try:
+        from entrypoints.recommend_cli import recommend
+    except ImportError:  # pragma: no cover - the group ships with the package
+        return
+    main.add_command(recommend)
+
+
+_register_optional_groups()
+__all__ = ["main", "uuid"]
