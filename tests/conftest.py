@@ -151,6 +151,27 @@ async def clean_pg_url(pg_url: str) -> AsyncIterator[str]:
     yield pg_url
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def any_uow(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A unit-of-work factory on each persistence adapter, for repository contract tests."""
+    if request.param == "memory":
+        from adapters.memory.uow import MemoryUnitOfWorkFactory
+
+        yield MemoryUnitOfWorkFactory()
+        return
+    from adapters.sql.database import open_database
+    from adapters.sql.uow import SqlUnitOfWorkFactory
+
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        await _truncate(url)
+    else:
+        url = request.getfixturevalue("sqlite_url")
+    db = open_database(url, pool_size=4)
+    yield SqlUnitOfWorkFactory(db)
+    await db.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

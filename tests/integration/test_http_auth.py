@@ -211,3 +211,36 @@ async def test_health_ready_and_openapi(client) -> None:
     assert "BearerToken" in doc["components"]["securitySchemes"]
     ops = [op for path in doc["paths"].values() for op in path.values() if isinstance(op, dict)]
     assert all(op.get("operationId") for op in ops)
+
+
+async def test_auth_routes_are_rate_limited_per_address(database_url, tmp_path) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from entrypoints.container import Container
+    from entrypoints.http.app import create_app
+    from tests.conftest import test_settings
+
+    settings = test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"),
+                             AUTH_RATE_LIMIT_PER_MINUTE="5")
+    container = Container(settings)
+    async with AsyncTestClient(create_app(settings, container=container)) as c:
+        codes = [(await c.post("/api/auth/login", json={"email": "x@example.com", "password": "wrong password"}))
+                 for _ in range(7)]
+        assert [r.status_code for r in codes[:5]] == [401] * 5
+        limited = codes[-1]
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert (await c.get("/health")).status_code == 200  # other routes are not throttled
+
+
+async def test_security_headers_and_request_id(client) -> None:
+    r = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "whatever123"})
+    assert r.headers["cache-control"] == "no-store"
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "http_requests_total" in metrics.text

@@ -18,12 +18,16 @@ from entrypoints.container import Container
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.users import UsersController
+from entrypoints.http.headers import security_headers
+from entrypoints.http.metrics import MetricsController, observe
+from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.security import build_jwt_auth
+from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
 MAX_BODY_BYTES = 1_048_576
-ROUTE_HANDLERS: list[Any] = [HealthController, AuthController, UsersController]
+ROUTE_HANDLERS: list[Any] = [HealthController, MetricsController, AuthController, UsersController]
 
 
 def _constant(value: Any) -> Callable[[], Any]:
@@ -35,6 +39,7 @@ def _constant(value: Any) -> Callable[[], Any]:
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    configure_logging(settings)
     container = container or Container(settings)
     jwt_auth = build_jwt_auth(settings)
 
@@ -77,6 +82,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         on_app_init=[jwt_auth.on_app_init],
         openapi_config=openapi,
         lifespan=[lifespan],
+        middleware=[observe, security_headers, auth_rate_limit(settings.auth_rate_limit_per_minute).middleware],
+        stores={AUTH_STORE: build_store(container.redis, settings.redis_key_prefix)},
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=CORSConfig(
             allow_origins=settings.cors_allow_origins,

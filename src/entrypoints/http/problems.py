@@ -98,6 +98,9 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         headers.setdefault("WWW-Authenticate", 'Bearer realm="marketplace"')
         if detail in ("Unauthorized", "Invalid token", ""):
             detail = "Authentication is required: a valid, unexpired, unrevoked bearer token."
+    if status == 429:
+        headers.setdefault("Retry-After", str(headers.get("RateLimit-Reset") or 60))
+        detail = "Too many requests from this address; slow down and retry later."
     if status == 413:
         detail = "The request body is larger than 1 MiB."
     return problem_response(request, status, detail, headers=headers or None)

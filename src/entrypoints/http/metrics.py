@@ -1,0 +1,74 @@
+"""Request ids, access logs and Prometheus metrics for every HTTP request (one pure-ASGI middleware)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar import Controller, Request, Response, get
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+log = structlog.get_logger("marketplace.http")
+_slow_log = logging.getLogger("marketplace.slow")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+REQUESTS = Counter("http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
+LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency by route", ["method", "route"],
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+CACHE_EVENTS = Gauge("cache_events", "Cache hits and misses seen by this process", ["result"])
+QUEUE_DEPTH = Gauge("job_queue_depth", "Jobs waiting in the queue (outbox rows not yet processed)")
+JOB_OUTCOMES = Gauge("job_outcomes", "Jobs finished by kind and outcome (from the outbox)", ["kind", "outcome"])
+MODEL_AGE = Gauge("recommendation_model_age_seconds", "Seconds since the recommendation model was built")
+SLOW_REQUEST_SECONDS = 0.5
+
+
+def observe(app: ASGIApp) -> ASGIApp:
+    """Bind a request id (from X-Request-ID when sane, else new), echo it, time and count the request."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = str(scope.get("path_template") or "unmatched")
+            method = str(scope.get("method", "GET"))
+            REQUESTS.labels(method, route, str(status_holder[0])).inc()
+            LATENCY.labels(method, route).observe(elapsed)
+            if elapsed > SLOW_REQUEST_SECONDS:
+                _slow_log.warning("slow request %s %s took %.3fs", method, route, elapsed)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    return middleware
+
+
+class MetricsController(Controller):
+    tags = ["operations"]
+
+    @get("/metrics", operation_id="metrics", summary="Prometheus metrics", exclude_from_auth=True,
+         security=[{}], media_type="text/plain")
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        container = request.app.state.container
+        refresh = getattr(container, "refresh_metrics", None)
+        if refresh is not None:
+            await refresh()
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

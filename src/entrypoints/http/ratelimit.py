@@ -1,0 +1,90 @@
+"""Per-client-address rate limits on the auth routes (Litestar's RateLimitMiddleware).
+
+The counter lives in a Litestar store: Redis when REDIS_URL is set (shared by every API
+process), in-process otherwise. If Redis fails, the limiter falls back to an in-process store
+rather than failing the login.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from litestar import Request
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+
+log = logging.getLogger(__name__)
+AUTH_STORE = "auth_rate_limit"
+THROTTLED_PATHS = frozenset({
+    "/api/auth/login", "/api/auth/token", "/api/auth/register", "/api/auth/refresh",
+    "/api/auth/password-reset", "/api/auth/password-reset/confirm",
+})
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The peer address as the server saw it; X-Forwarded-For is spoofable and ignored.
+
+    Behind a trusted proxy, run granian/uvicorn with its proxy-headers support so the peer
+    address is the client's.
+    """
+    return request.client.host if request.client else "unknown"
+
+
+def _is_throttled(request: Request[Any, Any, Any]) -> bool:
+    return request.method == "POST" and request.url.path in THROTTLED_PATHS
+
+
+def auth_rate_limit(per_minute: int) -> RateLimitConfig:
+    return RateLimitConfig(rate_limit=("minute", per_minute), store=AUTH_STORE,
+                           identifier_for_request=client_address, check_throttle_handler=_is_throttled)
+
+
+class FallbackStore(Store):
+    """A store that uses ``primary`` and switches to memory while it is failing."""
+
+    def __init__(self, primary: Store) -> None:
+        self.primary = primary
+        self.fallback = MemoryStore()
+        self._warned = False
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await getattr(self.primary, name)(*args, **kwargs)
+        except Exception:
+            if not self._warned:
+                log.warning("rate-limit store unavailable; using in-process counters until it returns")
+                self._warned = True
+            return await getattr(self.fallback, name)(*args, **kwargs)
+        self._warned = False
+        return result
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        await self._call("set", key, value, expires_in)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        value: bytes | None = await self._call("get", key, renew_for)
+        return value
+
+    async def delete(self, key: str) -> None:
+        await self._call("delete", key)
+
+    async def delete_all(self) -> None:
+        await self._call("delete_all")
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._call("exists", key))
+
+    async def expires_in(self, key: str) -> int | None:
+        value: int | None = await self._call("expires_in", key)
+        return value
+
+
+def build_store(redis_client: Any | None, namespace: str) -> Store:
+    if redis_client is None:
+        return MemoryStore()
+    from litestar.stores.redis import RedisStore
+
+    return FallbackStore(RedisStore(redis_client, namespace=namespace + "ratelimit"))
