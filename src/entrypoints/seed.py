@@ -1,25 +1,230 @@
-"""Demo data for ``make run``: loaded once into an empty database."""
+"""Demo and benchmark data: ``marketplace seed`` and the ``make run`` first start.
+
+Bulk rows are generated in Python with a seeded RNG (reproducible) and written with
+multi-row inserts in batches; denormalised columns (ratings, counts) are computed so they are
+exactly what the review and favorite writes would have produced.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import Table, func, insert, select
+
+from adapters.sql.tables import (
+    CategoryRow,
+    FavoriteRow,
+    OrderLineRow,
+    OrderRow,
+    ProductRow,
+    ReviewRow,
+    UserRow,
+    table_of,
+)
 from entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
+BATCH = 2_000
+
+ADJECTIVES = ["Compact", "Wireless", "Vintage", "Ergonomic", "Organic", "Portable", "Handmade", "Smart",
+              "Classic", "Rugged", "Minimalist", "Premium", "Solar", "Foldable", "Waterproof", "Bamboo"]
+NOUNS = ["Headphones", "Backpack", "Desk Lamp", "Coffee Grinder", "Keyboard", "Water Bottle", "Notebook",
+         "Camera Strap", "Chef Knife", "Yoga Mat", "Speaker", "Teapot", "Bicycle Light", "Phone Case",
+         "Blender", "Monitor Stand", "Jacket", "Sneakers", "Board Game", "Plant Pot"]
+PHRASES = ["built to last", "with a two-year warranty", "made from recycled materials",
+           "loved by commuters", "perfect for small kitchens", "ships in plain packaging",
+           "designed in Lisbon", "with a soft-touch finish", "easy to clean", "energy efficient"]
+CATEGORY_TREE = {
+    "Electronics": ["Phones", "Laptops", "Audio", "Cameras", "Accessories"],
+    "Home": ["Kitchen", "Furniture", "Lighting", "Garden", "Decor"],
+    "Books": ["Fiction", "Science", "Cooking", "Travel"],
+    "Sports": ["Cycling", "Running", "Yoga", "Outdoor"],
+    "Fashion": ["Shoes", "Jackets", "Bags", "Watches"],
+    "Toys": ["Board Games", "Puzzles", "Outdoor Toys"],
+    "Beauty": ["Skincare", "Fragrance"],
+    "Office": ["Stationery", "Desks", "Chairs"],
+    "Food": ["Coffee", "Tea", "Snacks"],
+}
+
+
+@dataclass(frozen=True)
+class SeedSize:
+    users: int = 50
+    categories: int = 0  # 0: the built-in tree
+    products: int = 300
+    reviews: int = 600
+    favorites: int = 500
+    orders: int = 150
+
+
+SIZES = {
+    "demo": SeedSize(),
+    "small": SeedSize(users=500, products=5_000, reviews=10_000, favorites=8_000, orders=2_000),
+    "bench": SeedSize(users=10_000, categories=50, products=100_000, reviews=300_000, favorites=200_000,
+                      orders=50_000),
+}
+
+
+def _uuid7(rng: random.Random, when: datetime) -> uuid.UUID:
+    ms = int(when.timestamp() * 1000)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rng.getrandbits(12) << 64 | 0b10 << 62 | rng.getrandbits(62)
+    return uuid.UUID(int=value)
+
+
+def _batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, password_hash: str | None = None,
+                        progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Write a whole marketplace; returns row counts. The database should be empty."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(days=365)
+    report = progress or (lambda _name, _n: None)
+    pw = password_hash or await container.hasher.hash("demo-password-123")
+
+    def moment() -> datetime:
+        return start + timedelta(seconds=rng.randrange(int((now - start).total_seconds())))
+
+    users = []
+    for i in range(size.users):
+        created = moment()
+        users.append({"id": _uuid7(rng, created), "username": f"user{i:05d}", "email": f"user{i:05d}@example.com",
+                      "password_hash": pw, "role": "user", "email_verified": True, "token_version": 0,
+                      "created_at": created, "updated_at": created})
+    categories: list[dict[str, Any]] = []
+    names: list[tuple[str, str | None]] = []
+    for parent, children in CATEGORY_TREE.items():
+        names.append((parent, None))
+        names.extend((child, parent) for child in children)
+    if size.categories:
+        i = 0
+        while len(names) < size.categories:
+            parent = list(CATEGORY_TREE)[i % len(CATEGORY_TREE)]
+            names.append((f"{parent} Extras {i + 1}", parent))
+            i += 1
+        names = names[: max(size.categories, len(CATEGORY_TREE))]
+    ids: dict[str, uuid.UUID] = {}
+    for name, parent in names:
+        ids[name] = _uuid7(rng, start)
+        slug = name.lower().replace(" ", "-")
+        categories.append({"id": ids[name], "name": name, "slug": slug,
+                           "parent_id": ids[parent] if parent else None, "created_at": start, "updated_at": start})
+    leaf_ids = [c["id"] for c in categories if c["parent_id"] is not None] or [c["id"] for c in categories]
+
+    products = []
+    for _ in range(size.products):
+        created = moment()
+        name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"
+        products.append({
+            "id": _uuid7(rng, created), "seller_id": rng.choice(users)["id"], "category_id": rng.choice(leaf_ids),
+            "name": name, "description": f"A {name.lower()} {rng.choice(PHRASES)}, {rng.choice(PHRASES)}.",
+            "price": Decimal(rng.randrange(199, 50_000)) / 100, "image_url": None,
+            "stock": rng.randrange(0, 200), "rating_sum": 0, "review_count": 0, "rating_avg": Decimal("0"),
+            "favorite_count": 0, "created_at": created, "updated_at": created,
+        })
+    by_id = {p["id"]: p for p in products}
+
+    reviews, seen = [], set()
+    attempts = 0
+    while len(reviews) < size.reviews and products and attempts < size.reviews * 3:
+        attempts += 1
+        product, author = rng.choice(products), rng.choice(users)
+        key = (product["id"], author["id"])
+        if key in seen or author["id"] == product["seller_id"]:
+            continue
+        seen.add(key)
+        rating = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 3, 5, 6])[0]
+        created = max(moment(), product["created_at"])
+        reviews.append({"id": _uuid7(rng, created), "product_id": product["id"], "author_id": author["id"],
+                        "rating": rating, "comment": rng.choice(PHRASES).capitalize() + ".",
+                        "verified_purchase": False, "created_at": created, "updated_at": created})
+        product["rating_sum"] += rating
+        product["review_count"] += 1
+    for product in products:
+        if product["review_count"]:
+            product["rating_avg"] = (Decimal(product["rating_sum"]) / product["review_count"]).quantize(
+                Decimal("0.01"))
+
+    favorites, seen = [], set()
+    attempts = 0
+    popular = products[: max(1, len(products) // 5)]
+    while len(favorites) < size.favorites and products and attempts < size.favorites * 3:
+        attempts += 1
+        product = rng.choice(popular if rng.random() < 0.5 else products)
+        user = rng.choice(users)
+        key = (user["id"], product["id"])
+        if key in seen:
+            continue
+        seen.add(key)
+        created = max(moment(), product["created_at"])
+        favorites.append({"id": _uuid7(rng, created), "user_id": user["id"], "product_id": product["id"],
+                          "created_at": created, "updated_at": created})
+        product["favorite_count"] += 1
+
+    orders, lines = [], []
+    for _ in range(size.orders if products else 0):
+        buyer = rng.choice(users)
+        created = moment()
+        order_id = _uuid7(rng, created)
+        total = Decimal("0")
+        chosen = {p["id"]: p for p in (rng.choice(products) for _ in range(rng.randint(1, 3)))
+                  if p["seller_id"] != buyer["id"]}
+        if not chosen:
+            continue
+        for product in chosen.values():
+            quantity = rng.randint(1, 3)
+            line_total = product["price"] * quantity
+            total += line_total
+            lines.append({"id": _uuid7(rng, created), "order_id": order_id, "product_id": product["id"],
+                          "seller_id": product["seller_id"], "buyer_id": buyer["id"], "name": product["name"],
+                          "unit_price": product["price"], "quantity": quantity, "line_total": line_total,
+                          "created_at": created, "updated_at": created})
+        orders.append({"id": order_id, "buyer_id": buyer["id"], "status": "placed", "total": total,
+                       "idempotency_key": None, "created_at": created, "updated_at": created})
+    bought = {(line["buyer_id"], line["product_id"]) for line in lines}
+    for review in reviews:
+        review["verified_purchase"] = (review["author_id"], review["product_id"]) in bought
+
+    plan: list[tuple[str, Table, list[dict[str, Any]]]] = [
+        ("users", table_of(UserRow), users), ("categories", table_of(CategoryRow), categories),
+        ("products", table_of(ProductRow), list(by_id.values())), ("reviews", table_of(ReviewRow), reviews),
+        ("favorites", table_of(FavoriteRow), favorites), ("orders", table_of(OrderRow), orders),
+        ("order_lines", table_of(OrderLineRow), lines),
+    ]
+    counts: dict[str, int] = {}
+    async with container.db.engine.begin() as conn:
+        for name, table, rows in plan:
+            for batch in _batches(rows):
+                await conn.execute(insert(table), batch)
+                report(name, len(batch))
+            counts[name] = len(rows)
+    return counts
 
 
 async def seed_if_empty(settings: Settings) -> bool:
     """Load demo data when there are no users yet; returns True when it seeded."""
-    from sqlalchemy import func, select
-
-    from adapters.sql.tables import UserRow
     from entrypoints.container import Container
 
     container = Container(settings)
     try:
         async with container.db.engine.connect() as conn:
-            count = (await conn.execute(select(func.count()).select_from(UserRow.__table__))).scalar_one()
+            count = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
         if count:
             return False
         from entrypoints.demo_data import load_demo_data

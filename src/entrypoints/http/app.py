@@ -11,13 +11,14 @@ from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.container import Container
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.users import UsersController
+from entrypoints.http.docs import docs_assets, docs_page
 from entrypoints.http.headers import security_headers
 from entrypoints.http.metrics import MetricsController, observe
 from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
@@ -27,7 +28,8 @@ from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
 MAX_BODY_BYTES = 1_048_576
-ROUTE_HANDLERS: list[Any] = [HealthController, MetricsController, AuthController, UsersController]
+ROUTE_HANDLERS: list[Any] = [HealthController, MetricsController, docs_page, docs_assets, AuthController,
+                             UsersController]
 
 
 def _constant(value: Any) -> Callable[[], Any]:
@@ -60,7 +62,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         version="1.0.0",
         description="List, search, review and favorite products; fill a cart; check out; get a feed.",
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin(path="/")],
+        render_plugins=[JsonRenderPlugin()],
         use_handler_docstrings=True,
         components=Components(
             security_schemes={
