@@ -79,6 +79,9 @@ def test_settings(**overrides: str) -> Any:
     return Settings.from_env(env)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 def _in_thread(fn: Any) -> None:
     """Run blocking set-up that owns an event loop, even when called from inside one."""
     import threading

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from application.identity import Principal
 from application.use_cases import auth, users
-from domain.errors import AuthenticationFailed, Conflict, RuleViolation, TooManyAttempts
+from domain.errors import AuthenticationFailed, Conflict, InvalidInput, RuleViolation, TooManyAttempts
 from domain.users import validate_username
 from tests.unit.fakes import make_world
 
@@ -137,7 +137,7 @@ async def test_password_reset_is_single_use_and_ends_sessions() -> None:
     await auth.RequestPasswordReset(w.deps).execute(email="A@example.com")
     token = next(p["token"] for kind, p, _ in w.queue.jobs if kind == "send_password_reset_email")
     await auth.ConfirmPasswordReset(w.deps).execute(token=token, new_password="a brand new password")
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(InvalidInput):
         await auth.ConfirmPasswordReset(w.deps).execute(token=token, new_password="another new password")
     with pytest.raises(AuthenticationFailed):
         await auth.Refresh(w.deps).execute(refresh_token=pair.refresh_token)
@@ -159,7 +159,7 @@ async def test_verify_email_once() -> None:
     await auth.VerifyEmail(w.deps).execute(token=token)
     me = await users.GetMe(w.uow).execute(Principal(id=user.id, role=user.role))
     assert me.email_verified
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(InvalidInput):
         await auth.VerifyEmail(w.deps).execute(token=token)
 
 

@@ -13,7 +13,7 @@ from application.ports.clock import Clock
 from application.ports.kv import KeyValueStore
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from application.ports.security import AccessTokenIssuer, PasswordHasher
-from domain.errors import AuthenticationFailed, TooManyAttempts
+from domain.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from domain.ids import new_id
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
 from domain.users import Role, User, normalize_email, validate_password, validate_username
@@ -220,10 +220,10 @@ class VerifyEmail:
         async with self.deps.uow() as uow:
             stored = await uow.email_tokens.get_by_hash(hash_secret(token), EmailTokenPurpose.VERIFY_EMAIL)
             if stored is None or stored.used_at is not None or now >= stored.expires_at:
-                raise AuthenticationFailed("Verification link is not valid or has expired.")
+                raise InvalidInput("Verification link is not valid or has expired.", field="token")
             user = await uow.users.get(stored.user_id)
             if user is None or not await uow.email_tokens.spend(stored.id, now):
-                raise AuthenticationFailed("Verification link is not valid or has expired.")
+                raise InvalidInput("Verification link is not valid or has expired.", field="token")
             user.email_verified = True
             user.updated_at = now
             await uow.users.update(user)
@@ -279,10 +279,10 @@ class ConfirmPasswordReset:
         async with self.deps.uow() as uow:
             stored = await uow.email_tokens.get_by_hash(hash_secret(token), EmailTokenPurpose.PASSWORD_RESET)
             if stored is None or stored.used_at is not None or now >= stored.expires_at:
-                raise AuthenticationFailed("Reset link is not valid or has expired.")
+                raise InvalidInput("Reset link is not valid or has expired.", field="token")
             user = await uow.users.get(stored.user_id)
             if user is None or not await uow.email_tokens.spend(stored.id, now):
-                raise AuthenticationFailed("Reset link is not valid or has expired.")
+                raise InvalidInput("Reset link is not valid or has expired.", field="token")
             user.password_hash = new_hash
             user.token_version += 1
             user.updated_at = now

@@ -21,8 +21,9 @@ from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.docs import docs_assets, docs_page
 from entrypoints.http.headers import security_headers
 from entrypoints.http.metrics import MetricsController, observe
-from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
+from entrypoints.http.openapi import document_errors
 from entrypoints.http.problems import exception_handlers
+from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
 from entrypoints.http.security import build_jwt_auth
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         else None,
         debug=False,
     )
+    document_errors(app.openapi_schema)
     app.state.container = container
     app.state.settings = settings
     return app

@@ -1,0 +1,92 @@
+"""Finish the generated OpenAPI document: problem-details errors on every operation.
+
+Litestar documents success responses from the handlers' types; the errors come from one place
+(problems.py), so they are documented from one place too: each operation gets the error
+responses it can actually produce, all as ``application/problem+json`` with one ``Problem``
+schema, so client generators and schema-driven fuzzers see the real contract.
+"""
+
+from __future__ import annotations
+
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+
+from entrypoints.http.problems import PROBLEM_JSON
+
+PROBLEM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="Problem",
+    description="RFC 9457 problem details.",
+    required=["type", "title", "status", "detail"],
+    properties={
+        "type": Schema(type=OpenAPIType.STRING),
+        "title": Schema(type=OpenAPIType.STRING),
+        "status": Schema(type=OpenAPIType.INTEGER),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "instance": Schema(type=OpenAPIType.STRING),
+        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(
+            type=OpenAPIType.OBJECT,
+            properties={"field": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
+                        "message": Schema(type=OpenAPIType.STRING),
+                        "source": Schema(one_of=[Schema(type=OpenAPIType.STRING),
+                                                 Schema(type=OpenAPIType.NULL)])},
+        )),
+    },
+    examples=[{"type": "https://httpstatuses.io/422", "title": "Unprocessable Entity", "status": 422,
+               "detail": "price: Price may have at most two decimal places.",
+               "errors": [{"field": "price", "message": "Price may have at most two decimal places."}]}],
+)
+DESCRIPTIONS = {
+    "400": "Malformed JSON, wrong types, unknown query values or a bad cursor.",
+    "401": "Missing, expired, tampered or revoked credentials.",
+    "403": "Authenticated, but not allowed to act on this resource.",
+    "404": "No such resource (or it is private to someone else).",
+    "409": "Conflicts with current state: a duplicate, a spent token, not enough stock.",
+    "413": "Request body larger than 1 MiB.",
+    "422": "Well-formed input that breaks a rule; `errors` names the fields.",
+    "429": "Too many requests; see the Retry-After header.",
+    "503": "A backing service is unavailable; retry shortly.",
+}
+_AUTH_THROTTLED = {"/api/auth/login", "/api/auth/token", "/api/auth/register", "/api/auth/refresh",
+                   "/api/auth/password-reset", "/api/auth/password-reset/confirm"}
+
+
+def _codes(path: str, method: str, op: Operation) -> set[str]:
+    codes = {"503"} if path.startswith("/api") else set()
+    secured = op.security != [{}]
+    if secured:
+        codes |= {"401"}
+    params = op.parameters or []
+    if params or op.request_body is not None:
+        codes.add("400")
+    if any(getattr(p, "param_in", None) == "path" for p in params) or "{" in path:
+        codes.add("404")
+    if op.request_body is not None:
+        codes |= {"413", "422"}
+    if method in {"post", "put", "patch", "delete"} and path.startswith("/api"):
+        codes |= {"409", "422"}
+        if secured:
+            codes.add("403")
+    if path in _AUTH_THROTTLED:
+        codes.add("429")
+    if path in {"/api/auth/login", "/api/auth/token", "/api/auth/refresh"}:
+        codes |= {"401", "429"}
+    return codes
+
+
+def document_errors(doc: OpenAPI) -> OpenAPI:
+    components = doc.components
+    if not isinstance(components, list):
+        components.schemas = {**(components.schemas or {}), "Problem": PROBLEM_SCHEMA}
+    problem = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))
+    for path, item in (doc.paths or {}).items():
+        for method in ("get", "post", "put", "patch", "delete"):
+            op: Operation | None = getattr(item, method, None)
+            if op is None:
+                continue
+            responses = dict(op.responses or {})
+            for code in sorted(_codes(path, method, op) | {c for c in responses if c[0] in "45"}):
+                responses[code] = OpenAPIResponse(description=DESCRIPTIONS.get(code, "Error."),
+                                                  content={PROBLEM_JSON: problem})
+            op.responses = responses
+    return doc
