@@ -34,10 +34,10 @@ migrate: install
 	$(RUN) marketplace migrate
 
 test: install
-	$(RUN) pytest -n 2 --dist loadfile
+	$(RUN) pytest -q -n 2 --dist loadfile
 
 test-unit: install
-	$(RUN) pytest tests/unit
+	$(RUN) pytest -q tests/unit
 
 test-integration: install
 	$(RUN) pytest -n 2 --dist loadfile tests/integration
