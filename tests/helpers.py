@@ -35,10 +35,32 @@ async def admin_headers(client: Any, container: Any) -> tuple[dict[str, Any], di
     from domain.users import Role
 
     user = await register(client)
-    async with container.uow() as uow:
-        stored = await uow.users.get(uuid.UUID(user["id"]))
-        stored.role = Role.ADMIN
-        await uow.users.update(stored)
-        await uow.commit()
+
+    async def promote() -> None:
+        async with container.uow() as uow:
+            stored = await uow.users.get(uuid.UUID(user["id"]))
+            stored.role = Role.ADMIN
+            await uow.users.update(stored)
+            await uow.commit()
+
+    await in_app(client, promote)
     tokens = await login(client, user["username"])
     return user, {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def in_app(client: Any, fn: Any, *args: Any) -> Any:
+    """Run ``await fn(*args)`` on the app's event loop.
+
+    Litestar's test client serves requests from its own thread and loop, where background jobs (emails
+    after registration, reports) keep running after a response; direct container calls from the
+    test's loop would then share the connection pool and SQLite's write lock across two loops.
+    """
+    portal = getattr(client, "blocking_portal", None)
+    if portal is None:  # a client serving the app on the test's own loop (httpx.ASGITransport)
+        return await fn(*args)
+    return portal.call(fn, *args)
+
+
+async def drain_jobs(client: Any, container: Any, timeout: float = 30) -> None:
+    """Wait until the in-process job runner is idle (on the app's loop)."""
+    await in_app(client, container.queue.drain, timeout)

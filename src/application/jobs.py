@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from application.ports.jobs import JobQueue
@@ -52,3 +53,31 @@ class JobDispatcher:
                     len(sent),
                 )
         return len(sent)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPolicy:
+    """How long one attempt may run and how often a failing job is retried (exponential backoff).
+
+    SAQ's defaults (10 s, no retry) suit neither a slow SMTP server nor a big report.
+    """
+
+    timeout_seconds: int = 30
+    attempts: int = 5
+    retry_delay_seconds: float = 2.0
+    max_retry_delay_seconds: float = 300.0
+
+
+EMAIL_POLICY = JobPolicy(timeout_seconds=30, attempts=6, retry_delay_seconds=5.0, max_retry_delay_seconds=600.0)
+JOB_POLICIES: dict[str, JobPolicy] = {
+    SEND_WELCOME: EMAIL_POLICY,
+    SEND_VERIFICATION: EMAIL_POLICY,
+    SEND_PASSWORD_RESET: EMAIL_POLICY,
+    SEND_ORDER_CONFIRMATION: EMAIL_POLICY,
+    SEND_SALE_NOTICE: EMAIL_POLICY,
+    BUILD_SALES_REPORT: JobPolicy(timeout_seconds=600, attempts=3, retry_delay_seconds=10.0),
+}
+
+
+def job_policy(kind: str) -> JobPolicy:
+    return JOB_POLICIES.get(kind, JobPolicy())

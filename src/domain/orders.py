@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from domain.errors import Conflict, RuleViolation
+from domain.errors import Conflict, Forbidden, InvalidInput, RuleViolation
 from domain.money import to_money
 
 QUANTITY_MIN, QUANTITY_MAX = 1, 99
+# Visible ASCII only, so a key survives every proxy and log line unchanged.
+# What NUMERIC(12,2) holds: a bigger cart is refused instead of overflowing the column.
+ORDER_TOTAL_MAX = Decimal("9999999999.99")
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 def validate_quantity(value: int) -> int:
@@ -22,6 +27,30 @@ def validate_quantity(value: int) -> int:
 
 def line_total(unit_price: Decimal, quantity: int) -> Decimal:
     return to_money(unit_price * quantity)
+
+
+def cart_total(line_totals: list[Decimal]) -> Decimal:
+    """Exact sum of already-exact line totals ("0.30" for 0.10 + 0.20, never 0.30000000000000004)."""
+    return to_money(sum(line_totals, Decimal("0")))
+
+
+def validate_idempotency_key(value: str) -> str:
+    """1–200 characters of visible ASCII; anything else is a malformed header (400), not a rule."""
+    if not _IDEMPOTENCY_KEY_RE.fullmatch(value):
+        raise InvalidInput("Idempotency-Key must be 1–200 visible ASCII characters.", field="Idempotency-Key")
+    return value
+
+
+def ensure_in_stock(*, quantity: int, stock: int, name: str) -> None:
+    if quantity > stock:
+        raise Conflict(f'Only {stock} of "{name}" in stock.', field="quantity")
+
+
+def ensure_buyable(*, buyer_id: uuid.UUID, seller_id: uuid.UUID, quantity: int, stock: int, name: str) -> None:
+    """A buyer cannot buy their own product, nor more than is in stock."""
+    if buyer_id == seller_id:
+        raise Forbidden("You cannot buy your own product.", field="product_id")
+    ensure_in_stock(quantity=quantity, stock=stock, name=name)
 
 
 class OrderStatus(enum.StrEnum):
@@ -73,4 +102,7 @@ class Order:
 
 
 def order_total(lines: list[OrderLine]) -> Decimal:
-    return to_money(sum((line.line_total for line in lines), Decimal("0")))
+    total = to_money(sum((line.line_total for line in lines), Decimal("0")))
+    if total > ORDER_TOTAL_MAX:
+        raise RuleViolation("The order total is larger than one order may be; split the cart.", field="total")
+    return total

@@ -85,9 +85,14 @@ def serve(
 
 
 @main.command()
-@click.option("--size", type=click.Choice(["demo", "small", "bench"]), default="demo", show_default=True,
-              help="demo: 50 users/300 products; small: 500/5k; bench: 10k users, 100k products, 300k reviews, "
-                   "200k favorites, 50k orders.")
+@click.option(
+    "--size",
+    type=click.Choice(["demo", "small", "bench"]),
+    default="demo",
+    show_default=True,
+    help="demo: 50 users/300 products; small: 500/5k; bench: 10k users, 100k products, 300k reviews, "
+    "200k favorites, 50k orders.",
+)
 @click.option("--users", type=int, default=None, help="Override the number of users.")
 @click.option("--products", type=int, default=None, help="Override the number of products.")
 @click.option("--reviews", type=int, default=None, help="Override the number of reviews.")
@@ -95,8 +100,16 @@ def serve(
 @click.option("--orders", type=int, default=None, help="Override the number of orders.")
 @click.option("--seed", "rng_seed", type=int, default=42, show_default=True, help="Random seed (reproducible data).")
 @click.option("--force", is_flag=True, help="Seed even when the database already has users.")
-def seed(size: str, users: int | None, products: int | None, reviews: int | None, favorites: int | None,
-         orders: int | None, rng_seed: int, force: bool) -> None:
+def seed(
+    size: str,
+    users: int | None,
+    products: int | None,
+    reviews: int | None,
+    favorites: int | None,
+    orders: int | None,
+    rng_seed: int,
+    force: bool,
+) -> None:
     """Fill the database with a generated marketplace (password of every user: demo-password-123)."""
     from dataclasses import replace
 
@@ -106,8 +119,17 @@ def seed(size: str, users: int | None, products: int | None, reviews: int | None
     from entrypoints.seed import SIZES, seed_database
 
     chosen = SIZES[size]
-    overrides = {k: v for k, v in {"users": users, "products": products, "reviews": reviews,
-                                   "favorites": favorites, "orders": orders}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "users": users,
+            "products": products,
+            "reviews": reviews,
+            "favorites": favorites,
+            "orders": orders,
+        }.items()
+        if v is not None
+    }
     chosen = replace(chosen, **overrides)
 
     async def run() -> dict[str, int]:
@@ -121,18 +143,51 @@ def seed(size: str, users: int | None, products: int | None, reviews: int | None
                 existing = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
             if existing and not force:
                 raise click.ClickException(f"the database has {existing} users already; use --force to add more")
-            totals = {"users": chosen.users, "categories": chosen.categories or 45, "products": chosen.products,
-                      "reviews": chosen.reviews, "favorites": chosen.favorites, "orders": chosen.orders,
-                      "order_lines": chosen.orders * 2}
+            totals = {
+                "users": chosen.users,
+                "categories": chosen.categories or 45,
+                "products": chosen.products,
+                "reviews": chosen.reviews,
+                "favorites": chosen.favorites,
+                "orders": chosen.orders,
+                "order_lines": chosen.orders * 2,
+            }
             with Progress() as bar:
                 tasks = {name: bar.add_task(name, total=total) for name, total in totals.items()}
-                return await seed_database(container, chosen, seed=rng_seed,
-                                           progress=lambda name, n: bar.advance(tasks[name], n))
+                return await seed_database(
+                    container, chosen, seed=rng_seed, progress=lambda name, n: bar.advance(tasks[name], n)
+                )
         finally:
             await container.shutdown()
 
     counts = asyncio.run(run())
     click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
+
+
+@main.command()
+@click.option(
+    "--concurrency", type=click.IntRange(min=1), default=None, help="Jobs at once (default: WORKER_CONCURRENCY)."
+)
+@click.option(
+    "--alive-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/tmp/worker-alive"),  # noqa: S108 - compose's healthcheck reads it
+    show_default=True,
+    help="Liveness file, rewritten every 10 s while the worker runs.",
+)
+def worker(concurrency: int | None, alive_file: Path) -> None:
+    """Run the background worker (SAQ on REDIS_URL): emails, reports, the outbox relay, model refreshes.
+
+    Stops gracefully on SIGTERM/SIGINT: running jobs get a few seconds to finish.
+    """
+    from entrypoints.worker import main as run_worker
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "The worker needs REDIS_URL. Without Redis, `marketplace serve` runs jobs in-process."
+        )
+    run_worker(settings, concurrency=concurrency, alive_file=alive_file)
 
 
 @main.command("create-admin")

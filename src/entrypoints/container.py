@@ -9,18 +9,33 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from adapters.cache.memory_cache import MemoryCache
+from adapters.cache.redis_cache import RedisCache
 from adapters.clock import SystemClock
 from adapters.jobs.inprocess import InProcessJobQueue
+from adapters.jobs.saq_queue import SaqJobQueue
 from adapters.kv.memory import MemoryKeyValueStore
+from adapters.mail.outbox_dir import OutboxDirMailer
+from adapters.mail.smtp import SmtpMailer
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtAccessTokenIssuer
+from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
+from adapters.sql.order_mail import SqlOrderMailQueries
 from adapters.sql.outbox import SqlOutboxStore
+from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from adapters.storage.files import FileReportStorage
 from application.jobs import JobDispatcher
+from application.ports.cache import Cache
 from application.ports.jobs import JobQueue
 from application.ports.kv import KeyValueStore
-from application.use_cases import auth, users
+from application.ports.mail import Mailer
+from application.use_cases import auth, cart, notifications, orders, reports, users
+from application.use_cases.catalog import CatalogDeps, build_catalog_use_cases
+from application.use_cases.outbox import RelayOutbox, RunOutboxJob
+from entrypoints.jobs import outbox_handlers
+from entrypoints.schedule import PeriodicTasks
 from entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +63,25 @@ class Container:
             self.kv = RedisKeyValueStore(self.redis, prefix=settings.redis_key_prefix)
         else:
             self.kv = MemoryKeyValueStore()
-        self.queue = InProcessJobQueue(self._run_job_inline)
+        self.queue = (
+            SaqJobQueue.from_url(settings.redis_url, name=settings.job_queue_name)
+            if settings.redis_url
+            else InProcessJobQueue(self._run_job_inline)
+        )
+        cache_prefix = f"{settings.redis_key_prefix}cache:"
+        self.cache: Cache = RedisCache(self.redis, prefix=cache_prefix) if self.redis is not None else MemoryCache()
+        self.mailer: Mailer = (
+            SmtpMailer(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                mail_from=settings.mail_from,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+                starttls=settings.smtp_starttls,
+            )
+            if settings.smtp_host
+            else OutboxDirMailer(settings.outbox_dir, mail_from=settings.mail_from)
+        )
         self.hasher = Argon2PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost)
         self.tokens = JwtAccessTokenIssuer(
             secret=settings.jwt_secret,
@@ -57,7 +90,8 @@ class Container:
             audience=settings.jwt_audience,
             lifetime_seconds=settings.access_token_ttl,
         )
-        self.dispatcher = JobDispatcher(self.queue, SqlOutboxStore(self.db))
+        self.outbox = SqlOutboxStore(self.db)
+        self.dispatcher = JobDispatcher(self.queue, self.outbox)
         deps = auth.AuthDeps(
             uow=self.uow,
             hasher=self.hasher,
@@ -80,7 +114,46 @@ class Container:
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
             "delete_me": users.DeleteMe(deps),
+            "get_cart": cart.GetCart(self.uow),
+            "add_to_cart": cart.AddToCart(self.uow, self.clock),
+            "change_cart_quantity": cart.ChangeCartQuantity(self.uow, self.clock),
+            "remove_cart_item": cart.RemoveCartItem(self.uow),
+            "clear_cart": cart.ClearCart(self.uow),
+            "checkout": orders.Checkout(orders.OrderDeps(uow=self.uow, clock=self.clock, jobs=self.dispatcher)),
+            "list_orders": orders.ListOrders(self.uow),
+            "get_order": orders.GetOrder(self.uow),
+            "cancel_order": orders.CancelOrder(self.uow, self.clock),
+            "list_sales": orders.ListSales(self.uow),
         }
+        self.catalog_queries = SqlCatalogQueries(self.db)
+        self.use_cases.update(
+            build_catalog_use_cases(CatalogDeps(uow=self.uow, queries=self.catalog_queries, clock=self.clock))
+        )
+        self.use_cases["get_public_profile"] = users.GetPublicProfile(self.catalog_queries)
+
+        mail = notifications.MailDeps(
+            uow=self.uow,
+            mailer=self.mailer,
+            orders=SqlOrderMailQueries(self.db),
+            public_base_url=settings.public_base_url,
+        )
+        report_deps = reports.ReportDeps(
+            uow=self.uow,
+            clock=self.clock,
+            jobs=self.dispatcher,
+            sales=SqlSalesLineSource(self.db),
+            storage=FileReportStorage(settings.reports_dir),
+        )
+        self.use_cases.update(
+            {
+                "request_report": reports.RequestReport(report_deps),
+                "get_report": reports.GetReport(report_deps),
+                "open_report_download": reports.OpenReportDownload(report_deps),
+                "run_outbox_job": RunOutboxJob(self.outbox, outbox_handlers(mail, report_deps), self.clock),
+                "relay_outbox": RelayOutbox(self.outbox, self.queue, self.clock),
+            }
+        )
+        self.periodic = PeriodicTasks(self)
 
     async def _run_job_inline(self, kind: str, payload: dict[str, Any]) -> None:
         """Embedded default: jobs run in this process (the worker's handlers, same code)."""
@@ -112,11 +185,15 @@ class Container:
         return status
 
     async def startup(self) -> None:
-        return None
+        if isinstance(self.queue, InProcessJobQueue):
+            self.periodic.start()  # no worker in the embedded default: this process runs the schedule
 
     async def shutdown(self) -> None:
+        await self.periodic.stop()
         if isinstance(self.queue, InProcessJobQueue):
             await self.queue.drain(timeout=5)
+        if isinstance(self.queue, SaqJobQueue):
+            await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

@@ -11,8 +11,11 @@ DEMO_USERS = [("alice", "alice@example.com"), ("bob", "bob@example.com"), ("caro
 async def load_demo_data(container: Any) -> None:
     from domain.users import Role
 
+    people = {}
     for username, email in DEMO_USERS:
-        await container.use_cases["register_user"].execute(username=username, email=email, password=DEMO_PASSWORD)
+        people[username] = await container.use_cases["register_user"].execute(
+            username=username, email=email, password=DEMO_PASSWORD
+        )
     admin = await container.use_cases["register_user"].execute(
         username="admin", email="admin@example.com", password=DEMO_PASSWORD
     )
@@ -21,3 +24,6 @@ async def load_demo_data(container: Any) -> None:
         stored.role = Role.ADMIN
         await uow.users.update(stored)
         await uow.commit()
+    from entrypoints.demo_catalog import load_demo_catalog
+
+    await load_demo_catalog(container, people, admin)

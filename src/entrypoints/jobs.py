@@ -1,9 +1,21 @@
-"""Job handlers shared by the SAQ worker and the in-process runner."""
+"""Job handlers shared by the SAQ worker and the in-process runner.
+
+``run_job(container, kind, payload)`` is the one entry point for outbox jobs, whichever runner
+picked them up: it goes through ``RunOutboxJob`` (skip when the row is already processed, mark
+it processed after success). The table below maps each job kind to the use case doing the work;
+payload parsing stays here, at the edge.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
+
+from application import jobs
+from application.ports.outbox import OutboxEntry
+from application.use_cases import notifications, reports
+from application.use_cases.outbox import JobHandler
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -11,5 +23,79 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> None:
-    log.info("job %s received (no handler wired yet)", kind)
+def _id(entry: OutboxEntry, field: str) -> uuid.UUID:
+    return uuid.UUID(str(entry.payload[field]))
+
+
+def outbox_handlers(mail: notifications.MailDeps, report_deps: reports.ReportDeps) -> dict[str, JobHandler]:
+    """Job kind → handler; the message id of every email is its outbox row's id."""
+    welcome = notifications.SendWelcomeEmail(mail)
+    verification = notifications.SendVerificationEmail(mail)
+    reset = notifications.SendPasswordResetEmail(mail)
+    confirmation = notifications.SendOrderConfirmation(mail)
+    sale = notifications.SendSaleNotice(mail)
+    build_report = reports.BuildSalesReport(report_deps)
+
+    async def send_welcome(e: OutboxEntry) -> str:
+        return await welcome.execute(user_id=_id(e, "user_id"), message_id=str(e.id))
+
+    async def send_verification(e: OutboxEntry) -> str:
+        return await verification.execute(
+            user_id=_id(e, "user_id"), token=str(e.payload["token"]), message_id=str(e.id)
+        )
+
+    async def send_reset(e: OutboxEntry) -> str:
+        return await reset.execute(user_id=_id(e, "user_id"), token=str(e.payload["token"]), message_id=str(e.id))
+
+    async def send_confirmation(e: OutboxEntry) -> str:
+        return await confirmation.execute(order_id=_id(e, "order_id"), message_id=str(e.id))
+
+    async def send_sale(e: OutboxEntry) -> str:
+        return await sale.execute(order_id=_id(e, "order_id"), seller_id=_id(e, "seller_id"), message_id=str(e.id))
+
+    async def build_sales_report(e: OutboxEntry) -> str:
+        return await build_report.execute(report_id=_id(e, "report_id"))
+
+    return {
+        jobs.SEND_WELCOME: send_welcome,
+        jobs.SEND_VERIFICATION: send_verification,
+        jobs.SEND_PASSWORD_RESET: send_reset,
+        jobs.SEND_ORDER_CONFIRMATION: send_confirmation,
+        jobs.SEND_SALE_NOTICE: send_sale,
+        jobs.BUILD_SALES_REPORT: build_sales_report,
+    }
+
+
+async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> dict[str, str]:
+    result: dict[str, str] = await container.use_cases["run_outbox_job"].execute(kind, payload)
+    log.info("job %s: %s", kind, result.get("outcome"))
+    return result
+
+
+async def relay_outbox(container: Container) -> int:
+    """Re-enqueue outbox rows the queue never got (or lost); every minute."""
+    sent: int = await container.use_cases["relay_outbox"].execute()
+    return sent
+
+
+async def _optional_refresh(container: Container, name: str) -> dict[str, Any]:
+    use_case = container.use_cases.get(name)
+    if use_case is None:
+        log.info("no %r use case is registered yet; skipping this scheduled refresh", name)
+        return {"skipped": True}
+    result = await use_case.execute()
+    return {"skipped": False, "result": result if isinstance(result, (int, float, str, dict, list)) else str(result)}
+
+
+async def refresh_recommendations(container: Container) -> dict[str, Any]:
+    """Rebuild the recommendation model (item neighbours), every 15 minutes.
+
+    Calls the application's ``refresh_recommendations`` use case (an ``execute()`` without
+    arguments, registered in ``Container.use_cases``) when it exists; logs and skips otherwise.
+    """
+    return await _optional_refresh(container, "refresh_recommendations")
+
+
+async def refresh_popular_items(container: Container) -> dict[str, Any]:
+    """Recompute the popular items the cold-start feed falls back to (``refresh_popular_items``)."""
+    return await _optional_refresh(container, "refresh_popular_items")

@@ -33,14 +33,58 @@ from entrypoints.settings import Settings
 log = logging.getLogger(__name__)
 BATCH = 2_000
 
-ADJECTIVES = ["Compact", "Wireless", "Vintage", "Ergonomic", "Organic", "Portable", "Handmade", "Smart",
-              "Classic", "Rugged", "Minimalist", "Premium", "Solar", "Foldable", "Waterproof", "Bamboo"]
-NOUNS = ["Headphones", "Backpack", "Desk Lamp", "Coffee Grinder", "Keyboard", "Water Bottle", "Notebook",
-         "Camera Strap", "Chef Knife", "Yoga Mat", "Speaker", "Teapot", "Bicycle Light", "Phone Case",
-         "Blender", "Monitor Stand", "Jacket", "Sneakers", "Board Game", "Plant Pot"]
-PHRASES = ["built to last", "with a two-year warranty", "made from recycled materials",
-           "loved by commuters", "perfect for small kitchens", "ships in plain packaging",
-           "designed in Lisbon", "with a soft-touch finish", "easy to clean", "energy efficient"]
+ADJECTIVES = [
+    "Compact",
+    "Wireless",
+    "Vintage",
+    "Ergonomic",
+    "Organic",
+    "Portable",
+    "Handmade",
+    "Smart",
+    "Classic",
+    "Rugged",
+    "Minimalist",
+    "Premium",
+    "Solar",
+    "Foldable",
+    "Waterproof",
+    "Bamboo",
+]
+NOUNS = [
+    "Headphones",
+    "Backpack",
+    "Desk Lamp",
+    "Coffee Grinder",
+    "Keyboard",
+    "Water Bottle",
+    "Notebook",
+    "Camera Strap",
+    "Chef Knife",
+    "Yoga Mat",
+    "Speaker",
+    "Teapot",
+    "Bicycle Light",
+    "Phone Case",
+    "Blender",
+    "Monitor Stand",
+    "Jacket",
+    "Sneakers",
+    "Board Game",
+    "Plant Pot",
+]
+PHRASES = [
+    "built to last",
+    "with a two-year warranty",
+    "made from recycled materials",
+    "loved by commuters",
+    "perfect for small kitchens",
+    "ships in plain packaging",
+    "designed in Lisbon",
+    "with a soft-touch finish",
+    "easy to clean",
+    "energy efficient",
+]
 CATEGORY_TREE = {
     "Electronics": ["Phones", "Laptops", "Audio", "Cameras", "Accessories"],
     "Home": ["Kitchen", "Furniture", "Lighting", "Garden", "Decor"],
@@ -67,8 +111,7 @@ class SeedSize:
 SIZES = {
     "demo": SeedSize(),
     "small": SeedSize(users=500, products=5_000, reviews=10_000, favorites=8_000, orders=2_000),
-    "bench": SeedSize(users=10_000, categories=50, products=100_000, reviews=300_000, favorites=200_000,
-                      orders=50_000),
+    "bench": SeedSize(users=10_000, categories=50, products=100_000, reviews=300_000, favorites=200_000, orders=50_000),
 }
 
 
@@ -89,14 +132,20 @@ def _batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list
         yield batch
 
 
-async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, password_hash: str | None = None,
-                        progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+async def seed_database(
+    container: Any,
+    size: SeedSize,
+    *,
+    seed: int = 42,
+    password_hash: str | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
     """Write a whole marketplace; returns row counts. The database should be empty."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=365)
     report = progress or (lambda _name, _n: None)
-    pw = password_hash or await container.hasher.hash("demo-password-123")
+    pw: str = password_hash or str(await container.hasher.hash("demo-password-123"))
 
     def moment() -> datetime:
         return start + timedelta(seconds=rng.randrange(int((now - start).total_seconds())))
@@ -104,9 +153,19 @@ async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, passw
     users = []
     for i in range(size.users):
         created = moment()
-        users.append({"id": _uuid7(rng, created), "username": f"user{i:05d}", "email": f"user{i:05d}@example.com",
-                      "password_hash": pw, "role": "user", "email_verified": True, "token_version": 0,
-                      "created_at": created, "updated_at": created})
+        users.append(
+            {
+                "id": _uuid7(rng, created),
+                "username": f"user{i:05d}",
+                "email": f"user{i:05d}@example.com",
+                "password_hash": pw,
+                "role": "user",
+                "email_verified": True,
+                "token_version": 0,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
     categories: list[dict[str, Any]] = []
     names: list[tuple[str, str | None]] = []
     for parent, children in CATEGORY_TREE.items():
@@ -120,27 +179,47 @@ async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, passw
             i += 1
         names = names[: max(size.categories, len(CATEGORY_TREE))]
     ids: dict[str, uuid.UUID] = {}
-    for name, parent in names:
-        ids[name] = _uuid7(rng, start)
-        slug = name.lower().replace(" ", "-")
-        categories.append({"id": ids[name], "name": name, "slug": slug,
-                           "parent_id": ids[parent] if parent else None, "created_at": start, "updated_at": start})
+    for category_name, parent_name in names:
+        ids[category_name] = _uuid7(rng, start)
+        slug = category_name.lower().replace(" ", "-")
+        categories.append(
+            {
+                "id": ids[category_name],
+                "name": category_name,
+                "slug": slug,
+                "parent_id": ids[parent_name] if parent_name else None,
+                "created_at": start,
+                "updated_at": start,
+            }
+        )
     leaf_ids = [c["id"] for c in categories if c["parent_id"] is not None] or [c["id"] for c in categories]
 
     products = []
     for _ in range(size.products):
         created = moment()
         name = f"{rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"
-        products.append({
-            "id": _uuid7(rng, created), "seller_id": rng.choice(users)["id"], "category_id": rng.choice(leaf_ids),
-            "name": name, "description": f"A {name.lower()} {rng.choice(PHRASES)}, {rng.choice(PHRASES)}.",
-            "price": Decimal(rng.randrange(199, 50_000)) / 100, "image_url": None,
-            "stock": rng.randrange(0, 200), "rating_sum": 0, "review_count": 0, "rating_avg": Decimal("0"),
-            "favorite_count": 0, "created_at": created, "updated_at": created,
-        })
+        products.append(
+            {
+                "id": _uuid7(rng, created),
+                "seller_id": rng.choice(users)["id"],
+                "category_id": rng.choice(leaf_ids),
+                "name": name,
+                "description": f"A {name.lower()} {rng.choice(PHRASES)}, {rng.choice(PHRASES)}.",
+                "price": Decimal(rng.randrange(199, 50_000)) / 100,
+                "image_url": None,
+                "stock": rng.randrange(0, 200),
+                "rating_sum": 0,
+                "review_count": 0,
+                "rating_avg": Decimal("0"),
+                "favorite_count": 0,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
     by_id = {p["id"]: p for p in products}
 
-    reviews, seen = [], set()
+    reviews: list[dict[str, Any]] = []
+    seen: set[tuple[Any, Any]] = set()
     attempts = 0
     while len(reviews) < size.reviews and products and attempts < size.reviews * 3:
         attempts += 1
@@ -151,17 +230,26 @@ async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, passw
         seen.add(key)
         rating = rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 3, 5, 6])[0]
         created = max(moment(), product["created_at"])
-        reviews.append({"id": _uuid7(rng, created), "product_id": product["id"], "author_id": author["id"],
-                        "rating": rating, "comment": rng.choice(PHRASES).capitalize() + ".",
-                        "verified_purchase": False, "created_at": created, "updated_at": created})
+        reviews.append(
+            {
+                "id": _uuid7(rng, created),
+                "product_id": product["id"],
+                "author_id": author["id"],
+                "rating": rating,
+                "comment": rng.choice(PHRASES).capitalize() + ".",
+                "verified_purchase": False,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
         product["rating_sum"] += rating
         product["review_count"] += 1
     for product in products:
         if product["review_count"]:
-            product["rating_avg"] = (Decimal(product["rating_sum"]) / product["review_count"]).quantize(
-                Decimal("0.01"))
+            product["rating_avg"] = (Decimal(product["rating_sum"]) / product["review_count"]).quantize(Decimal("0.01"))
 
-    favorites, seen = [], set()
+    favorites: list[dict[str, Any]] = []
+    seen = set()
     attempts = 0
     popular = products[: max(1, len(products) // 5)]
     while len(favorites) < size.favorites and products and attempts < size.favorites * 3:
@@ -173,8 +261,15 @@ async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, passw
             continue
         seen.add(key)
         created = max(moment(), product["created_at"])
-        favorites.append({"id": _uuid7(rng, created), "user_id": user["id"], "product_id": product["id"],
-                          "created_at": created, "updated_at": created})
+        favorites.append(
+            {
+                "id": _uuid7(rng, created),
+                "user_id": user["id"],
+                "product_id": product["id"],
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
         product["favorite_count"] += 1
 
     orders, lines = [], []
@@ -183,28 +278,54 @@ async def seed_database(container: Any, size: SeedSize, *, seed: int = 42, passw
         created = moment()
         order_id = _uuid7(rng, created)
         total = Decimal("0")
-        chosen = {p["id"]: p for p in (rng.choice(products) for _ in range(rng.randint(1, 3)))
-                  if p["seller_id"] != buyer["id"]}
+        chosen = {
+            p["id"]: p
+            for p in (rng.choice(products) for _ in range(rng.randint(1, 3)))
+            if p["seller_id"] != buyer["id"]
+        }
         if not chosen:
             continue
         for product in chosen.values():
             quantity = rng.randint(1, 3)
             line_total = product["price"] * quantity
             total += line_total
-            lines.append({"id": _uuid7(rng, created), "order_id": order_id, "product_id": product["id"],
-                          "seller_id": product["seller_id"], "buyer_id": buyer["id"], "name": product["name"],
-                          "unit_price": product["price"], "quantity": quantity, "line_total": line_total,
-                          "created_at": created, "updated_at": created})
-        orders.append({"id": order_id, "buyer_id": buyer["id"], "status": "placed", "total": total,
-                       "idempotency_key": None, "created_at": created, "updated_at": created})
+            lines.append(
+                {
+                    "id": _uuid7(rng, created),
+                    "order_id": order_id,
+                    "product_id": product["id"],
+                    "seller_id": product["seller_id"],
+                    "buyer_id": buyer["id"],
+                    "name": product["name"],
+                    "unit_price": product["price"],
+                    "quantity": quantity,
+                    "line_total": line_total,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+        orders.append(
+            {
+                "id": order_id,
+                "buyer_id": buyer["id"],
+                "status": "placed",
+                "total": total,
+                "idempotency_key": None,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
     bought = {(line["buyer_id"], line["product_id"]) for line in lines}
     for review in reviews:
         review["verified_purchase"] = (review["author_id"], review["product_id"]) in bought
 
     plan: list[tuple[str, Table, list[dict[str, Any]]]] = [
-        ("users", table_of(UserRow), users), ("categories", table_of(CategoryRow), categories),
-        ("products", table_of(ProductRow), list(by_id.values())), ("reviews", table_of(ReviewRow), reviews),
-        ("favorites", table_of(FavoriteRow), favorites), ("orders", table_of(OrderRow), orders),
+        ("users", table_of(UserRow), users),
+        ("categories", table_of(CategoryRow), categories),
+        ("products", table_of(ProductRow), list(by_id.values())),
+        ("reviews", table_of(ReviewRow), reviews),
+        ("favorites", table_of(FavoriteRow), favorites),
+        ("orders", table_of(OrderRow), orders),
         ("order_lines", table_of(OrderLineRow), lines),
     ]
     counts: dict[str, int] = {}

@@ -63,6 +63,10 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     redis_key_prefix: str = "mkt:"
+    job_queue_name: str = "marketplace"
+    worker_concurrency: int = 10
+    # None: var_dir / "reports"
+    reports_dir_override: Path | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -78,7 +82,7 @@ class Settings:
 
     @property
     def reports_dir(self) -> Path:
-        return self.var_dir / "reports"
+        return self.reports_dir_override or self.var_dir / "reports"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +122,9 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             log_json=_bool(e.get("LOG_JSON"), True),
             redis_key_prefix=e.get("REDIS_KEY_PREFIX", "mkt:"),
+            job_queue_name=e.get("JOB_QUEUE_NAME", "marketplace"),
+            worker_concurrency=int(e.get("WORKER_CONCURRENCY", "10")),
+            reports_dir_override=Path(e["REPORTS_DIR"]) if e.get("REPORTS_DIR") else None,
         )
         return settings.checked()
 

@@ -15,8 +15,15 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make_user(name: str, email: str | None = None) -> User:
-    return User(id=new_id(), username=name, email=email or f"{name}@example.com", password_hash="h",
-                role=Role.USER, created_at=NOW, updated_at=NOW)
+    return User(
+        id=new_id(),
+        username=name,
+        email=email or f"{name}@example.com",
+        password_hash="h",
+        role=Role.USER,
+        created_at=NOW,
+        updated_at=NOW,
+    )
 
 
 async def test_add_get_and_login_lookup_case_insensitive(any_uow) -> None:
@@ -36,10 +43,9 @@ async def test_unique_username_and_email_case_insensitive(any_uow, clash) -> Non
     async with any_uow() as uow:
         await uow.users.add(make_user("alice"))
         await uow.commit()
-    with pytest.raises(Conflict):
-        async with any_uow() as uow:
+    async with any_uow() as uow:
+        with pytest.raises(Conflict):
             await uow.users.add(make_user(clash[0], clash[1]))
-            await uow.commit()
 
 
 async def test_uncommitted_work_rolls_back(any_uow) -> None:
@@ -52,11 +58,15 @@ async def test_uncommitted_work_rolls_back(any_uow) -> None:
 
 async def test_failure_mid_unit_rolls_back_everything(any_uow) -> None:
     first = make_user("first")
-    with pytest.raises(Conflict):
+
+    async def add_both() -> None:
         async with any_uow() as uow:
             await uow.users.add(first)
             await uow.users.add(make_user("FIRST", "x@example.com"))
             await uow.commit()
+
+    with pytest.raises(Conflict):
+        await add_both()
     async with any_uow() as uow:
         assert await uow.users.get(first.id) is None
 
@@ -84,9 +94,12 @@ async def test_update_and_deleted_users_are_invisible(any_uow) -> None:
 async def test_refresh_tokens_spend_once_and_revoke_by_family(any_uow) -> None:
     user = make_user("dave")
     family, other_family = new_id(), new_id()
-    tokens = [RefreshToken(id=new_id(), user_id=user.id, family_id=f, token_hash=h,
-                           expires_at=NOW + timedelta(days=1), created_at=NOW)
-              for f, h in ((family, "a" * 64), (family, "b" * 64), (other_family, "c" * 64))]
+    tokens = [
+        RefreshToken(
+            id=new_id(), user_id=user.id, family_id=f, token_hash=h, expires_at=NOW + timedelta(days=1), created_at=NOW
+        )
+        for f, h in ((family, "a" * 64), (family, "b" * 64), (other_family, "c" * 64))
+    ]
     async with any_uow() as uow:
         await uow.users.add(user)
         for token in tokens:
@@ -113,8 +126,14 @@ async def test_refresh_tokens_spend_once_and_revoke_by_family(any_uow) -> None:
 
 async def test_email_tokens_by_purpose_and_single_use(any_uow) -> None:
     user = make_user("erin")
-    token = EmailToken(id=new_id(), user_id=user.id, purpose=EmailTokenPurpose.PASSWORD_RESET,
-                       token_hash="d" * 64, expires_at=NOW + timedelta(hours=1), created_at=NOW)
+    token = EmailToken(
+        id=new_id(),
+        user_id=user.id,
+        purpose=EmailTokenPurpose.PASSWORD_RESET,
+        token_hash="d" * 64,
+        expires_at=NOW + timedelta(hours=1),
+        created_at=NOW,
+    )
     async with any_uow() as uow:
         await uow.users.add(user)
         await uow.email_tokens.add(token)

@@ -32,8 +32,9 @@ schema = schemathesis.openapi.from_asgi("/schema/openapi.json", APP)
 @pytest.fixture(scope="module")
 def auth_headers() -> dict[str, str]:
     with asgi.get_client(APP) as client:
-        client.post("/api/auth/register", json={"username": "fuzzer", "email": "fuzzer@example.com",
-                                                "password": PASSWORD})
+        client.post(
+            "/api/auth/register", json={"username": "fuzzer", "email": "fuzzer@example.com", "password": PASSWORD}
+        )
         token = client.post("/api/auth/login", json={"email": "fuzzer", "password": PASSWORD}).json()
     return {"Authorization": f"Bearer {token['access_token']}"}
 
@@ -47,6 +48,10 @@ def test_operation_conforms(case, auth_headers) -> None:
         pytest.skip("logging out would revoke the fuzzing token")
     case.call_and_validate(
         headers=auth_headers,
-        checks=[st_checks.not_a_server_error, st_checks.status_code_conformance,
-                st_checks.content_type_conformance, st_checks.response_schema_conformance],
+        checks=[
+            st_checks.not_a_server_error,
+            st_checks.status_code_conformance,
+            st_checks.content_type_conformance,
+            st_checks.response_schema_conformance,
+        ],
     )

@@ -220,12 +220,13 @@ async def test_auth_routes_are_rate_limited_per_address(database_url, tmp_path) 
     from entrypoints.http.app import create_app
     from tests.conftest import test_settings
 
-    settings = test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"),
-                             AUTH_RATE_LIMIT_PER_MINUTE="5")
+    settings = test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"), AUTH_RATE_LIMIT_PER_MINUTE="5")
     container = Container(settings)
     async with AsyncTestClient(create_app(settings, container=container)) as c:
-        codes = [(await c.post("/api/auth/login", json={"email": "x@example.com", "password": "wrong password"}))
-                 for _ in range(7)]
+        codes = [
+            (await c.post("/api/auth/login", json={"email": "x@example.com", "password": "wrong password"}))
+            for _ in range(7)
+        ]
         assert [r.status_code for r in codes[:5]] == [401] * 5
         limited = codes[-1]
         assert limited.status_code == 429

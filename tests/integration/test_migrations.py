@@ -36,7 +36,8 @@ def _in_thread(fn: Any) -> Any:
 @pytest.fixture(params=["sqlite", "postgres"])
 def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Any:
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'stairs.db'}"
+        yield f"sqlite+aiosqlite:///{tmp_path / 'stairs.db'}"
+        return
     import uuid
 
     import asyncpg
@@ -54,9 +55,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Any:
             await conn.close()
 
     _in_thread(lambda: asyncio.run(admin_exec(f'CREATE DATABASE "{name}"')))
-    request.addfinalizer(lambda: _in_thread(
-        lambda: asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))))
-    return admin.rsplit("/", 1)[0] + f"/{name}"
+    yield admin.rsplit("/", 1)[0] + f"/{name}"
+    _in_thread(lambda: asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
 
 
 def _commands(url: str) -> AlembicCommands:
@@ -83,6 +83,12 @@ def test_models_match_migrations(fresh_url: str) -> None:
 
     changes = _in_thread(lambda: asyncio.run(run()))
     # Expression indexes cannot be reflected on SQLite; everything else must match exactly.
-    relevant = [c for c in changes if "lower" not in repr(c) and "products_fts" not in repr(c)
-                and "search_vector" not in repr(c) and "ix_products_search" not in repr(c)]
+    relevant = [
+        c
+        for c in changes
+        if "lower" not in repr(c)
+        and "products_fts" not in repr(c)
+        and "search_vector" not in repr(c)
+        and "ix_products_search" not in repr(c)
+    ]
     assert relevant == []

@@ -41,6 +41,10 @@ class InProcessJobQueue:
     async def ping(self) -> bool:
         return True
 
+    async def depth(self) -> int:
+        """Jobs running or waiting for a retry in this process (for metrics)."""
+        return len(self._running)
+
     async def drain(self, timeout: float = 10) -> None:
         """Wait for running jobs (tests and shutdown)."""
         if self._running:

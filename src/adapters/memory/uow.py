@@ -11,6 +11,15 @@ from adapters.memory.auth import (
     MemoryRefreshTokenRepository,
     MemoryUserRepository,
 )
+from adapters.memory.catalog import (
+    MemoryCartCleanup,
+    MemoryCategoryRepository,
+    MemoryFavoriteRepository,
+    MemoryProductRepository,
+    MemoryReviewRepository,
+)
+from adapters.memory.orders import MemoryCartRepository, MemoryInventoryRepository, MemoryOrderRepository
+from adapters.memory.reports import MemoryReportRepository
 from adapters.memory.store import MemoryStore
 from application.ports import persistence as ports
 
@@ -20,6 +29,15 @@ class MemoryUnitOfWork:
     refresh_tokens: ports.RefreshTokenRepository
     email_tokens: ports.EmailTokenRepository
     outbox: ports.OutboxRepository
+    cart: ports.CartRepository
+    orders: ports.OrderRepository
+    inventory: ports.InventoryRepository
+    reports: ports.ReportRepository
+    categories: ports.CategoryRepository
+    products: ports.ProductRepository
+    reviews: ports.ReviewRepository
+    favorites: ports.FavoriteRepository
+    cart_cleanup: ports.CartCleanup
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
@@ -35,6 +53,15 @@ class MemoryUnitOfWork:
         self.refresh_tokens = MemoryRefreshTokenRepository(s)
         self.email_tokens = MemoryEmailTokenRepository(s)
         self.outbox = MemoryOutboxRepository(s)
+        self.cart = MemoryCartRepository(s)
+        self.orders = MemoryOrderRepository(s)
+        self.inventory = MemoryInventoryRepository(s)
+        self.reports = MemoryReportRepository(s)
+        self.categories = MemoryCategoryRepository(s)
+        self.products = MemoryProductRepository(s)
+        self.reviews = MemoryReviewRepository(s)
+        self.favorites = MemoryFavoriteRepository(s)
+        self.cart_cleanup = MemoryCartCleanup(s)
         return self
 
     async def __aexit__(

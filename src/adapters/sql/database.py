@@ -49,7 +49,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # Units of work begin IMMEDIATE (see ``open_database``): they may read before they write,
+    # and a deferred transaction cannot wait for the write lock once another connection (a job
+    # marking outbox rows, another process) has written meanwhile: SQLite fails it at once.
+    mode = connection.get_execution_options().get("sqlite_begin", "")
+    connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 @dataclass
@@ -110,7 +114,10 @@ def open_database(
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # Only units of work use sessions; on SQLite they take the write lock up front (busy_timeout
+    # then queues them behind other writers) instead of failing to upgrade a read.
+    session_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+    sessions = async_sessionmaker(session_engine, expire_on_commit=False, autoflush=False)
     return Database(
         config=config,
         engine=engine,

@@ -16,6 +16,7 @@ CONSTRAINTS: dict[str, DomainError] = {
     "uq_cart_items_user_product": Conflict("That product is already in the cart.", field="product_id"),
     "uq_orders_buyer_idempotency_key": Conflict("An order with that Idempotency-Key exists.", field="Idempotency-Key"),
     "ck_products_stock_nonnegative": Conflict("Not enough stock.", field="stock"),
+    "ck_cart_items_quantity_range": RuleViolation("Quantity must be 1–99.", field="quantity"),
     "fk_products_category_id_categories": RuleViolation("No such category.", field="category_id"),
     "fk_categories_parent_id_categories": Conflict("The category has sub-categories or products.", field="parent_id"),
 }

@@ -14,6 +14,15 @@ from adapters.sql.repositories.auth import (
     SqlRefreshTokenRepository,
     SqlUserRepository,
 )
+from adapters.sql.repositories.catalog import (
+    SqlCartCleanup,
+    SqlCategoryRepository,
+    SqlFavoriteRepository,
+    SqlProductRepository,
+    SqlReviewRepository,
+)
+from adapters.sql.repositories.orders import SqlCartRepository, SqlInventoryRepository, SqlOrderRepository
+from adapters.sql.repositories.reports import SqlReportRepository
 from application.ports import persistence as ports
 
 
@@ -28,6 +37,15 @@ class SqlUnitOfWork:
     refresh_tokens: ports.RefreshTokenRepository
     email_tokens: ports.EmailTokenRepository
     outbox: ports.OutboxRepository
+    cart: ports.CartRepository
+    orders: ports.OrderRepository
+    inventory: ports.InventoryRepository
+    reports: ports.ReportRepository
+    categories: ports.CategoryRepository
+    products: ports.ProductRepository
+    reviews: ports.ReviewRepository
+    favorites: ports.FavoriteRepository
+    cart_cleanup: ports.CartCleanup
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -49,6 +67,15 @@ class SqlUnitOfWork:
         self.refresh_tokens = SqlRefreshTokenRepository(s)
         self.email_tokens = SqlEmailTokenRepository(s)
         self.outbox = SqlOutboxRepository(s)
+        self.cart = SqlCartRepository(s, self._db.dialect)
+        self.orders = SqlOrderRepository(s, self._db.dialect)
+        self.inventory = SqlInventoryRepository(s)
+        self.reports = SqlReportRepository(s)
+        self.categories = SqlCategoryRepository(s, self._db.dialect)
+        self.products = SqlProductRepository(s, self._db.dialect)
+        self.reviews = SqlReviewRepository(s)
+        self.favorites = SqlFavoriteRepository(s, self._db.dialect)
+        self.cart_cleanup = SqlCartCleanup(s)
         return self
 
     async def __aexit__(

@@ -13,6 +13,15 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from application.ports.catalog import CartCleanup as CartCleanup  # re-exported for the units of work
+from application.ports.catalog import CategoryRepository as CategoryRepository
+from application.ports.catalog import FavoriteRepository as FavoriteRepository
+from application.ports.catalog import ProductRepository as ProductRepository
+from application.ports.catalog import ReviewRepository as ReviewRepository
+from application.ports.orders import CartRepository as CartRepository  # re-exported for the units of work
+from application.ports.orders import InventoryRepository as InventoryRepository
+from application.ports.orders import OrderRepository as OrderRepository
+from application.ports.reports import ReportRepository as ReportRepository  # re-exported for the units of work
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
 from domain.users import User
 
@@ -66,6 +75,15 @@ class UnitOfWork(Protocol):
     refresh_tokens: RefreshTokenRepository
     email_tokens: EmailTokenRepository
     outbox: OutboxRepository
+    reports: ReportRepository
+    cart: CartRepository
+    orders: OrderRepository
+    inventory: InventoryRepository
+    categories: CategoryRepository
+    products: ProductRepository
+    reviews: ReviewRepository
+    favorites: FavoriteRepository
+    cart_cleanup: CartCleanup
 
     async def __aenter__(self) -> Self: ...
 

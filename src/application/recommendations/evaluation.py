@@ -5,9 +5,9 @@ Protocols (both work on distinct (user, item) pairs, so an item is never in a us
 * ``random``: per user, a seeded (42) random 20% of their items go to test.
 * ``chrono``: per user, their latest 20% of items by first-interaction time go to test (ties by item).
 
-A user with n ≥ 2 items gets ``max(1, round(0.2·n))`` test items (halves up), so at least one stays in train; a
-user with a single item has nothing to hold out: it stays in train (it still feeds the model) and that
-user is not evaluated. Every interaction is a positive. Items in a user's train are never recommended.
+A user with n ≥ 2 items gets ``max(1, round(0.2·n))`` test items (halves round up), so at least one
+stays in train; a user with a single item has nothing to hold out: it stays in train (it still feeds
+the model) and is not evaluated. Every interaction is a positive. Train items are never recommended.
 
 Metrics at k, averaged over the users with test items (a user with no recommendation scores 0):
 
@@ -24,14 +24,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
-from application.recommendations.model import ModelConfig, affinity, fit, popularity
+from application.recommendations.model import ModelConfig, affinity, fit, newest_ts, popularity
 
 Protocol_ = Literal["random", "chrono"]
 PROTOCOLS: tuple[Protocol_, ...] = ("random", "chrono")
@@ -92,6 +92,8 @@ SPLITS: dict[Protocol_, Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFram
 
 @dataclass(frozen=True, slots=True)
 class Metrics:
+    """Means over the evaluated users (see the module docstring for each definition)."""
+
     precision: float
     recall: float
     ndcg: float
@@ -186,10 +188,25 @@ class _Catalogue:
             pl.col("item").cast(pl.Enum(self.items)).to_physical().cast(pl.Int64),
         )
 
-    def matrix(self, coded: pl.DataFrame, values: npt.NDArray[np.float32]) -> sp.csr_matrix:
+    def matrix(self, coded: pl.DataFrame, values: npt.NDArray[np.floating[Any]]) -> sp.csr_matrix:
+        """Users × items from a coded ``user, item`` frame."""
         return sp.csr_matrix(
             (values, (coded["user"].to_numpy(), coded["item"].to_numpy())),
             shape=(len(self.users), len(self.items)),
+        )
+
+    def neighbour_matrix(self, table: pl.DataFrame) -> sp.csr_matrix:
+        """Items × items scores from a neighbour table ``item, neighbour, score``."""
+        codes = pl.Enum(self.items)
+        coded = table.select(
+            pl.col("item").cast(codes).to_physical().cast(pl.Int64),
+            pl.col("neighbour").cast(codes).to_physical().cast(pl.Int64),
+            "score",
+        )
+        n_items = len(self.items)
+        return sp.csr_matrix(
+            (coded["score"].to_numpy(), (coded["item"].to_numpy(), coded["neighbour"].to_numpy())),
+            shape=(n_items, n_items),
         )
 
     def item_vector(self, frame: pl.DataFrame, column: str) -> _FloatMatrix:
@@ -206,7 +223,9 @@ class _Catalogue:
         n_users, n_items = self.seen.shape
         chunk = max(1, _CHUNK_CELLS // max(n_items, 1))
         k = min(k, n_items)
-        frames = []
+        frames = [pl.DataFrame(schema={"user": pl.String, "item": pl.String, "rank": pl.Int64})]
+        if k == 0:
+            return frames[0]
         for start in range(0, n_users, chunk):
             stop = min(start + chunk, n_users)
             block = np.array(scores(start, stop), dtype=np.float64)
@@ -224,11 +243,11 @@ class _Catalogue:
                     {
                         "user": self.users.gather(user_codes[valid]),
                         "item": self.items.gather(cand[valid]),
-                        "rank": np.tile(np.arange(1, k + 1), (stop - start, 1))[valid],
+                        "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), (stop - start, 1))[valid],
                     }
                 )
             )
-        return pl.concat(frames) if frames else pl.DataFrame(schema={"user": pl.String, "item": pl.String})
+        return pl.concat(frames)
 
 
 @dataclass
@@ -253,36 +272,34 @@ class ItemToItemRecommender:
     """The served model: decayed user affinities times the neighbour table, popular items to fill."""
 
     config: ModelConfig = field(default_factory=ModelConfig)
-    name: str = "item-to-item"
+    label: str = "item-to-item"
     table: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     _popular: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    _method: str = ""
+
+    @property
+    def name(self) -> str:
+        """The label and the method that ``auto`` resolved to on the last fit."""
+        return f"{self.label} ({self._method or self.config.method})"
 
     def fit(self, train: pl.DataFrame, now: float) -> None:
+        self._method = self.config.resolved_method(train.get_column("item").n_unique())
         self.table = fit(train, self.config, now=now)
         self._popular = popularity(train, now=now, half_life_days=self.config.half_life_days)
 
     def recommend(self, train: pl.DataFrame, users: pl.Series, k: int, now: float) -> pl.DataFrame:
         catalogue = _Catalogue(train, users)
+        # Same arithmetic as score_feed: Σ over the user's items of decayed affinity × neighbour score.
         user_affinity = catalogue.encode(
             affinity(train, now=now, half_life_days=self.config.half_life_days).join(
                 pl.DataFrame({"user": catalogue.users}), on="user", how="semi"
             )
         )
-        weights = catalogue.matrix(user_affinity, user_affinity["affinity"].to_numpy().astype(np.float32))
-        item_codes = pl.Enum(catalogue.items)
-        coded = self.table.select(
-            pl.col("item").cast(item_codes).to_physical().cast(pl.Int64),
-            pl.col("neighbour").cast(item_codes).to_physical().cast(pl.Int64),
-            "score",
-        )
-        n_items = len(catalogue.items)
-        neighbours = sp.csr_matrix(
-            (coded["score"].to_numpy(), (coded["item"].to_numpy(), coded["neighbour"].to_numpy())),
-            shape=(n_items, n_items),
-        )
+        weights = catalogue.matrix(user_affinity, user_affinity["affinity"].to_numpy())
+        neighbours = catalogue.neighbour_matrix(self.table)
         # Items the model does not reach rank after every model item, in popularity order (as served).
         pop = catalogue.item_vector(self._popular, "score")
-        fallback = pop / (pop.max() + 1.0) - 2.0 if n_items else pop
+        fallback = pop / (pop.max(initial=0.0) + 1.0) - 2.0
 
         def scores(start: int, stop: int) -> _FloatMatrix:
             block = np.asarray((weights[start:stop] @ neighbours).toarray(), dtype=np.float64)
@@ -293,6 +310,8 @@ class ItemToItemRecommender:
 
 @dataclass(frozen=True, slots=True)
 class EvalResult:
+    """One model on one protocol."""
+
     model: str
     protocol: Protocol_
     k: int
@@ -312,7 +331,7 @@ def evaluate(
     results = []
     for protocol in protocols:
         train, test = SPLITS[protocol](interactions)
-        now = float(train.get_column("ts").max() or 0.0)
+        now = newest_ts(train)
         users = test.get_column("user").unique()
         n_catalogue = train.get_column("item").n_unique()
         for model in chosen:

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, KIND_WEIGHTS, SECONDS_PER_DAY
+from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, KIND_WEIGHTS, decay_rate
 
 InteractionKind = Literal["favorite", "purchase", "review"]
 ReasonKind = Literal["favorite", "purchase", "review", "popular"]
@@ -75,8 +75,7 @@ def score_feed(
                 if current is None or contribution > current[0]:
                     because[neighbour] = (contribution, source)
     return [
-        FeedItem(item, -negative_score, because[item][1], reason[because[item][1]])
-        for negative_score, item in best
+        FeedItem(item, -negative_score, because[item][1], reason[because[item][1]]) for negative_score, item in best
     ]
 
 
@@ -105,10 +104,11 @@ def _affinities(
     interactions: Sequence[UserInteraction], now: float, half_life_days: float | None
 ) -> tuple[dict[str, float], dict[str, InteractionKind]]:
     """Decayed affinity per interacted item, and the kind that contributed most to it."""
-    rate = 0.0 if half_life_days is None else math.log(2.0) / (half_life_days * SECONDS_PER_DAY)
+    rate = decay_rate(half_life_days)
     affinity: dict[str, float] = {}
     kind_weight: dict[tuple[str, InteractionKind], float] = {}
-    for interaction in interactions:
+    # Sorted, so that float sums (hence ties) do not depend on the order the events came in.
+    for interaction in sorted(interactions, key=lambda i: (i.item, i.ts, i.kind)):
         weight = KIND_WEIGHTS.get(interaction.kind, 0.0)
         if weight <= 0.0:
             continue

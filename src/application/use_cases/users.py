@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 
 from application.identity import Principal
+from application.ports.catalog import CatalogQueries
 from application.ports.persistence import UnitOfWorkFactory
 from application.use_cases.auth import AuthDeps
+from application.use_cases.catalog import forget_account_catalog_data
+from application.views.catalog import PublicProfile
 from domain.errors import AuthenticationFailed, NotFound, RuleViolation
 from domain.users import User, normalize_email, validate_password, validate_username
 
@@ -96,9 +99,24 @@ class DeleteMe:
             user.updated_at = now
             await uow.users.update(user)
             await uow.refresh_tokens.revoke_user(user.id, now)
+            await forget_account_catalog_data(uow, user.id, now)
             await uow.commit()
         if principal.token_id:
             await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1", self.deps.tokens.lifetime_seconds + 60)
+
+
+class GetPublicProfile:
+    """Anyone may see a user's name, join date, live listing count and the average rating over
+    all reviews of those listings; never the email. Deleted accounts are not found."""
+
+    def __init__(self, queries: CatalogQueries) -> None:
+        self.queries = queries
+
+    async def execute(self, user_id: uuid.UUID) -> PublicProfile:
+        profile = await self.queries.public_profile(user_id)
+        if profile is None:
+            raise NotFound("No such user.")
+        return profile
 
 
 def parse_user_id(raw: str) -> uuid.UUID:

@@ -16,7 +16,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.container import Container
 from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.cart import CartController
+from entrypoints.http.controllers.catalog import CategoriesController, ProductsController, ReviewsController
+from entrypoints.http.controllers.favorites import FavoritesController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.orders import OrdersController, SalesController
+from entrypoints.http.controllers.profiles import PublicProfilesController
+from entrypoints.http.controllers.reports import ReportsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.docs import docs_assets, docs_page
 from entrypoints.http.headers import security_headers
@@ -29,8 +35,26 @@ from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
 MAX_BODY_BYTES = 1_048_576
-ROUTE_HANDLERS: list[Any] = [HealthController, MetricsController, docs_page, docs_assets, AuthController,
-                             UsersController]
+ROUTE_HANDLERS: list[Any] = [
+    HealthController,
+    MetricsController,
+    docs_page,
+    docs_assets,
+    AuthController,
+    UsersController,
+    CartController,
+    OrdersController,
+    SalesController,
+    ReportsController,
+]
+
+ROUTE_HANDLERS += [
+    CategoriesController,
+    ProductsController,
+    ReviewsController,
+    FavoritesController,
+    PublicProfilesController,
+]
 
 
 def _constant(value: Any) -> Callable[[], Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from litestar import Response, get
 from litestar.static_files import create_static_files_router
-from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+from swagger_ui_bundle import swagger_ui_path
 
 ASSETS = Path(swagger_ui_path)
 
@@ -42,13 +42,30 @@ PAGE = """<!doctype html>
 """
 
 
-@get("/docs", operation_id="docsPage", summary="Interactive API docs (offline)", include_in_schema=False,
-     exclude_from_auth=True, media_type="text/html", sync_to_thread=False)
+@get(
+    "/docs",
+    operation_id="docsPage",
+    summary="Interactive API docs (offline)",
+    include_in_schema=False,
+    exclude_from_auth=True,
+    media_type="text/html",
+    sync_to_thread=False,
+)
 def docs_page() -> Response[str]:
-    return Response(PAGE, media_type="text/html",
-                    headers={"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                             "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"})
+    return Response(
+        PAGE,
+        media_type="text/html",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+            "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'"
+        },
+    )
 
 
-docs_assets = create_static_files_router(path="/docs/assets", directories=[ASSETS], include_in_schema=False,
-                                         opt={"exclude_from_auth": True}, name="docs-assets")
+docs_assets = create_static_files_router(
+    path="/docs/assets",
+    directories=[ASSETS],
+    include_in_schema=False,
+    opt={"exclude_from_auth": True},
+    name="docs-assets",
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 _COMMON = [
@@ -17,7 +18,7 @@ _NO_STORE_PREFIXES = ("/api/auth", "/api/users/me", "/api/cart", "/api/orders", 
 
 def security_headers(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         no_store = str(scope.get("path", "")).startswith(_NO_STORE_PREFIXES)

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from litestar import Controller, Request, Response, get
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
@@ -18,8 +19,12 @@ _slow_log = logging.getLogger("marketplace.slow")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 REQUESTS = Counter("http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
-LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency by route", ["method", "route"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 CACHE_EVENTS = Gauge("cache_events", "Cache hits and misses seen by this process", ["result"])
 QUEUE_DEPTH = Gauge("job_queue_depth", "Jobs waiting in the queue (outbox rows not yet processed)")
 JOB_OUTCOMES = Gauge("job_outcomes", "Jobs finished by kind and outcome (from the outbox)", ["kind", "outcome"])
@@ -31,7 +36,7 @@ def observe(app: ASGIApp) -> ASGIApp:
     """Bind a request id (from X-Request-ID when sane, else new), echo it, time and count the request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
@@ -64,8 +69,14 @@ def observe(app: ASGIApp) -> ASGIApp:
 class MetricsController(Controller):
     tags = ["operations"]
 
-    @get("/metrics", operation_id="metrics", summary="Prometheus metrics", exclude_from_auth=True,
-         security=[{}], media_type="text/plain")
+    @get(
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics",
+        exclude_from_auth=True,
+        security=[{}],
+        media_type="text/plain",
+    )
     async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         container = request.app.state.container
         refresh = getattr(container, "refresh_metrics", None)

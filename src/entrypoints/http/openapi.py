@@ -24,17 +24,27 @@ PROBLEM_SCHEMA = Schema(
         "status": Schema(type=OpenAPIType.INTEGER),
         "detail": Schema(type=OpenAPIType.STRING),
         "instance": Schema(type=OpenAPIType.STRING),
-        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(
-            type=OpenAPIType.OBJECT,
-            properties={"field": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
-                        "message": Schema(type=OpenAPIType.STRING),
-                        "source": Schema(one_of=[Schema(type=OpenAPIType.STRING),
-                                                 Schema(type=OpenAPIType.NULL)])},
-        )),
+        "errors": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                properties={
+                    "field": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
+                    "message": Schema(type=OpenAPIType.STRING),
+                    "source": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
+                },
+            ),
+        ),
     },
-    examples=[{"type": "https://httpstatuses.io/422", "title": "Unprocessable Entity", "status": 422,
-               "detail": "price: Price may have at most two decimal places.",
-               "errors": [{"field": "price", "message": "Price may have at most two decimal places."}]}],
+    examples=[
+        {
+            "type": "https://httpstatuses.io/422",
+            "title": "Unprocessable Entity",
+            "status": 422,
+            "detail": "price: Price may have at most two decimal places.",
+            "errors": [{"field": "price", "message": "Price may have at most two decimal places."}],
+        }
+    ],
 )
 DESCRIPTIONS = {
     "400": "Malformed JSON, wrong types, unknown query values or a bad cursor.",
@@ -47,8 +57,14 @@ DESCRIPTIONS = {
     "429": "Too many requests; see the Retry-After header.",
     "503": "A backing service is unavailable; retry shortly.",
 }
-_AUTH_THROTTLED = {"/api/auth/login", "/api/auth/token", "/api/auth/register", "/api/auth/refresh",
-                   "/api/auth/password-reset", "/api/auth/password-reset/confirm"}
+_AUTH_THROTTLED = {
+    "/api/auth/login",
+    "/api/auth/token",
+    "/api/auth/register",
+    "/api/auth/refresh",
+    "/api/auth/password-reset",
+    "/api/auth/password-reset/confirm",
+}
 
 
 def _codes(path: str, method: str, op: Operation) -> set[str]:
@@ -86,7 +102,8 @@ def document_errors(doc: OpenAPI) -> OpenAPI:
                 continue
             responses = dict(op.responses or {})
             for code in sorted(_codes(path, method, op) | {c for c in responses if c[0] in "45"}):
-                responses[code] = OpenAPIResponse(description=DESCRIPTIONS.get(code, "Error."),
-                                                  content={PROBLEM_JSON: problem})
+                responses[code] = OpenAPIResponse(
+                    description=DESCRIPTIONS.get(code, "Error."), content={PROBLEM_JSON: problem}
+                )
             op.responses = responses
     return doc

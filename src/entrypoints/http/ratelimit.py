@@ -18,10 +18,16 @@ from litestar.stores.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 AUTH_STORE = "auth_rate_limit"
-THROTTLED_PATHS = frozenset({
-    "/api/auth/login", "/api/auth/token", "/api/auth/register", "/api/auth/refresh",
-    "/api/auth/password-reset", "/api/auth/password-reset/confirm",
-})
+THROTTLED_PATHS = frozenset(
+    {
+        "/api/auth/login",
+        "/api/auth/token",
+        "/api/auth/register",
+        "/api/auth/refresh",
+        "/api/auth/password-reset",
+        "/api/auth/password-reset/confirm",
+    }
+)
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -38,8 +44,12 @@ def _is_throttled(request: Request[Any, Any, Any]) -> bool:
 
 
 def auth_rate_limit(per_minute: int) -> RateLimitConfig:
-    return RateLimitConfig(rate_limit=("minute", per_minute), store=AUTH_STORE,
-                           identifier_for_request=client_address, check_throttle_handler=_is_throttled)
+    return RateLimitConfig(
+        rate_limit=("minute", per_minute),
+        store=AUTH_STORE,
+        identifier_for_request=client_address,
+        check_throttle_handler=_is_throttled,
+    )
 
 
 class FallbackStore(Store):

@@ -1,0 +1,163 @@
+"""The results table, the ratios to the reference twins, the targets, and the saved JSON/Markdown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+# project endpoint -> (server, endpoint) of its fastest reference twin
+TWINS = {
+    "health": ("raw", "const"),
+    "detail": ("raw", "detail"),
+    "detail_cached": ("raw", "redis"),
+    "categories": ("raw", "categories"),
+    "list": ("raw", "list"),
+    "list_deep": ("raw", "list_deep"),
+    "search": ("raw", "search"),
+}
+# project endpoint -> FastAPI + ORM endpoint doing the same job (it has no cache: detail for both)
+FASTAPI_TWINS = {
+    "detail": "detail",
+    "detail_cached": "detail",
+    "categories": "categories",
+    "list": "list",
+    "list_deep": "list_deep",
+    "search": "search",
+    "cart": "cart",
+    "cart_add": "cart_add",
+    "checkout": "checkout",
+}
+TWIN_TARGETS = {"detail": 0.8, "list": 0.8, "list_deep": 0.8, "detail_cached": 1.0}
+FASTAPI_TARGET = 2.5
+P99_TARGET_MS = 100.0
+
+
+def _ratio(results: dict[str, dict[str, Any]], mine: dict[str, Any], other: str) -> float | None:
+    twin = results.get(other)
+    if not twin or twin.get("status") != "ok" or mine.get("status") != "ok" or not twin["rps"]:
+        return None
+    return float(mine["rps"]) / float(twin["rps"])
+
+
+def add_ratios(results: dict[str, dict[str, Any]]) -> None:
+    """``results`` is keyed "server:endpoint"; project rows get ``vs_twin``/``vs_fastapi``."""
+    for key, row in results.items():
+        server, endpoint = key.split(":", 1)
+        if server != "project":
+            continue
+        twin = TWINS.get(endpoint)
+        row["twin"] = f"{twin[0]}:{twin[1]}" if twin else None
+        row["vs_twin"] = _ratio(results, row, row["twin"]) if twin else None
+        fast = FASTAPI_TWINS.get(endpoint)
+        row["vs_fastapi"] = _ratio(results, row, f"fastapi:{fast}") if fast else None
+
+
+def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target, and whether it holds today (None: not measured)."""
+    checks: list[dict[str, Any]] = []
+    project = {k.split(":", 1)[1]: v for k, v in results.items() if k.startswith("project:")}
+    for endpoint, floor in TWIN_TARGETS.items():
+        row = project.get(endpoint, {})
+        ratio = row.get("vs_twin")
+        twin = TWINS[endpoint]
+        checks.append(
+            {
+                "target": f"{endpoint} ≥ {floor}× {twin[0]}:{twin[1]}",
+                "value": None if ratio is None else f"{ratio:.2f}×",
+                "holds": None if ratio is None else ratio >= floor,
+            }
+        )
+    for endpoint, row in project.items():
+        if endpoint in FASTAPI_TWINS:
+            ratio = row.get("vs_fastapi")
+            checks.append(
+                {
+                    "target": f"{endpoint} ≥ {FASTAPI_TARGET}× fastapi:{FASTAPI_TWINS[endpoint]}",
+                    "value": None if ratio is None else f"{ratio:.2f}×",
+                    "holds": None if ratio is None else ratio >= FASTAPI_TARGET,
+                }
+            )
+    for endpoint, row in project.items():
+        if row.get("status") != "ok":
+            continue
+        checks.append(
+            {
+                "target": f"{endpoint} p99 < {P99_TARGET_MS:.0f} ms",
+                "value": f"{row['p99_ms']:.1f} ms",
+                "holds": row["p99_ms"] < P99_TARGET_MS,
+            }
+        )
+        checks.append({"target": f"{endpoint} zero errors", "value": str(row["errors"]), "holds": row["errors"] == 0})
+    return checks
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """A Markdown table (also what the terminal shows)."""
+    head = (
+        "| server | endpoint | req/s | p50 ms | p99 ms | errors | SQL/req | DB round trips | Redis/req "
+        "| vs twin | vs FastAPI |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    )
+    lines = [head]
+    for key, row in results.items():
+        server, endpoint = key.split(":", 1)
+        count = row.get("count") or {}
+        if row.get("status") != "ok":
+            lines.append(f"| {server} | {endpoint} | {row.get('status', '?')} | | | | | | | | |")
+            continue
+        twin = f"{row['vs_twin']:.2f}× {row['twin'].split(':')[1]}" if row.get("vs_twin") is not None else ""
+        fast = f"{row['vs_fastapi']:.2f}×" if row.get("vs_fastapi") is not None else ""
+        lines.append(
+            f"| {server} | {endpoint} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
+            f"| {row['errors']} | {_num(count.get('sql'), 'd')} | {_num(count.get('round_trips'), 'd')} "
+            f"| {_num(count.get('redis'), 'd')} | {twin} | {fast} |"
+        )
+    return "\n".join(lines)
+
+
+def targets_table(checks: list[dict[str, Any]]) -> str:
+    lines = ["| target | today | holds |", "|---|--:|:-:|"]
+    for check in checks:
+        mark = {True: "yes", False: "**no**", None: "n/a"}[check["holds"]]
+        lines.append(f"| {check['target']} | {check['value'] or '–'} | {mark} |")
+    return "\n".join(lines)
+
+
+def save(directory: Path, run: dict[str, Any]) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "results.json"
+    json_path.write_text(json.dumps(run, indent=2, default=str) + "\n")
+    md = [
+        f"# Benchmark {run['started']}",
+        "",
+        run["setup"],
+        "",
+        table(run["results"]),
+        "",
+        "## Targets",
+        "",
+        targets_table(run["targets"]),
+        "",
+        "## Notes",
+        "",
+        *[f"- {note}" for note in run["notes"]],
+        "",
+        "## SQL per request (counting pass, one request at a time)",
+        "",
+    ]
+    for key, row in run["results"].items():
+        count = row.get("count")
+        if count:
+            md.append(
+                f"- **{key}**: {count['sql']} SQL, {count['transaction']} transaction control, "
+                f"{count['ping']} pings, {count['round_trips']} round trips, Redis {count['redis_commands']}"
+                f"; background after the response: {count.get('background_sql', 0)} SQL"
+            )
+            md.extend(f"    - `{sql}`" for sql in count["statements"])
+    md_path = directory / "results.md"
+    md_path.write_text("\n".join(md) + "\n")
+    return json_path, md_path

@@ -1,0 +1,160 @@
+"""Cache on Redis (redis.asyncio) that degrades to "always miss" instead of failing requests.
+
+Every call has a hard deadline (50 ms by default). The first error or timeout logs one warning
+and marks the cache down for a backoff (1 s, doubling to 5 s): meanwhile calls return a miss at
+once without touching Redis, so reads go to the database at full speed. After the backoff, one
+call probes Redis; success logs one "recovered" line and the cache is back. Namespace bumps that
+failed during an outage are replayed on recovery, so no invalidation is silently lost in this
+process (entries written before the outage still expire by their TTL regardless).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_FAILED: Any = object()
+
+
+class RedisCache:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "mkt:cache:",
+        timeout: float = 0.05,
+        min_backoff: float = 1.0,
+        max_backoff: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.timeout = timeout
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self._clock = clock
+        self.down = False
+        self._down_until = 0.0
+        self._backoff = min_backoff
+        self._probing = False
+        self._lost_bumps: set[str] = set()
+        self._abandoned: set[asyncio.Task[Any]] = set()
+        self.hits = 0
+        self.misses = 0
+        self.errors = 0
+        self.outages = 0
+
+    async def get(self, key: str) -> bytes | None:
+        value: Any = await self._call(lambda: self.client.get(self.prefix + key), None)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return bytes(value)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        milliseconds = max(1, int(ttl_seconds * 1000))
+        await self._call(lambda: self.client.set(self.prefix + key, value, px=milliseconds), None)
+
+    async def delete(self, key: str) -> None:
+        await self._call(lambda: self.client.delete(self.prefix + key), None)
+
+    async def version(self, namespace: str) -> int:
+        """A random number per namespace, created on first use.
+
+        Random rather than a counter: if Redis evicts or loses the version key (an allkeys-*
+        eviction policy, a restart), the next version is new, never an old one whose entries may
+        still be cached.
+        """
+        key = self._ns(namespace)
+        value: Any = await self._call(lambda: self.client.get(key), _FAILED)
+        if value is None:
+            candidate = secrets.randbits(62)
+            created: Any = await self._call(lambda: self.client.set(key, candidate, nx=True), _FAILED)
+            if created is True:
+                return candidate
+            value = await self._call(lambda: self.client.get(key), _FAILED)
+        if value is _FAILED or value is None:
+            return 0  # Redis is failing, so the cache is marked down and every read misses anyway
+        return int(value)
+
+    async def bump(self, namespace: str) -> None:
+        new = secrets.randbits(62)
+        if await self._call(lambda: self.client.set(self._ns(namespace), new), _FAILED) is _FAILED:
+            self._lost_bumps.add(namespace)
+
+    def _ns(self, namespace: str) -> str:
+        return f"{self.prefix}ns:{namespace}"
+
+    async def _call(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
+        probe = False
+        if self.down:
+            if self._probing or self._clock() < self._down_until:
+                return fallback
+            probe = self._probing = True  # one caller probes; the others keep missing meanwhile
+        # The call runs as its own task so the deadline is exact: on timeout the caller leaves at
+        # once and the cancelled call cleans up (closes its connection) in the background.
+        task: asyncio.Task[T] = asyncio.ensure_future(operation())
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        except asyncio.CancelledError:
+            self._abandon(task)
+            raise
+        finally:
+            if probe:
+                self._probing = False
+        if not done:
+            self._abandon(task)
+            self._failed(TimeoutError(f"no answer within {self.timeout * 1000:.0f} ms"))
+            return fallback
+        error = task.exception()
+        if error is not None:  # refused connections, protocol errors: all a miss
+            self._failed(error)
+            return fallback
+        if self.down:
+            await self._recovered()
+        return task.result()
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio logs nothing about it
+
+    def _failed(self, error: BaseException) -> None:
+        self.errors += 1
+        if self.down:
+            self._backoff = min(self._backoff * 2, self.max_backoff)
+        else:
+            self.down = True
+            self.outages += 1
+            self._backoff = self.min_backoff
+            log.warning(
+                "cache unavailable (%s: %s); reads go to the database until Redis answers again",
+                type(error).__name__,
+                error,
+            )
+        self._down_until = self._clock() + self._backoff
+
+    async def _recovered(self) -> None:
+        self.down = False
+        self._backoff = self.min_backoff
+        log.info("cache available again")
+        lost, self._lost_bumps = self._lost_bumps, set()
+        for namespace in lost:
+            await self.bump(namespace)
+
+    def stats(self) -> dict[str, int]:
+        return {"hits": self.hits, "misses": self.misses, "errors": self.errors, "outages": self.outages}

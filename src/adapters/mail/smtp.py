@@ -1,0 +1,42 @@
+"""Send mail through an SMTP server with aiosmtplib (host, port, STARTTLS, credentials from settings)."""
+
+from __future__ import annotations
+
+import aiosmtplib
+
+from adapters.mail.mime import to_mime
+from application.ports.mail import EmailMessage
+
+
+class SmtpMailer:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        mail_from: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 20.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.mail_from = mail_from
+        self.username = username
+        self.password = password
+        self.starttls = starttls
+        self.timeout = timeout
+
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver one message; any SMTP or network error propagates so the job is retried."""
+        await aiosmtplib.send(
+            to_mime(message, self.mail_from),
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            # Explicit: False never upgrades (a local relay), True requires STARTTLS.
+            start_tls=self.starttls,
+            timeout=self.timeout,
+        )

@@ -1,0 +1,197 @@
+"""In-memory cart lines, orders and stock: the twins of ``adapters.sql.repositories.orders``.
+
+The memory unit of work runs one at a time, so these can read and then write; they keep the
+SQL versions' contracts (upsert semantics, guarded updates, idempotency keys).
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import datetime
+
+from adapters.memory.store import MemoryStore
+from application.ports.orders import (
+    CartEntry,
+    CartProductView,
+    CartSellerView,
+    Keyset,
+    Purchasable,
+    SaleEntry,
+    SaleView,
+)
+from domain.catalog import Product
+from domain.orders import QUANTITY_MAX, CartLine, Order, OrderStatus
+from domain.users import User
+
+
+def _live(products: dict[uuid.UUID, Product], product_id: uuid.UUID) -> Product | None:
+    product = products.get(product_id)
+    return product if product is not None and product.withdrawn_at is None else None
+
+
+class MemoryCartRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self.rows: dict[uuid.UUID, CartLine] = store.table("cart_items")
+        self.products: dict[uuid.UUID, Product] = store.table("products")
+        self.users: dict[uuid.UUID, User] = store.table("users")
+
+    async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
+        for stored in self.rows.values():
+            if stored.user_id == line.user_id and stored.product_id == line.product_id:
+                if stored.quantity + line.quantity > QUANTITY_MAX:
+                    return None
+                stored.quantity += line.quantity
+                stored.price_at_add = line.price_at_add
+                stored.updated_at = line.updated_at
+                return copy.copy(stored), False
+        self.rows[line.id] = copy.copy(line)
+        return copy.copy(line), True
+
+    async def set_quantity(self, line_id: uuid.UUID, user_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+        stored = self.rows.get(line_id)
+        if stored is None or stored.user_id != user_id:
+            return False
+        stored.quantity = quantity
+        stored.updated_at = now
+        return True
+
+    async def remove(self, line_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        stored = self.rows.get(line_id)
+        if stored is None or stored.user_id != user_id:
+            return False
+        del self.rows[line_id]
+        return True
+
+    async def remove_lines(self, line_ids: list[uuid.UUID]) -> None:
+        for line_id in line_ids:
+            self.rows.pop(line_id, None)
+
+    async def clear(self, user_id: uuid.UUID) -> None:
+        for line_id in [line.id for line in self.rows.values() if line.user_id == user_id]:
+            del self.rows[line_id]
+
+    async def entries(
+        self, user_id: uuid.UUID, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
+    ) -> list[CartEntry]:
+        found: list[CartEntry] = []
+        lines = sorted(self.rows.values(), key=lambda line: (line.created_at, line.id))
+        for line in lines:
+            if line.user_id != user_id or (line_id is not None and line.id != line_id):
+                continue
+            product = _live(self.products, line.product_id)
+            seller = self.users.get(product.seller_id) if product is not None else None
+            if product is None or seller is None:
+                continue
+            found.append(
+                CartEntry(
+                    id=line.id,
+                    quantity=line.quantity,
+                    price_at_add=line.price_at_add,
+                    product=CartProductView(
+                        id=product.id,
+                        name=product.name,
+                        price=product.price,
+                        image_url=product.image_url,
+                        stock=product.stock,
+                        seller=CartSellerView(id=seller.id, username=seller.username),
+                    ),
+                )
+            )
+        return found
+
+
+class MemoryInventoryRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self.products: dict[uuid.UUID, Product] = store.table("products")
+
+    async def purchasable(self, product_id: uuid.UUID) -> Purchasable | None:
+        product = _live(self.products, product_id)
+        if product is None:
+            return None
+        return Purchasable(
+            id=product.id, seller_id=product.seller_id, name=product.name, price=product.price, stock=product.stock
+        )
+
+    async def take(self, product_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+        product = _live(self.products, product_id)
+        if product is None or product.stock < quantity:
+            return False
+        product.stock -= quantity
+        product.updated_at = now
+        return True
+
+    async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None:
+        product = self.products.get(product_id)
+        if product is not None:
+            product.stock += quantity
+            product.updated_at = now
+
+
+def _newest_first(after: Keyset | None, created_at: datetime, row_id: uuid.UUID) -> bool:
+    return after is None or (created_at, row_id) < after
+
+
+class MemoryOrderRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self.rows: dict[uuid.UUID, Order] = store.table("orders")
+
+    async def add(self, order: Order) -> bool:
+        if order.idempotency_key is not None and any(
+            other.buyer_id == order.buyer_id and other.idempotency_key == order.idempotency_key
+            for other in self.rows.values()
+        ):
+            return False
+        self.rows[order.id] = copy.deepcopy(order)
+        return True
+
+    async def get(self, order_id: uuid.UUID, buyer_id: uuid.UUID) -> Order | None:
+        order = self.rows.get(order_id)
+        return copy.deepcopy(order) if order is not None and order.buyer_id == buyer_id else None
+
+    async def get_by_idempotency_key(self, buyer_id: uuid.UUID, key: str) -> Order | None:
+        for order in self.rows.values():
+            if order.buyer_id == buyer_id and order.idempotency_key == key:
+                return copy.deepcopy(order)
+        return None
+
+    async def list_for_buyer(self, buyer_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Order]:
+        mine = [
+            order
+            for order in self.rows.values()
+            if order.buyer_id == buyer_id and _newest_first(after, order.created_at, order.id)
+        ]
+        mine.sort(key=lambda order: (order.created_at, order.id), reverse=True)
+        return [copy.deepcopy(order) for order in mine[:limit]]
+
+    async def change_status(
+        self, order_id: uuid.UUID, *, expected: OrderStatus, new: OrderStatus, now: datetime
+    ) -> bool:
+        order = self.rows.get(order_id)
+        if order is None or order.status is not expected:
+            return False
+        order.status = new
+        order.updated_at = now
+        return True
+
+    async def sales(self, seller_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[SaleEntry]:
+        sold = [
+            SaleEntry(
+                line_id=line.id,
+                sale=SaleView(
+                    order_id=order.id,
+                    product_id=line.product_id,
+                    name=line.name,
+                    unit_price=line.unit_price,
+                    quantity=line.quantity,
+                    line_total=line.line_total,
+                    status=order.status.value,
+                    created_at=order.created_at,
+                ),
+            )
+            for order in self.rows.values()
+            for line in order.lines
+            if line.seller_id == seller_id and _newest_first(after, order.created_at, line.id)
+        ]
+        sold.sort(key=lambda entry: (entry.sale.created_at, entry.line_id), reverse=True)
+        return sold[:limit]

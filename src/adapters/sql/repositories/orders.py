@@ -1,0 +1,325 @@
+"""Cart lines, orders and stock on SQL (Postgres and SQLite).
+
+Race safety lives in the statements: the cart upsert (``ON CONFLICT .. DO UPDATE``), the order
+insert (``ON CONFLICT (buyer_id, idempotency_key) DO NOTHING``) and guarded updates for stock
+and order status. Nothing reads a row to decide how to write it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, insert, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.sql.tables import CartItemRow, OrderLineRow, OrderRow, ProductRow, UserRow, table_of
+from application.ports.orders import (
+    CartEntry,
+    CartProductView,
+    CartSellerView,
+    Keyset,
+    Purchasable,
+    SaleEntry,
+    SaleView,
+)
+from domain.orders import QUANTITY_MAX, CartLine, Order, OrderLine, OrderStatus
+
+C = table_of(CartItemRow)
+P = table_of(ProductRow)
+U = table_of(UserRow)
+O = table_of(OrderRow)  # noqa: E741
+L = table_of(OrderLineRow)
+
+
+def _insert(dialect: str) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT``."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _before(created_at: Any, row_id: Any, after: Keyset) -> ColumnElement[bool]:
+    """Keyset predicate ``(created_at, id) < after`` as a row comparison, so Postgres can range-scan
+    the (owner, created_at, id) index; the bound values carry the columns' types (UTC, GUID)."""
+    return tuple_(created_at, row_id) < tuple_(literal(after[0], created_at.type), literal(after[1], row_id.type))
+
+
+class SqlCartRepository:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.s = session
+        self.dialect = dialect
+
+    async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
+        stmt = _insert(self.dialect)(C).values(
+            id=line.id,
+            user_id=line.user_id,
+            product_id=line.product_id,
+            quantity=line.quantity,
+            price_at_add=line.price_at_add,
+            created_at=line.created_at,
+            updated_at=line.updated_at,
+        )
+        summed = C.c.quantity + stmt.excluded.quantity
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[C.c.user_id, C.c.product_id],
+            set_={
+                "quantity": summed,
+                "price_at_add": stmt.excluded.price_at_add,
+                "updated_at": stmt.excluded.updated_at,
+            },
+            # Over the maximum: no update, no row returned, and no constraint error to recover from.
+            where=summed <= QUANTITY_MAX,
+        ).returning(C.c.id, C.c.quantity, C.c.price_at_add, C.c.created_at, C.c.updated_at)
+        row = (await self.s.execute(stmt)).first()
+        if row is None:
+            return None
+        stored = CartLine(
+            id=row.id,
+            user_id=line.user_id,
+            product_id=line.product_id,
+            quantity=row.quantity,
+            price_at_add=row.price_at_add,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        # Our fresh id came back only if the row is new.
+        return stored, row.id == line.id
+
+    async def set_quantity(self, line_id: uuid.UUID, user_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+        result = await self.s.execute(
+            update(C).where(C.c.id == line_id, C.c.user_id == user_id).values(quantity=quantity, updated_at=now)
+        )
+        return _rowcount(result) > 0
+
+    async def remove(self, line_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        result = await self.s.execute(delete(C).where(C.c.id == line_id, C.c.user_id == user_id))
+        return _rowcount(result) > 0
+
+    async def remove_lines(self, line_ids: list[uuid.UUID]) -> None:
+        if line_ids:
+            await self.s.execute(delete(C).where(C.c.id.in_(line_ids)))
+
+    async def clear(self, user_id: uuid.UUID) -> None:
+        await self.s.execute(delete(C).where(C.c.user_id == user_id))
+
+    async def entries(
+        self, user_id: uuid.UUID, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
+    ) -> list[CartEntry]:
+        stmt = (
+            select(
+                C.c.id,
+                C.c.quantity,
+                C.c.price_at_add,
+                P.c.id.label("product_id"),
+                P.c.name,
+                P.c.price,
+                P.c.image_url,
+                P.c.stock,
+                P.c.seller_id,
+                U.c.username,
+            )
+            .select_from(C.join(P, P.c.id == C.c.product_id).join(U, U.c.id == P.c.seller_id))
+            .where(C.c.user_id == user_id, P.c.withdrawn_at.is_(None))
+            .order_by(C.c.created_at, C.c.id)
+        )
+        if line_id is not None:
+            stmt = stmt.where(C.c.id == line_id)
+        if for_checkout:
+            stmt = stmt.with_for_update(of=C)  # Postgres only; SQLite's writer lock already serializes
+        rows = (await self.s.execute(stmt)).all()
+        return [
+            CartEntry(
+                id=row.id,
+                quantity=row.quantity,
+                price_at_add=row.price_at_add,
+                product=CartProductView(
+                    id=row.product_id,
+                    name=row.name,
+                    price=row.price,
+                    image_url=row.image_url,
+                    stock=row.stock,
+                    seller=CartSellerView(id=row.seller_id, username=row.username),
+                ),
+            )
+            for row in rows
+        ]
+
+
+class SqlInventoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def purchasable(self, product_id: uuid.UUID) -> Purchasable | None:
+        row = (
+            await self.s.execute(
+                select(P.c.id, P.c.seller_id, P.c.name, P.c.price, P.c.stock).where(
+                    P.c.id == product_id, P.c.withdrawn_at.is_(None)
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return Purchasable(id=row.id, seller_id=row.seller_id, name=row.name, price=row.price, stock=row.stock)
+
+    async def take(self, product_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+        result = await self.s.execute(
+            update(P)
+            .where(P.c.id == product_id, P.c.stock >= quantity, P.c.withdrawn_at.is_(None))
+            .values(stock=P.c.stock - quantity, updated_at=now)
+        )
+        return _rowcount(result) == 1
+
+    async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None:
+        await self.s.execute(update(P).where(P.c.id == product_id).values(stock=P.c.stock + quantity, updated_at=now))
+
+
+_ORDER_COLUMNS = (O.c.id, O.c.buyer_id, O.c.status, O.c.total, O.c.idempotency_key, O.c.created_at, O.c.updated_at)
+
+
+class SqlOrderRepository:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
+        self.s = session
+        self.dialect = dialect
+
+    async def add(self, order: Order) -> bool:
+        stmt = (
+            _insert(self.dialect)(O)
+            .values(
+                id=order.id,
+                buyer_id=order.buyer_id,
+                status=order.status.value,
+                total=order.total,
+                idempotency_key=order.idempotency_key,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+            .on_conflict_do_nothing(index_elements=[O.c.buyer_id, O.c.idempotency_key])
+            .returning(O.c.id)
+        )
+        if (await self.s.execute(stmt)).first() is None:
+            return False
+        await self.s.execute(
+            insert(L),
+            [
+                {
+                    "id": line.id,
+                    "order_id": order.id,
+                    "product_id": line.product_id,
+                    "seller_id": line.seller_id,
+                    "buyer_id": order.buyer_id,
+                    "name": line.name,
+                    "unit_price": line.unit_price,
+                    "quantity": line.quantity,
+                    "line_total": line.line_total,
+                    "created_at": order.created_at,
+                    "updated_at": order.created_at,
+                }
+                for line in order.lines
+            ],
+        )
+        return True
+
+    async def _with_lines(self, rows: list[Any]) -> list[Order]:
+        """Attach lines to a page of orders with one more statement (never one per order)."""
+        if not rows:
+            return []
+        lines: dict[uuid.UUID, list[OrderLine]] = defaultdict(list)
+        line_rows = await self.s.execute(
+            select(L.c.id, L.c.order_id, L.c.product_id, L.c.seller_id, L.c.name, L.c.unit_price, L.c.quantity)
+            .where(L.c.order_id.in_([row.id for row in rows]))
+            .order_by(L.c.id)
+        )
+        for line in line_rows:
+            lines[line.order_id].append(
+                OrderLine(
+                    id=line.id,
+                    order_id=line.order_id,
+                    product_id=line.product_id,
+                    seller_id=line.seller_id,
+                    name=line.name,
+                    unit_price=line.unit_price,
+                    quantity=line.quantity,
+                )
+            )
+        return [
+            Order(
+                id=row.id,
+                buyer_id=row.buyer_id,
+                status=OrderStatus(row.status),
+                total=row.total,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                lines=lines[row.id],
+                idempotency_key=row.idempotency_key,
+            )
+            for row in rows
+        ]
+
+    async def get(self, order_id: uuid.UUID, buyer_id: uuid.UUID) -> Order | None:
+        rows = (await self.s.execute(select(*_ORDER_COLUMNS).where(O.c.id == order_id, O.c.buyer_id == buyer_id))).all()
+        orders = await self._with_lines(list(rows))
+        return orders[0] if orders else None
+
+    async def get_by_idempotency_key(self, buyer_id: uuid.UUID, key: str) -> Order | None:
+        rows = (
+            await self.s.execute(select(*_ORDER_COLUMNS).where(O.c.buyer_id == buyer_id, O.c.idempotency_key == key))
+        ).all()
+        orders = await self._with_lines(list(rows))
+        return orders[0] if orders else None
+
+    async def list_for_buyer(self, buyer_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Order]:
+        stmt = select(*_ORDER_COLUMNS).where(O.c.buyer_id == buyer_id)
+        if after is not None:
+            stmt = stmt.where(_before(O.c.created_at, O.c.id, after))
+        stmt = stmt.order_by(O.c.created_at.desc(), O.c.id.desc()).limit(limit)
+        return await self._with_lines(list((await self.s.execute(stmt)).all()))
+
+    async def change_status(
+        self, order_id: uuid.UUID, *, expected: OrderStatus, new: OrderStatus, now: datetime
+    ) -> bool:
+        result = await self.s.execute(
+            update(O).where(O.c.id == order_id, O.c.status == expected.value).values(status=new.value, updated_at=now)
+        )
+        return _rowcount(result) == 1
+
+    async def sales(self, seller_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[SaleEntry]:
+        stmt = (
+            select(
+                L.c.id,
+                L.c.order_id,
+                L.c.product_id,
+                L.c.name,
+                L.c.unit_price,
+                L.c.quantity,
+                L.c.line_total,
+                L.c.created_at,
+                O.c.status,
+            )
+            .select_from(L.join(O, O.c.id == L.c.order_id))
+            .where(L.c.seller_id == seller_id)
+        )
+        if after is not None:
+            stmt = stmt.where(_before(L.c.created_at, L.c.id, after))
+        stmt = stmt.order_by(L.c.created_at.desc(), L.c.id.desc()).limit(limit)
+        return [
+            SaleEntry(
+                line_id=row.id,
+                sale=SaleView(
+                    order_id=row.order_id,
+                    product_id=row.product_id,
+                    name=row.name,
+                    unit_price=row.unit_price,
+                    quantity=row.quantity,
+                    line_total=row.line_total,
+                    status=row.status,
+                    created_at=row.created_at,
+                ),
+            )
+            for row in (await self.s.execute(stmt)).all()
+        ]

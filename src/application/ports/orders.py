@@ -1,0 +1,183 @@
+"""Ports for carts, orders and the stock they move, and the read models they return.
+
+The cart and order repositories read and write the ``products`` rows they need (price, stock,
+seller, name, withdrawn) themselves, so checkout stays one transaction over a few statements and
+does not wait on the catalog's code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Protocol
+
+from msgspec import Meta, Struct
+
+from domain.orders import CartLine, Order, OrderStatus
+
+# Encoded as a JSON string with two places ("19.99"), never a float.
+Money = Annotated[Decimal, Meta(description="A decimal string with two places.", examples=["19.99"])]
+
+
+class CartSellerView(Struct):
+    id: uuid.UUID
+    username: str
+
+
+class CartProductView(Struct):
+    """The product as it is now (current price and stock), not as it was when added."""
+
+    id: uuid.UUID
+    name: str
+    price: Money
+    image_url: str | None
+    stock: int
+    seller: CartSellerView
+
+
+class CartItemView(Struct):
+    id: uuid.UUID
+    product: CartProductView
+    quantity: int
+    unit_price: Money
+    line_total: Money
+    price_changed: bool
+
+
+class CartView(Struct):
+    items: list[CartItemView]
+    total: Money
+
+
+class OrderItemView(Struct):
+    product_id: uuid.UUID
+    name: str
+    unit_price: Money
+    quantity: int
+    line_total: Money
+
+
+class OrderView(Struct):
+    id: uuid.UUID
+    status: str
+    items: list[OrderItemView]
+    total: Money
+    created_at: datetime
+
+
+class SaleView(Struct):
+    """One order line of the seller's product, with the order's current status."""
+
+    order_id: uuid.UUID
+    product_id: uuid.UUID
+    name: str
+    unit_price: Money
+    quantity: int
+    line_total: Money
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CartEntry:
+    """A cart line joined with its live product: what the cart view and checkout need."""
+
+    id: uuid.UUID
+    quantity: int
+    price_at_add: Decimal
+    product: CartProductView
+
+
+@dataclass(frozen=True, slots=True)
+class SaleEntry:
+    """A sale plus the order line's id, which the keyset cursor needs and clients do not."""
+
+    line_id: uuid.UUID
+    sale: SaleView
+
+
+@dataclass(frozen=True, slots=True)
+class Purchasable:
+    """The few product facts adding to a cart checks; only live (not withdrawn) products."""
+
+    id: uuid.UUID
+    seller_id: uuid.UUID
+    name: str
+    price: Decimal
+    stock: int
+
+
+# A keyset position: the last item's (created_at, id) of the previous page, newest first.
+Keyset = tuple[datetime, uuid.UUID]
+
+
+class CartRepository(Protocol):
+    async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
+        """Upsert by (user, product): a new line, or the existing one with ``line.quantity`` added.
+
+        Returns the stored line and whether it was created; None when the summed quantity would
+        exceed the maximum (nothing changes then). Atomic, so concurrent adds never make two lines.
+        """
+        ...
+
+    async def set_quantity(self, line_id: uuid.UUID, user_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+        """False when the line does not exist or is someone else's."""
+        ...
+
+    async def remove(self, line_id: uuid.UUID, user_id: uuid.UUID) -> bool: ...
+
+    async def remove_lines(self, line_ids: list[uuid.UUID]) -> None: ...
+
+    async def clear(self, user_id: uuid.UUID) -> None: ...
+
+    async def entries(
+        self, user_id: uuid.UUID, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
+    ) -> list[CartEntry]:
+        """The user's lines of live products in one statement, oldest first.
+
+        ``for_checkout`` also locks the user's lines until the transaction ends, so two checkouts
+        of one cart take turns.
+        """
+        ...
+
+
+class InventoryRepository(Protocol):
+    async def purchasable(self, product_id: uuid.UUID) -> Purchasable | None:
+        """A live product, or None when it does not exist or was withdrawn."""
+        ...
+
+    async def take(self, product_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+        """Decrement stock if at least ``quantity`` is left and the product is live; atomic."""
+        ...
+
+    async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None: ...
+
+
+class OrderRepository(Protocol):
+    async def add(self, order: Order) -> bool:
+        """Insert the order and its lines; False (nothing written) when the buyer already has an
+        order with the same idempotency key. The unique constraint decides, so racing retries
+        wait for each other and exactly one order is made."""
+        ...
+
+    async def get(self, order_id: uuid.UUID, buyer_id: uuid.UUID) -> Order | None:
+        """The buyer's own order, with its lines; None for someone else's."""
+        ...
+
+    async def get_by_idempotency_key(self, buyer_id: uuid.UUID, key: str) -> Order | None: ...
+
+    async def list_for_buyer(self, buyer_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Order]:
+        """Newest first, strictly after ``after``."""
+        ...
+
+    async def change_status(
+        self, order_id: uuid.UUID, *, expected: OrderStatus, new: OrderStatus, now: datetime
+    ) -> bool:
+        """Guarded update: False when the order is no longer in ``expected`` (someone was first)."""
+        ...
+
+    async def sales(self, seller_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[SaleEntry]:
+        """The seller's order lines, newest first, strictly after ``after``."""
+        ...

@@ -1,0 +1,247 @@
+"""Checkout, order history, cancellation and the seller's sales."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from application.identity import Principal
+from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher
+from application.ports.clock import Clock
+from application.ports.orders import Keyset, OrderItemView, OrderView, SaleView
+from application.ports.persistence import UnitOfWorkFactory
+from domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from domain.ids import new_id
+from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
+
+T = TypeVar("T")
+LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
+_CURSOR_MAX = 200
+_NO_ORDER = "No such order."
+
+
+@dataclass(frozen=True, slots=True)
+class Slice(Generic[T]):
+    """One keyset page; ``next_cursor`` is None on the last one."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderDeps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    jobs: JobDispatcher
+
+
+def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
+    """Opaque to clients: the last item's position, so the next page starts right after it."""
+    raw = f"{created_at.isoformat()}|{item_id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Keyset:
+    """Anything we did not hand out is a 400, never a 500."""
+    try:
+        if len(cursor) > _CURSOR_MAX:
+            raise ValueError(cursor)
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, ident = raw.partition("|")
+        created_at = datetime.fromisoformat(stamp)
+        if created_at.tzinfo is None:
+            raise ValueError(stamp)
+        return created_at, uuid.UUID(hex=ident)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidInput("The cursor is not valid; pass back a next_cursor unchanged.", field="cursor") from None
+
+
+def check_limit(limit: int) -> int:
+    if not LIMIT_MIN <= limit <= LIMIT_MAX:
+        raise InvalidInput(f"limit must be {LIMIT_MIN}–{LIMIT_MAX}.", field="limit")
+    return limit
+
+
+def order_view(order: Order) -> OrderView:
+    return OrderView(
+        id=order.id,
+        status=order.status.value,
+        items=[
+            OrderItemView(
+                product_id=line.product_id,
+                name=line.name,
+                unit_price=line.unit_price,
+                quantity=line.quantity,
+                line_total=line.line_total,
+            )
+            for line in order.lines
+        ],
+        total=order.total,
+        created_at=order.created_at,
+    )
+
+
+class Checkout:
+    """Turn the cart into an order in one transaction.
+
+    Prices and names are snapshotted into the order lines; stock is taken with guarded updates
+    in product-id order (a fixed lock order, so concurrent checkouts cannot deadlock), and any
+    shortfall rolls everything back with a 409 naming the product, the cart untouched. With an
+    ``Idempotency-Key`` a retry, even a concurrent one, returns the first order instead of
+    making another: the unique (buyer, key) constraint decides. Confirmation emails go through
+    the outbox, so a queue outage delays them and never loses them or the order.
+    """
+
+    def __init__(self, deps: OrderDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, principal: Principal, *, idempotency_key: str | None = None) -> OrderView:
+        key = validate_idempotency_key(idempotency_key) if idempotency_key is not None else None
+        now = self.deps.clock.now()
+        async with self.deps.uow() as uow:
+            # Locks this buyer's lines first: a concurrent checkout of the same cart waits here
+            # and then sees the finished order below (or an emptied cart).
+            entries = await uow.cart.entries(principal.id, for_checkout=True)
+            if key is not None:
+                existing = await uow.orders.get_by_idempotency_key(principal.id, key)
+                if existing is not None:
+                    return order_view(existing)
+            if not entries:
+                raise RuleViolation("The cart is empty.", field="items")
+            order_id = new_id()
+            lines = [
+                OrderLine(
+                    id=new_id(),
+                    order_id=order_id,
+                    product_id=entry.product.id,
+                    seller_id=entry.product.seller.id,
+                    name=entry.product.name,
+                    unit_price=entry.product.price,
+                    quantity=entry.quantity,
+                )
+                for entry in entries
+            ]
+            order = Order(
+                id=order_id,
+                buyer_id=principal.id,
+                status=OrderStatus.PLACED,
+                total=order_total(lines),
+                created_at=now,
+                updated_at=now,
+                lines=lines,
+                idempotency_key=key,
+            )
+            if not await uow.orders.add(order):
+                # Only a key can collide: another request with it committed while we worked.
+                existing = await uow.orders.get_by_idempotency_key(principal.id, key) if key else None
+                if existing is None:
+                    raise Conflict("A checkout with this Idempotency-Key is in progress.", field="Idempotency-Key")
+                return order_view(existing)
+            for line in sorted(lines, key=lambda line: line.product_id):
+                if not await uow.inventory.take(line.product_id, line.quantity, now):
+                    raise Conflict(
+                        f'Not enough stock left for "{line.name}" (product {line.product_id}); nothing was ordered.',
+                        field="items",
+                    )
+            await uow.cart.remove_lines([entry.id for entry in entries])
+            jobs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
+            confirmation = {"order_id": str(order.id)}
+            jobs.append(
+                (await uow.outbox.add(SEND_ORDER_CONFIRMATION, confirmation), SEND_ORDER_CONFIRMATION, confirmation)
+            )
+            for seller_id in sorted({line.seller_id for line in lines if line.seller_id is not None}):
+                notice = {"order_id": str(order.id), "seller_id": str(seller_id)}
+                jobs.append((await uow.outbox.add(SEND_SALE_NOTICE, notice), SEND_SALE_NOTICE, notice))
+            await uow.commit()
+        await self.deps.jobs.dispatch(jobs)
+        return order_view(order)
+
+
+class ListOrders:
+    """The caller's orders, newest first, keyset-paginated."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    async def execute(
+        self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
+    ) -> Slice[OrderView]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        async with self.uow() as uow:
+            orders = await uow.orders.list_for_buyer(principal.id, limit=limit + 1, after=after)
+        page = orders[:limit]
+        more = len(orders) > limit
+        return Slice(
+            items=[order_view(order) for order in page],
+            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+        )
+
+
+class GetOrder:
+    """One of the caller's orders; anyone else's is 404, so ids reveal nothing."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    async def execute(self, principal: Principal, *, order_id: uuid.UUID) -> OrderView:
+        async with self.uow() as uow:
+            order = await uow.orders.get(order_id, principal.id)
+        if order is None:
+            raise NotFound(_NO_ORDER, field="order_id")
+        return order_view(order)
+
+
+class CancelOrder:
+    """The buyer cancels a placed order and its stock goes back, in one transaction.
+
+    The status change is a guarded update, so of two racing cancels exactly one succeeds and
+    the other gets 409, and stock is returned once.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    async def execute(self, principal: Principal, *, order_id: uuid.UUID) -> OrderView:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            order = await uow.orders.get(order_id, principal.id)
+            if order is None:
+                raise NotFound(_NO_ORDER, field="order_id")
+            order.cancel()
+            changed = await uow.orders.change_status(
+                order.id, expected=OrderStatus.PLACED, new=OrderStatus.CANCELLED, now=now
+            )
+            if not changed:
+                raise Conflict("Only a placed order can be cancelled.", field="status")
+            for line in sorted(order.lines, key=lambda line: line.product_id):
+                await uow.inventory.put_back(line.product_id, line.quantity, now)
+            order.updated_at = now
+            await uow.commit()
+        return order_view(order)
+
+
+class ListSales:
+    """The seller's view: order lines of their products, newest first, with each order's status."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    async def execute(
+        self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
+    ) -> Slice[SaleView]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor is not None else None
+        async with self.uow() as uow:
+            entries = await uow.orders.sales(principal.id, limit=limit + 1, after=after)
+        page = entries[:limit]
+        more = len(entries) > limit
+        return Slice(
+            items=[entry.sale for entry in page],
+            next_cursor=encode_cursor(page[-1].sale.created_at, page[-1].line_id) if more else None,
+        )

@@ -1,0 +1,141 @@
+"""Running outbox jobs exactly once to completion, and relaying the ones the queue never got.
+
+Delivery is at least once (the queue may hand a job over twice: a retry after a crash, a relay
+re-enqueue, a duplicate dispatch); the outbox row's ``processed_at`` turns that into "effectively
+once": a job whose row is processed returns at once, and the row is marked only after the work
+succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from application.ports.clock import Clock
+from application.ports.jobs import JobQueue
+from application.ports.outbox import OutboxEntry, OutboxJobStore
+
+log = logging.getLogger(__name__)
+
+# A handler does the job's work and returns a short note for logs and the queue's job result.
+JobHandler = Callable[[OutboxEntry], Awaitable[str]]
+ERROR_MAX_LENGTH = 1000
+# Payload fields only the job needs (raw email tokens): dropped from the row once it is processed,
+# so the outbox does not keep working verification and reset secrets at rest.
+SECRET_FIELDS = frozenset({"token"})
+
+
+class UnknownJobKind(LookupError):
+    """No handler for this kind: the row stays unprocessed and visible (``last_error``)."""
+
+
+class RunOutboxJob:
+    """Run the outbox job ``payload["outbox_id"]`` unless it already completed."""
+
+    def __init__(self, outbox: OutboxJobStore, handlers: Mapping[str, JobHandler], clock: Clock) -> None:
+        self.outbox = outbox
+        self.handlers = handlers
+        self.clock = clock
+
+    async def execute(self, kind: str, payload: Mapping[str, Any]) -> dict[str, str]:
+        try:
+            outbox_id = uuid.UUID(str(payload["outbox_id"]))
+        except (KeyError, ValueError):
+            log.error("job %s without a valid outbox_id; dropped", kind)
+            return {"kind": kind, "outcome": "invalid payload"}
+        entry = await self.outbox.get(outbox_id)
+        if entry is None:
+            log.warning("outbox row %s (%s) not found; nothing to do", outbox_id, kind)
+            return {"kind": kind, "outcome": "missing"}
+        result = {"kind": entry.kind, "outbox_id": str(outbox_id)}
+        if entry.processed_at is not None:
+            return {**result, "outcome": "already processed"}
+        handler = self.handlers.get(entry.kind)
+        try:
+            if handler is None:
+                raise UnknownJobKind(f"no handler for job kind {entry.kind!r}")
+            note = await handler(entry)
+        except Exception as error:
+            await self._record_failure(outbox_id, error)
+            raise
+        kept = {key: value for key, value in entry.payload.items() if key not in SECRET_FIELDS}
+        await self.outbox.mark_processed(outbox_id, self.clock.now(), payload=kept)
+        return {**result, "outcome": note}
+
+    async def _record_failure(self, outbox_id: uuid.UUID, error: Exception) -> None:
+        try:
+            await self.outbox.record_failure(
+                outbox_id, f"{type(error).__name__}: {error}"[:ERROR_MAX_LENGTH], self.clock.now()
+            )
+        except Exception:
+            log.warning("could not record the failure of outbox row %s", outbox_id)
+
+
+class RelayOutbox:
+    """Re-enqueue outbox rows the queue lost or never got (runs every minute).
+
+    Rows qualify when unprocessed, below ``max_attempts`` failures, and either never dispatched
+    (older than ``grace``, so a request that just committed dispatches its own) or dispatched more
+    than ``stale_after`` ago. A guarded claim makes concurrent relays (several API processes or
+    workers) enqueue each row once.
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxJobStore,
+        queue: JobQueue,
+        clock: Clock,
+        *,
+        stale_after: timedelta = timedelta(minutes=5),
+        grace: timedelta = timedelta(seconds=30),
+        max_attempts: int = 10,
+        batch_size: int = 200,
+        max_batches: int = 10,
+    ) -> None:
+        self.outbox = outbox
+        self.queue = queue
+        self.clock = clock
+        self.stale_after = stale_after
+        self.grace = grace
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.max_batches = max_batches
+
+    async def execute(self) -> int:
+        """Enqueue due rows; returns how many were handed to the queue."""
+        sent = 0
+        for _ in range(self.max_batches):
+            now = self.clock.now()
+            stale_before = now - self.stale_after
+            due = await self.outbox.due_for_relay(
+                created_before=now - self.grace,
+                dispatched_before=stale_before,
+                max_attempts=self.max_attempts,
+                limit=self.batch_size,
+            )
+            if not due:
+                break
+            claimed = set(await self.outbox.claim([e.id for e in due], dispatched_before=stale_before, now=now))
+            batch = [entry for entry in due if entry.id in claimed]
+            enqueued, ok = await self._enqueue(batch)
+            sent += enqueued
+            if not ok or len(due) < self.batch_size:
+                break
+        if sent:
+            log.info("outbox relay enqueued %d jobs", sent)
+        return sent
+
+    async def _enqueue(self, batch: list[OutboxEntry]) -> tuple[int, bool]:
+        for index, entry in enumerate(batch):
+            try:
+                await self.queue.enqueue(
+                    entry.kind, {"outbox_id": str(entry.id), **entry.payload}, key=f"outbox:{entry.id}"
+                )
+            except Exception:
+                log.warning("job queue unavailable; %d outbox rows wait for the next relay run", len(batch) - index)
+                await self.outbox.unclaim(e.id for e in batch[index:])
+                return index, False
+        return len(batch), True

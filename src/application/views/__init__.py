@@ -1,0 +1,1 @@
+"""Read models: msgspec Structs built straight from query rows, shaped for clients."""

@@ -1,0 +1,133 @@
+"""Cart routes and checkout (the cart turns into an order here)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Meta, Struct
+
+from application.identity import Principal
+from application.ports.orders import CartItemView, CartView, OrderView
+from application.use_cases import cart, orders
+from domain.ids import parse_id
+from domain.orders import QUANTITY_MAX, QUANTITY_MIN
+
+Quantity = Annotated[int, Meta(ge=QUANTITY_MIN, le=QUANTITY_MAX, description="1–99.", examples=[1])]
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes a retried checkout return the first order instead of placing another "
+        "(1–200 visible ASCII characters).",
+    ),
+]
+
+
+class AddCartItemBody(Struct):
+    product_id: uuid.UUID
+    quantity: Quantity = 1
+
+
+class UpdateCartItemBody(Struct):
+    quantity: Quantity
+
+
+class CartController(Controller):
+    path = "/api/cart"
+    tags = ["cart"]
+
+    @get(
+        "/",
+        operation_id="getCart",
+        summary="Your cart",
+        description="Lines at current prices with exact decimal totals; `price_changed` is true when the "
+        "price moved since the line was added. Withdrawn products drop out.",
+    )
+    async def get_cart(
+        self, request: Request[Principal, Any, Any], get_cart: NamedDependency[cart.GetCart]
+    ) -> CartView:
+        return await get_cart.execute(request.user)
+
+    @post(
+        "/items",
+        operation_id="addCartItem",
+        summary="Add a product to the cart",
+        status_code=HTTP_201_CREATED,
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=CartItemView, description="The product was already in the cart; quantities added."
+            )
+        },
+        description="201 with a new line, or 200 when the product was already in the cart (quantities add, "
+        "up to 99). Own product → 403; unknown or withdrawn `product_id` → 422; more than the stock → 409.",
+    )
+    async def add_item(
+        self,
+        request: Request[Principal, Any, Any],
+        data: JSONBody[AddCartItemBody],
+        add_to_cart: NamedDependency[cart.AddToCart],
+    ) -> Response[CartItemView]:
+        item, created = await add_to_cart.execute(request.user, product_id=data.product_id, quantity=data.quantity)
+        return Response(item, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @patch(
+        "/items/{item_id:str}",
+        operation_id="updateCartItem",
+        summary="Change a cart line's quantity",
+        description="Others' lines → 404; more than the stock → 409.",
+    )
+    async def update_item(
+        self,
+        request: Request[Principal, Any, Any],
+        item_id: FromPath[str],
+        data: JSONBody[UpdateCartItemBody],
+        change_cart_quantity: NamedDependency[cart.ChangeCartQuantity],
+    ) -> CartItemView:
+        return await change_cart_quantity.execute(
+            request.user, line_id=parse_id(item_id, field="item_id"), quantity=data.quantity
+        )
+
+    @delete(
+        "/items/{item_id:str}",
+        operation_id="removeCartItem",
+        summary="Remove a line from the cart",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def remove_item(
+        self,
+        request: Request[Principal, Any, Any],
+        item_id: FromPath[str],
+        remove_cart_item: NamedDependency[cart.RemoveCartItem],
+    ) -> None:
+        await remove_cart_item.execute(request.user, line_id=parse_id(item_id, field="item_id"))
+
+    @delete("/", operation_id="clearCart", summary="Empty the cart", status_code=HTTP_204_NO_CONTENT)
+    async def clear(self, request: Request[Principal, Any, Any], clear_cart: NamedDependency[cart.ClearCart]) -> None:
+        await clear_cart.execute(request.user)
+
+    @post(
+        "/checkout",
+        operation_id="checkout",
+        summary="Turn the cart into an order",
+        status_code=HTTP_201_CREATED,
+        description="Prices and names are snapshotted, stock is taken atomically (409 naming the product "
+        "when it runs out; nothing is ordered and the cart stays) and the cart empties. With an "
+        "`Idempotency-Key` a retry returns the same order. Empty cart → 422.",
+    )
+    async def checkout(
+        self,
+        request: Request[Principal, Any, Any],
+        checkout: NamedDependency[orders.Checkout],
+        idempotency_key: IdempotencyKey = None,
+    ) -> OrderView:
+        return await checkout.execute(request.user, idempotency_key=idempotency_key)

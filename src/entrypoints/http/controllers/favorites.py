@@ -1,0 +1,69 @@
+"""Favorites: idempotent PUT/DELETE and the caller's list."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, put
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from application.identity import Principal
+from application.use_cases import catalog
+from entrypoints.http.catalog_schemas import FavoriteOut, out
+from entrypoints.http.controllers.catalog import Cursor, Limit, product_uuid
+from entrypoints.http.schemas import Page
+
+
+class FavoritesController(Controller):
+    path = "/api/favorites"
+    tags = ["favorites"]
+
+    @get("/", operation_id="listFavorites", summary="Your favorites, newest first")
+    async def list_favorites(
+        self,
+        request: Request[Principal, Any, Any],
+        list_favorites: NamedDependency[catalog.ListFavorites],
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Page[FavoriteOut]:
+        page = await list_favorites.execute(request.user, cursor=cursor, limit=limit)
+        return out(page, Page[FavoriteOut])
+
+    @put(
+        "/{product_id:str}",
+        operation_id="addFavorite",
+        summary="Favorite a product",
+        status_code=HTTP_201_CREATED,
+        responses={HTTP_200_OK: ResponseSpec(data_container=FavoriteOut, description="Already a favorite.")},
+        description="Idempotent: 201 the first time, 200 after. Unknown or withdrawn products → 404.",
+    )
+    async def add_favorite(
+        self,
+        request: Request[Principal, Any, Any],
+        product_id: str,
+        add_favorite: NamedDependency[catalog.AddFavorite],
+    ) -> Response[FavoriteOut]:
+        view, created = await add_favorite.execute(request.user, product_uuid(product_id))
+        return Response(out(view, FavoriteOut), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @delete(
+        "/{product_id:str}",
+        operation_id="removeFavorite",
+        summary="Unfavorite a product",
+        status_code=HTTP_204_NO_CONTENT,
+        description="204 always, also when it was not a favorite (or is no product at all).",
+    )
+    async def remove_favorite(
+        self,
+        request: Request[Principal, Any, Any],
+        product_id: str,
+        remove_favorite: NamedDependency[catalog.RemoveFavorite],
+    ) -> None:
+        try:
+            parsed = uuid.UUID(product_id)
+        except ValueError:
+            return  # nothing with that id can be a favorite
+        await remove_favorite.execute(request.user, parsed)

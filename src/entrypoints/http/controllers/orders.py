@@ -1,0 +1,82 @@
+"""Order history, cancellation and the seller's sales."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
+from litestar.status_codes import HTTP_200_OK
+
+from application.identity import Principal
+from application.ports.orders import OrderView, SaleView
+from application.use_cases import orders
+from domain.ids import parse_id
+from entrypoints.http.schemas import Page
+
+Limit = Annotated[int, Parameter(ge=orders.LIMIT_MIN, le=orders.LIMIT_MAX, description="Page size, 1–100.")]
+Cursor = Annotated[
+    str | None, Parameter(required=False, max_length=512, description="`next_cursor` from the previous page.")
+]
+
+
+class OrdersController(Controller):
+    path = "/api/orders"
+    tags = ["orders"]
+
+    @get("/", operation_id="listOrders", summary="Your orders, newest first")
+    async def list_orders(
+        self,
+        request: Request[Principal, Any, Any],
+        list_orders: NamedDependency[orders.ListOrders],
+        limit: Limit = orders.LIMIT_DEFAULT,
+        cursor: Cursor = None,
+    ) -> Page[OrderView]:
+        page = await list_orders.execute(request.user, limit=limit, cursor=cursor)
+        return Page(items=page.items, next_cursor=page.next_cursor)
+
+    @get("/{order_id:str}", operation_id="getOrder", summary="One of your orders", description="Others' → 404.")
+    async def get_order(
+        self,
+        request: Request[Principal, Any, Any],
+        order_id: FromPath[str],
+        get_order: NamedDependency[orders.GetOrder],
+    ) -> OrderView:
+        return await get_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
+
+    @post(
+        "/{order_id:str}/cancel",
+        operation_id="cancelOrder",
+        summary="Cancel a placed order",
+        status_code=HTTP_200_OK,
+        description="The stock goes back. Only the buyer may cancel (others → 404); twice → 409.",
+    )
+    async def cancel_order(
+        self,
+        request: Request[Principal, Any, Any],
+        order_id: FromPath[str],
+        cancel_order: NamedDependency[orders.CancelOrder],
+    ) -> OrderView:
+        return await cancel_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
+
+
+class SalesController(Controller):
+    path = "/api/sales"
+    tags = ["orders"]
+
+    @get(
+        "/",
+        operation_id="listSales",
+        summary="Order lines of your products, newest first",
+        description="Each line with its order's current status (a cancelled order's lines show `cancelled`).",
+    )
+    async def list_sales(
+        self,
+        request: Request[Principal, Any, Any],
+        list_sales: NamedDependency[orders.ListSales],
+        limit: Limit = orders.LIMIT_DEFAULT,
+        cursor: Cursor = None,
+    ) -> Page[SaleView]:
+        page = await list_sales.execute(request.user, limit=limit, cursor=cursor)
+        return Page(items=page.items, next_cursor=page.next_cursor)

@@ -1,0 +1,30 @@
+"""Public profiles: GET /api/users/{user_id} (never the email)."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+
+from application.use_cases import users
+from domain.ids import parse_id
+from entrypoints.http.schemas import PublicProfileOut, to_struct
+
+
+class PublicProfilesController(Controller):
+    path = "/api/users"
+    tags = ["users"]
+
+    @get(
+        "/{user_id:str}",
+        operation_id="getPublicProfile",
+        summary="A user's public profile",
+        description="`product_count` counts live listings; `rating_avg` is the mean over all reviews of "
+        "them (two decimals, null without reviews). Deleted users → 404. Never the email.",
+        exclude_from_auth=True,
+        security=[{}],
+    )
+    async def public_profile(
+        self, user_id: str, get_public_profile: NamedDependency[users.GetPublicProfile]
+    ) -> PublicProfileOut:
+        profile = await get_public_profile.execute(parse_id(user_id, field="user_id"))
+        return to_struct(profile, PublicProfileOut)

@@ -1,0 +1,117 @@
+"""``recommend`` commands: offline evaluation of the recommendation model.
+
+Attached to the main ``marketplace`` CLI, and runnable alone:
+``uv run python -m entrypoints.recommend_cli evaluate --dataset ml-100k``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, cast
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from adapters.datasets import DatasetError, load_dataset
+from application.recommendations.evaluation import (
+    PROTOCOLS,
+    EvalResult,
+    ItemToItemRecommender,
+    PopularityRecommender,
+    Protocol_,
+    evaluate,
+)
+from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, DEFAULT_TOP_N, METHODS, Method, ModelConfig
+
+
+@click.group("recommend")
+def recommend() -> None:
+    """Recommendation engine: evaluation and tuning."""
+
+
+@recommend.command("evaluate")
+@click.option(
+    "--dataset",
+    default="ml-100k",
+    show_default=True,
+    help="'ml-100k' (from the recbole package) or an interactions CSV: user,item,timestamp[,weight].",
+)
+@click.option("--protocol", type=click.Choice(["random", "chrono", "both"]), default="both", show_default=True)
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Cut-off of the top-k.")
+@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True)
+@click.option(
+    "--half-life-days",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_HALF_LIFE_DAYS,
+    show_default=True,
+    help="Decay of old interactions; 0 turns decay off.",
+)
+@click.option("--top-n", type=click.IntRange(min=1), default=DEFAULT_TOP_N, show_default=True)
+@click.option("--ease-lambda", type=float, default=ModelConfig().ease_lambda, show_default=True)
+@click.option("--rp3-alpha", type=float, default=ModelConfig().rp3_alpha, show_default=True)
+@click.option("--rp3-beta", type=float, default=ModelConfig().rp3_beta, show_default=True)
+def evaluate_command(
+    dataset: str,
+    protocol: str,
+    k: int,
+    method: str,
+    half_life_days: float,
+    top_n: int,
+    ease_lambda: float,
+    rp3_alpha: float,
+    rp3_beta: float,
+) -> None:
+    """Model vs popularity baseline: P@k, R@k, nDCG@k, MAP@k, coverage and fit time."""
+    try:
+        interactions = load_dataset(dataset)
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    half_life = half_life_days or None
+    config = ModelConfig(
+        method=cast(Method, method),
+        half_life_days=half_life,
+        top_n=top_n,
+        ease_lambda=ease_lambda,
+        rp3_alpha=rp3_alpha,
+        rp3_beta=rp3_beta,
+    )
+    protocols = PROTOCOLS if protocol == "both" else (cast(Protocol_, protocol),)
+    console = Console(width=None if sys.stdout.isatty() else 120)  # piped output keeps whole columns
+    console.print(
+        f"[bold]{dataset}[/]: {interactions.height:,} interactions, "
+        f"{interactions.get_column('user').n_unique():,} users, "
+        f"{interactions.get_column('item').n_unique():,} items"
+    )
+    results = evaluate(
+        interactions,
+        [ItemToItemRecommender(config), PopularityRecommender(half_life)],
+        protocols=protocols,
+        k=k,
+    )
+    console.print(results_table(results, k))
+
+
+def results_table(results: list[EvalResult], k: int) -> Table:
+    table = Table(title=f"Top-{k} evaluation (train items excluded)")
+    for header in ("protocol", "model", f"P@{k}", f"R@{k}", f"nDCG@{k}", f"MAP@{k}", "coverage", "fit s", "users"):
+        justify: Literal["left", "right"] = "left" if header in {"protocol", "model"} else "right"
+        table.add_column(header, justify=justify)
+    for result in results:
+        m = result.metrics
+        table.add_row(
+            result.protocol,
+            result.model,
+            f"{m.precision:.4f}",
+            f"{m.recall:.4f}",
+            f"{m.ndcg:.4f}",
+            f"{m.map:.4f}",
+            f"{m.coverage:.3f}",
+            f"{result.fit_seconds:.2f}",
+            f"{m.n_users:,}",
+        )
+    return table
+
+
+if __name__ == "__main__":
+    recommend()

@@ -1,0 +1,70 @@
+"""Scheduled work: the outbox relay and the recommendation refreshes.
+
+With Redis, the SAQ worker runs these as cron jobs (``entrypoints.worker``). In the embedded
+default there is no worker, so the API process runs them as background asyncio tasks started
+in ``Container.startup`` and cancelled on shutdown; they run one at a time per task, never
+inside a request, and their CPU-heavy parts belong in threads (the use cases' job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from entrypoints.jobs import refresh_popular_items, refresh_recommendations, relay_outbox
+
+if TYPE_CHECKING:
+    from entrypoints.container import Container
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    name: str
+    cron: str  # for the SAQ worker
+    every_seconds: float  # for the embedded loop
+    first_after_seconds: float
+    run: Callable[[Container], Awaitable[object]]
+    timeout_seconds: int
+
+
+SCHEDULE = (
+    Scheduled("outbox_relay", "* * * * *", 60, 15, relay_outbox, timeout_seconds=50),
+    Scheduled("refresh_recommendations", "*/15 * * * *", 900, 30, refresh_recommendations, timeout_seconds=600),
+    Scheduled("refresh_popular_items", "*/5 * * * *", 300, 30, refresh_popular_items, timeout_seconds=240),
+)
+
+
+class PeriodicTasks:
+    """Runs each scheduled job in its own loop: first after a delay, then every interval."""
+
+    def __init__(self, container: Container, schedule: tuple[Scheduled, ...] = SCHEDULE) -> None:
+        self.container = container
+        self.schedule = schedule
+        self.tasks: list[asyncio.Task[None]] = []
+        self.runs: dict[str, int] = {item.name: 0 for item in schedule}
+
+    def start(self) -> None:
+        if not self.tasks:
+            self.tasks = [asyncio.create_task(self._loop(item), name=f"periodic:{item.name}") for item in self.schedule]
+
+    async def _loop(self, item: Scheduled) -> None:
+        await asyncio.sleep(item.first_after_seconds)
+        while True:
+            try:
+                async with asyncio.timeout(item.timeout_seconds):
+                    await item.run(self.container)
+            except Exception:
+                log.exception("scheduled job %s failed; next run in %.0fs", item.name, item.every_seconds)
+            self.runs[item.name] += 1
+            await asyncio.sleep(item.every_seconds)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []

@@ -1,0 +1,195 @@
+"""The background worker (``marketplace worker``): SAQ on Redis runs the outbox jobs and cron work.
+
+- job functions: one per job kind, all through ``entrypoints.jobs.run_job`` (idempotent);
+  per-kind timeouts and retries with exponential backoff are set at enqueue time;
+- cron: the outbox relay every minute, the recommendation model every 15 minutes, popular items
+  every 5 minutes (``entrypoints.schedule.SCHEDULE``); SAQ keys cron jobs per queue, so several
+  worker replicas run each tick once;
+- graceful shutdown on SIGTERM/SIGINT: no new jobs are taken, running ones get
+  ``SHUTDOWN_GRACE_SECONDS`` to finish, then are cancelled and go back on the queue (they are
+  idempotent, so running one again is safe);
+- liveness: ``/tmp/worker-alive`` is rewritten every ``HEARTBEAT_SECONDS`` while the event loop
+  runs (a stuck loop stops refreshing it), and removed on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import structlog
+from saq import CronJob, Worker
+from saq.types import Context, PartialTimersDict, SettingsDict
+
+from adapters.jobs.saq_queue import worker_redis_queue
+from application.jobs import JOB_POLICIES
+from entrypoints.container import Container
+from entrypoints.jobs import run_job
+from entrypoints.schedule import SCHEDULE, Scheduled
+from entrypoints.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ALIVE_FILE = Path("/tmp/worker-alive")  # noqa: S108 - the path compose's healthcheck reads
+HEARTBEAT_SECONDS = 10.0
+DEQUEUE_TIMEOUT = 2.0
+SHUTDOWN_GRACE_SECONDS = 8
+
+
+class Heartbeat:
+    """Keeps the liveness file fresh (its mtime) while the event loop turns."""
+
+    def __init__(self, path: Path, every: float = HEARTBEAT_SECONDS) -> None:
+        self.path = path
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._beat(), name="worker-heartbeat")
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text(f"{time.time():.0f} pid={os.getpid()}\n")
+            except OSError:
+                log.warning("cannot write the liveness file %s", self.path)
+            await asyncio.sleep(self.every)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.path.unlink(missing_ok=True)
+
+
+class MarketplaceWorker(Worker[Context]):
+    """SAQ's worker, stopping its housekeeping loops at once on shutdown.
+
+    ``Worker.stop`` waits up to the grace period for *all* its tasks, and its sweep loop sleeps
+    for a minute, so every shutdown would take the whole grace period. Only job-processing tasks
+    deserve that wait; the housekeeping ones are cancelled first.
+    """
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            if task.get_name() != "process":
+                task.cancel()
+        await super().stop()
+
+
+def _container(ctx: Context) -> Container:
+    """The worker's container, put in SAQ's context at startup."""
+    return cast(Container, cast(dict[str, Any], ctx)["container"])
+
+
+def _job_function(kind: str) -> Any:
+    async def handle(ctx: Context, *, payload: dict[str, Any]) -> dict[str, str]:
+        return await run_job(_container(ctx), kind, payload)
+
+    handle.__qualname__ = handle.__name__ = kind
+    return handle
+
+
+def _cron_function(item: Scheduled) -> Any:
+    async def run(ctx: Context) -> Any:
+        result = await item.run(_container(ctx))
+        return result if isinstance(result, (int, float, str, dict, list)) else None
+
+    # SAQ names (and de-duplicates) cron jobs by the function's qualified name.
+    run.__qualname__ = run.__name__ = item.name
+    return run
+
+
+async def _bind_job(ctx: Context) -> None:
+    job = ctx.get("job")
+    if job is not None:
+        structlog.contextvars.bind_contextvars(job_key=job.key, job_kind=job.function)
+
+
+async def _unbind_job(ctx: Context) -> None:
+    structlog.contextvars.unbind_contextvars("job_key", "job_kind")
+
+
+def worker_settings(
+    settings: Settings, *, concurrency: int | None = None, alive_file: Path = ALIVE_FILE
+) -> SettingsDict[Context]:
+    """SAQ's settings dict: queue, job functions, cron jobs, hooks, concurrency and timers."""
+    if not settings.redis_url:
+        raise RuntimeError("the worker needs REDIS_URL; without it the API process runs jobs itself")
+    queue = worker_redis_queue(settings.redis_url, settings.job_queue_name, dequeue_timeout=DEQUEUE_TIMEOUT)
+    heartbeat = Heartbeat(alive_file)
+
+    async def startup(ctx: Context) -> None:
+        container = Container(settings)
+        await container.startup()
+        cast(dict[str, Any], ctx)["container"] = container
+        heartbeat.start()
+        log.info("worker ready on queue %r", queue.name)
+
+    async def shutdown(ctx: Context) -> None:
+        await heartbeat.stop()
+        container = cast(dict[str, Any], ctx).pop("container", None)
+        if container is not None:
+            await container.shutdown()
+        log.info("worker stopped")
+
+    return SettingsDict(
+        queue=queue,
+        functions=[(kind, _job_function(kind)) for kind in JOB_POLICIES],
+        concurrency=concurrency or settings.worker_concurrency,
+        cron_jobs=[
+            CronJob(_cron_function(item), cron=item.cron, timeout=item.timeout_seconds, retries=1) for item in SCHEDULE
+        ],
+        startup=startup,
+        shutdown=shutdown,
+        before_process=_bind_job,
+        after_process=_unbind_job,
+        dequeue_timeout=DEQUEUE_TIMEOUT,
+        timers=PartialTimersDict(schedule=1, worker_info=10, sweep=30, abort=1),
+    )
+
+
+def saq_settings() -> SettingsDict[Context]:
+    """For SAQ's own CLI, e.g. ``saq entrypoints.worker.saq_settings --web`` (its monitoring UI)."""
+    return worker_settings(Settings.from_env())
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    alive_file: Path = ALIVE_FILE,
+    shutdown_grace_seconds: int = SHUTDOWN_GRACE_SECONDS,
+) -> MarketplaceWorker:
+    return MarketplaceWorker(
+        **worker_settings(settings, concurrency=concurrency, alive_file=alive_file),
+        shutdown_grace_period_s=shutdown_grace_seconds,
+    )
+
+
+async def run_worker(settings: Settings, **options: Any) -> None:
+    """Run until SIGTERM/SIGINT (SAQ installs the handlers), then shut down gracefully."""
+    worker = build_worker(settings, **options)
+    await worker.queue.connect()
+    try:
+        await worker.start()
+    finally:
+        try:
+            await worker.queue.disconnect()
+        except Exception:  # Redis already gone: nothing left to close cleanly
+            log.warning("could not disconnect from Redis cleanly")
+
+
+def main(settings: Settings, **options: Any) -> None:
+    from entrypoints.observability import configure_logging
+
+    configure_logging(settings)
+    asyncio.run(run_worker(settings, **options))

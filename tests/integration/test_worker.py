@@ -1,0 +1,188 @@
+"""The worker process, the outbox relay on SQL, and the Redis outage path of the job queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+from adapters.jobs.saq_queue import QueueUnavailable, SaqJobQueue
+from adapters.sql.tables import OutboxRow, table_of
+from application.jobs import SEND_WELCOME
+from application.use_cases.outbox import RelayOutbox
+from entrypoints.container import Container
+from entrypoints.schedule import PeriodicTasks, Scheduled
+from entrypoints.worker import SHUTDOWN_GRACE_SECONDS
+from tests.conftest import REDIS_URL, test_settings
+from tests.integration.queues import clear_queue, queue_name
+from tests.unit.fakes import RecordingQueue
+
+O = table_of(OutboxRow)  # noqa: E741
+PW = "correct horse battery"
+
+
+async def _rows(container: Any) -> dict[uuid.UUID, Any]:
+    async with container.db.engine.connect() as conn:
+        return {row.id: row for row in (await conn.execute(select(O))).all()}
+
+
+async def _set(container: Any, outbox_id: uuid.UUID, **values: Any) -> None:
+    async with container.db.engine.begin() as conn:
+        await conn.execute(update(O).where(O.c.id == outbox_id).values(**values))
+
+
+async def _add(container: Any, n: int) -> list[uuid.UUID]:
+    async with container.uow() as uow:
+        ids = [await uow.outbox.add(SEND_WELCOME, {"user_id": str(uuid.uuid4())}) for _ in range(n)]
+        await uow.commit()
+    return ids
+
+
+async def test_relay_on_sql(container: Any) -> None:
+    """Which rows the relay picks, and that racing relays claim each row once (SQLite and Postgres)."""
+    now = datetime.now(UTC)
+    fresh, lost, stale, recent, done, dead = await _add(container, 6)
+    hour_ago = now - timedelta(hours=1)
+    for row_id in (lost, stale, recent, done, dead):
+        await _set(container, row_id, created_at=hour_ago)
+    await _set(container, stale, dispatched_at=now - timedelta(minutes=6))
+    await _set(container, recent, dispatched_at=now - timedelta(minutes=1))
+    await _set(container, done, processed_at=now)
+    await _set(container, dead, attempts=10)
+    queue = RecordingQueue()
+    relay = RelayOutbox(container.outbox, queue, container.clock)
+    assert await relay.execute() == 2
+    assert sorted(key for _, _, key in queue.jobs) == sorted([f"outbox:{lost}", f"outbox:{stale}"])
+    rows = await _rows(container)
+    assert rows[lost].dispatched_at is not None and rows[fresh].dispatched_at is None
+    assert await relay.execute() == 0
+
+    queue.jobs.clear()
+    many = await _add(container, 30)
+    for row_id in many:
+        await _set(container, row_id, created_at=hour_ago)
+    relays = [RelayOutbox(container.outbox, queue, container.clock, batch_size=7) for _ in range(3)]
+    counts = await asyncio.gather(*(r.execute() for r in relays))
+    assert sum(counts) == 30 and len({key for _, _, key in queue.jobs}) == 30
+
+    queue.down = True  # enqueue fails: the claimed rows are released for the next run
+    one = (await _add(container, 1))[0]
+    await _set(container, one, created_at=hour_ago)
+    assert await relay.execute() == 0
+    assert (await _rows(container))[one].dispatched_at is None
+
+
+async def test_registration_survives_a_dead_redis_and_the_relay_catches_up(sqlite_url: str, tmp_path: Path) -> None:
+    settings = test_settings(DATABASE_URL=sqlite_url, VAR_DIR=str(tmp_path / "var"), REDIS_URL="redis://127.0.0.1:1/0")
+    container = Container(settings)
+    try:
+        assert isinstance(container.queue, SaqJobQueue)
+        started = time.perf_counter()
+        await container.use_cases["register_user"].execute(username="eve", email="eve@example.com", password=PW)
+        assert time.perf_counter() - started < 1.5  # fails fast, the request does not hang
+        started = time.perf_counter()
+        with contextlib.suppress(QueueUnavailable):
+            await container.queue.enqueue(SEND_WELCOME, {}, key="k")
+        assert time.perf_counter() - started < 0.05  # paused after the failure: not even tried
+        rows = await _rows(container)
+        assert len(rows) == 2 and all(row.dispatched_at is None for row in rows.values())
+        assert (await container.readiness())["queue"] is False
+
+        for row_id in rows:
+            await _set(container, row_id, created_at=datetime.now(UTC) - timedelta(minutes=1))
+        live = RecordingQueue()
+        assert await RelayOutbox(container.outbox, live, container.clock).execute() == 2
+        assert {payload["outbox_id"] for _, payload, _ in live.jobs} == {str(i) for i in rows}
+    finally:
+        await container.shutdown()
+
+
+async def test_embedded_schedule_runs_in_the_background_and_stops(container: Any) -> None:
+    calls: list[float] = []
+
+    async def tick(_c: Any) -> None:
+        calls.append(time.perf_counter())
+
+    async def broken(_c: Any) -> None:
+        raise RuntimeError("boom")  # logged; the loop goes on
+
+    periodic = PeriodicTasks(
+        container,
+        (Scheduled("tick", "* * * * *", 0.05, 0, tick, 1), Scheduled("broken", "* * * * *", 0.05, 0, broken, 1)),
+    )
+    periodic.start()
+    await asyncio.sleep(0.3)
+    await periodic.stop()
+    assert len(calls) >= 3 and periodic.runs["broken"] >= 3
+    count = len(calls)
+    await asyncio.sleep(0.1)
+    assert len(calls) == count and not periodic.tasks
+
+
+def test_worker_process_is_alive_then_stops_on_sigterm(sqlite_url: str, tmp_path: Path) -> None:
+    alive = tmp_path / "alive"
+    name = queue_name()
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "JWT_SECRET": "x" * 48,
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": REDIS_URL,
+        "JOB_QUEUE_NAME": name,
+        "VAR_DIR": str(tmp_path / "var"),
+        "LOG_JSON": "false",
+    }
+    marketplace = Path(sys.executable).parent / "marketplace"
+    process = subprocess.Popen(
+        [str(marketplace), "worker", "--alive-file", str(alive), "--concurrency", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not alive.exists():
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() < deadline, "worker did not become alive"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        output, _ = process.communicate(timeout=30)
+        took = time.monotonic() - stopped
+    finally:
+        if process.poll() is None:
+            process.kill()
+        asyncio.run(clear_queue(name))
+    text = output.decode()
+    print(f"worker stopped {took:.2f}s after SIGTERM")
+    assert process.returncode == 0, text
+    # Idle workers stop within the dequeue timeout (2 s) plus clean-up; well inside compose's 10 s.
+    assert took < SHUTDOWN_GRACE_SECONDS, f"graceful shutdown took {took:.1f}s\n{text}"
+    assert not alive.exists()
+    assert "worker ready" in text and "worker stopped" in text
+
+
+async def test_run_job_marks_processed_and_drops_secrets(container: Any) -> None:
+    """The job side of the outbox on SQLite and Postgres, with the embedded mailer (.eml files)."""
+    from entrypoints.jobs import run_job
+
+    user = await container.use_cases["register_user"].execute(username="fay", email="fay@example.com", password=PW)
+    await container.queue.drain()
+    rows = await _rows(container)
+    assert len(rows) == 2 and all(row.processed_at is not None for row in rows.values())
+    verify = next(row for row in rows.values() if row.kind == "send_verification_email")
+    assert verify.payload == {"user_id": str(user.id)} and verify.attempts == 0
+    files = sorted(p.name for p in container.settings.outbox_dir.glob("*.eml"))
+    assert files == sorted(f"{row_id}.eml" for row_id in rows)
+    again = await run_job(container, verify.kind, {"outbox_id": str(verify.id), **verify.payload})
+    assert again["outcome"] == "already processed"

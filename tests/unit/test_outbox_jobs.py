@@ -1,0 +1,199 @@
+"""Outbox jobs on in-memory adapters: run once to completion, record failures, relay the lost ones."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from adapters.memory.outbox import MemoryOutboxJobStore
+from adapters.memory.reports import MemoryOrderMailQueries, MemoryReportStorage, MemorySalesLineSource
+from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOME, JobDispatcher
+from application.ports.mail import EmailMessage
+from application.use_cases import auth, notifications, reports
+from application.use_cases.outbox import RelayOutbox, RunOutboxJob, UnknownJobKind
+from entrypoints.jobs import outbox_handlers
+from tests.unit.fakes import RecordingQueue, World, make_world
+
+PW = "correct horse battery"
+
+
+class RecordingMailer:
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.down = False
+
+    async def send(self, message: EmailMessage) -> None:
+        if self.down:
+            raise ConnectionRefusedError("smtp down")
+        self.sent.append(message)
+
+
+def wire(w: World) -> tuple[RunOutboxJob, RecordingMailer, MemoryOutboxJobStore]:
+    mailer = RecordingMailer()
+    store = MemoryOutboxJobStore(w.uow.store)
+    mail = notifications.MailDeps(
+        uow=w.uow, mailer=mailer, orders=MemoryOrderMailQueries(w.uow.store), public_base_url="https://shop.test"
+    )
+    report_deps = reports.ReportDeps(
+        uow=w.uow,
+        clock=w.clock,
+        jobs=w.deps.jobs,
+        sales=MemorySalesLineSource(w.uow.store),
+        storage=MemoryReportStorage(),
+    )
+    return RunOutboxJob(store, outbox_handlers(mail, report_deps), w.clock), mailer, store
+
+
+async def run_all(runner: RunOutboxJob, queue: RecordingQueue) -> list[dict[str, str]]:
+    return [await runner.execute(kind, payload) for kind, payload, _ in queue.jobs]
+
+
+async def test_registration_mails_welcome_and_verification_once() -> None:
+    w = make_world()
+    runner, mailer, store = wire(w)
+    await auth.Register(w.deps).execute(username="alice", email="alice@example.com", password=PW)
+    results = await run_all(runner, w.queue)
+    assert [r["outcome"] for r in results] == ["sent", "sent"]
+    subjects = sorted(m.subject for m in mailer.sent)
+    assert subjects == ["Confirm your email address", "Welcome to Marketplace"]
+    verify = next(m for m in mailer.sent if m.subject.startswith("Confirm"))
+    outbox_ids = {str(row_id) for row_id in w.uow.store.table("outbox")}
+    assert {m.message_id for m in mailer.sent} == outbox_ids
+    assert (
+        "https://shop.test/verify-email?token=" in verify.text
+        and "https://shop.test/verify-email?token=" in verify.html
+    )
+    token = verify.text.split("token=")[1].split()[0]
+    await auth.VerifyEmail(w.deps).execute(token=token)  # the mailed token works
+
+    # A retry of a job that already completed sends nothing.
+    again = await run_all(runner, w.queue)
+    assert {r["outcome"] for r in again} == {"already processed"}
+    assert len(mailer.sent) == 2
+    rows = w.uow.store.table("outbox").values()
+    assert all(row["processed_at"] is not None for row in rows)
+    assert all("token" not in row["payload"] and "user_id" in row["payload"] for row in rows)  # no secret at rest
+
+
+async def test_password_reset_mail_has_link_and_token() -> None:
+    w = make_world()
+    runner, mailer, _ = wire(w)
+    await auth.Register(w.deps).execute(username="bob", email="bob@example.com", password=PW)
+    w.queue.jobs.clear()
+    await auth.RequestPasswordReset(w.deps).execute(email="BOB@example.com")
+    assert [kind for kind, _, _ in w.queue.jobs] == [SEND_PASSWORD_RESET]
+    await run_all(runner, w.queue)
+    (message,) = mailer.sent
+    assert message.to == "bob@example.com" and message.subject == "Reset your password"
+    token = message.text.split("reset-password?token=")[1].split()[0]
+    await auth.ConfirmPasswordReset(w.deps).execute(token=token, new_password="another long password")
+
+
+async def test_failure_is_recorded_and_the_job_raises_for_a_retry() -> None:
+    w = make_world()
+    runner, mailer, store = wire(w)
+    await auth.Register(w.deps).execute(username="carol", email="carol@example.com", password=PW)
+    kind, payload, _ = next(j for j in w.queue.jobs if j[0] == SEND_WELCOME)
+    mailer.down = True
+    with pytest.raises(ConnectionRefusedError):
+        await runner.execute(kind, payload)
+    entry = await store.get(uuid.UUID(payload["outbox_id"]))
+    assert entry is not None and entry.attempts == 1 and entry.processed_at is None
+    assert "ConnectionRefusedError" in w.uow.store.table("outbox")[entry.id]["last_error"]
+    mailer.down = False
+    assert (await runner.execute(kind, payload))["outcome"] == "sent"
+
+
+async def test_verification_skipped_once_verified_and_for_deleted_accounts() -> None:
+    w = make_world()
+    runner, mailer, _ = wire(w)
+    user = await auth.Register(w.deps).execute(username="dave", email="dave@example.com", password=PW)
+    w.uow.store.table("users")[user.id].email_verified = True
+    results = {r["kind"]: r["outcome"] for r in await run_all(runner, w.queue)}
+    assert results[SEND_VERIFICATION] == "skipped: already verified"
+    assert [m.subject for m in mailer.sent] == ["Welcome to Marketplace"]
+
+
+async def test_unknown_kind_missing_row_and_bad_payload() -> None:
+    w = make_world()
+    runner, _, store = wire(w)
+    async with w.uow() as uow:
+        odd = await uow.outbox.add("no_such_job", {})
+        await uow.commit()
+    with pytest.raises(UnknownJobKind):
+        await runner.execute("no_such_job", {"outbox_id": str(odd)})
+    assert (await store.get(odd)).attempts == 1  # type: ignore[union-attr]
+    assert (await runner.execute(SEND_WELCOME, {"outbox_id": str(uuid.uuid4())}))["outcome"] == "missing"
+    assert (await runner.execute(SEND_WELCOME, {"outbox_id": "nope"}))["outcome"] == "invalid payload"
+
+
+async def _rows(w: World, n: int) -> list[uuid.UUID]:
+    async with w.uow() as uow:
+        ids = [await uow.outbox.add(SEND_WELCOME, {"user_id": str(uuid.uuid4())}) for _ in range(n)]
+        await uow.commit()
+    for row_id in ids:  # the memory outbox stamps wall-clock time; align it with the fake clock
+        w.uow.store.table("outbox")[row_id]["created_at"] = w.clock.now()
+    return ids
+
+
+def _relay(w: World, store: MemoryOutboxJobStore, **kw: Any) -> RelayOutbox:
+    return RelayOutbox(store, w.queue, w.clock, stale_after=timedelta(minutes=5), grace=timedelta(seconds=30), **kw)
+
+
+async def test_relay_picks_undispatched_and_stale_rows_only() -> None:
+    w = make_world()
+    store = MemoryOutboxJobStore(w.uow.store)
+    rows = w.uow.store.table("outbox")
+    fresh, lost, stale, recent, done, dead = await _rows(w, 6)
+    for row_id in (lost, stale, recent, done, dead):
+        rows[row_id]["created_at"] = w.clock.now() - timedelta(hours=1)
+    rows[stale]["dispatched_at"] = w.clock.now() - timedelta(minutes=6)
+    rows[recent]["dispatched_at"] = w.clock.now() - timedelta(minutes=1)
+    rows[done]["processed_at"] = w.clock.now()
+    rows[dead]["attempts"] = 10
+
+    assert await _relay(w, store).execute() == 2
+    assert sorted(key for _, _, key in w.queue.jobs) == sorted([f"outbox:{lost}", f"outbox:{stale}"])
+    kind, payload, _ = w.queue.jobs[0]
+    assert kind == SEND_WELCOME and "user_id" in payload and "outbox_id" in payload
+    assert rows[lost]["dispatched_at"] == w.clock.now()
+    assert await _relay(w, store).execute() == 0  # just claimed: not due again for 5 minutes
+    assert rows[fresh]["dispatched_at"] is None  # its own request will dispatch it
+
+
+async def test_relay_leaves_rows_for_next_run_when_queue_is_down() -> None:
+    w = make_world()
+    store = MemoryOutboxJobStore(w.uow.store)
+    ids = await _rows(w, 3)
+    w.clock.advance(minutes=1)
+    w.queue.down = True
+    assert await _relay(w, store).execute() == 0
+    assert all(w.uow.store.table("outbox")[i]["dispatched_at"] is None for i in ids)
+    w.queue.down = False
+    assert await _relay(w, store).execute() == 3
+
+
+async def test_concurrent_relays_enqueue_each_row_once() -> None:
+    w = make_world()
+    store = MemoryOutboxJobStore(w.uow.store)
+    await _rows(w, 50)
+    w.clock.advance(minutes=1)
+    counts = await asyncio.gather(*(_relay(w, store, batch_size=7).execute() for _ in range(4)))
+    assert sum(counts) == 50 and len({key for _, _, key in w.queue.jobs}) == 50
+
+
+async def test_dispatcher_and_relay_use_the_same_job_key() -> None:
+    w = make_world()
+    await auth.Register(w.deps).execute(username="erin", email="erin@example.com", password=PW)
+    direct = {key for _, _, key in w.queue.jobs}
+    store = MemoryOutboxJobStore(w.uow.store)
+    for row in w.uow.store.table("outbox").values():
+        row["dispatched_at"] = w.clock.now() - timedelta(minutes=10)
+    w.queue.jobs.clear()
+    await RelayOutbox(store, w.queue, w.clock).execute()
+    assert {key for _, _, key in w.queue.jobs} == direct
+    assert isinstance(w.deps.jobs, JobDispatcher)

@@ -1,0 +1,196 @@
+"""Behaviour of the item-to-item model, the popularity model and per-request feed scoring."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from application.recommendations.evaluation import ItemToItemRecommender
+from application.recommendations.feed import FeedItem, UserInteraction, merge_popular, score_feed
+from application.recommendations.model import (
+    SECONDS_PER_DAY,
+    WEIGHT_FAVORITE,
+    WEIGHT_PURCHASE,
+    ModelConfig,
+    affinity,
+    fit,
+    neighbour_lookup,
+    popularity,
+)
+
+NOW = 1_700_000_000.0
+DAY = SECONDS_PER_DAY
+
+
+def frame(rows: list[tuple[str, str, float, float]]) -> pl.DataFrame:
+    schema = {"user": pl.String, "item": pl.String, "ts": pl.Float64, "weight": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def two_clusters() -> pl.DataFrame:
+    """Users who take a also take b; users who take c also take d; one user bridges b and c."""
+    rows = [(f"ab{u}", item, NOW, 1.0) for u in range(6) for item in ("a", "b")]
+    rows += [(f"cd{u}", item, NOW, 1.0) for u in range(6) for item in ("c", "d")]
+    rows += [("bridge", "b", NOW, 1.0), ("bridge", "c", NOW, 1.0)]
+    return frame(rows)
+
+
+@pytest.mark.parametrize("method", ["sar", "rp3beta", "ease"])
+def test_co_occurring_items_are_each_others_best_neighbour(method: str) -> None:
+    table = fit(two_clusters(), ModelConfig(method=method, half_life_days=None), now=NOW)  # type: ignore[arg-type]
+
+    best = table.group_by("item", maintain_order=True).first()
+    assert dict(best.select("item", "neighbour").iter_rows()) == {"a": "b", "b": "a", "c": "d", "d": "c"}
+    assert table.filter(pl.col("item") == pl.col("neighbour")).is_empty()
+    assert (table.get_column("score") > 0).all()
+
+
+@pytest.mark.parametrize("method", ["sar", "rp3beta", "ease"])
+def test_neighbour_table_keeps_at_most_top_n_per_item(method: str) -> None:
+    rows = [(f"u{u}", f"i{(u * 7 + n * 3) % 40}", NOW - n * DAY, 1.0) for u in range(60) for n in range(8)]
+    config = ModelConfig(method=method, top_n=3)  # type: ignore[arg-type]
+
+    table = fit(frame(rows), config, now=NOW)
+
+    assert table.group_by("item").len().get_column("len").max() == 3
+    assert table.columns == ["item", "neighbour", "score"]
+    # Sorted by item, then score descending: the table is deterministic.
+    assert table.equals(table.sort(["item", "score", "neighbour"], descending=[False, True, False]))
+
+
+def test_affinity_halves_after_one_half_life_and_sums_weights() -> None:
+    data = frame([("u", "old", NOW - 30 * DAY, WEIGHT_PURCHASE), ("u", "new", NOW, WEIGHT_FAVORITE)])
+    data = pl.concat([data, frame([("u", "new", NOW - 30 * DAY, WEIGHT_FAVORITE)])])
+
+    result = dict(affinity(data, now=NOW, half_life_days=30.0).select("item", "affinity").iter_rows())
+
+    assert result["old"] == pytest.approx(WEIGHT_PURCHASE / 2)
+    assert result["new"] == pytest.approx(WEIGHT_FAVORITE + WEIGHT_FAVORITE / 2)
+
+
+def test_decay_lowers_the_weight_of_old_co_occurrences() -> None:
+    # a co-occurs with b in 4 recent baskets and with c in 4 baskets five half-lives old.
+    rows = [(f"r{u}", item, NOW, 1.0) for u in range(4) for item in ("a", "b")]
+    rows += [(f"o{u}", item, NOW - 150 * DAY, 1.0) for u in range(4) for item in ("a", "c")]
+    rows += [(f"x{u}", item, NOW, 1.0) for u in range(4) for item in ("b", "c", "d")]
+
+    def scores(half_life: float | None) -> dict[str, float]:
+        table = fit(frame(rows), ModelConfig(method="ease", half_life_days=half_life), now=NOW)
+        return dict(table.filter(pl.col("item") == "a").select("neighbour", "score").iter_rows())
+
+    without_decay, with_decay = scores(None), scores(30.0)
+    assert without_decay["b"] == pytest.approx(without_decay["c"])
+    assert with_decay["b"] > with_decay.get("c", 0.0)
+
+
+def test_popularity_decays_and_ranks_per_category() -> None:
+    data = frame(
+        [
+            ("u1", "old", NOW - 90 * DAY, 1.0),
+            ("u2", "old", NOW - 90 * DAY, 1.0),
+            ("u3", "new", NOW, 1.0),
+            ("u4", "shoe", NOW, 2.0),
+            ("u5", "hat", NOW, 1.0),
+        ]
+    )
+
+    overall = popularity(data, now=NOW, half_life_days=30.0)
+    per_category = popularity(data, now=NOW, category={"shoe": "wear", "hat": "wear", "new": "books"})
+
+    # old: 2 events at 90 days = 3 half-lives -> 2 / 8 = 0.25 < new: 1.
+    assert overall.get_column("item").to_list() == ["shoe", "hat", "new", "old"]
+    assert overall.filter(pl.col("item") == "old").get_column("score").item() == pytest.approx(0.25)
+    assert per_category.select("category", "item").rows() == [("books", "new"), ("wear", "shoe"), ("wear", "hat")]
+
+
+def test_score_feed_sums_decayed_affinity_times_similarity_and_explains() -> None:
+    neighbours = {"a": [("x", 0.5), ("y", 0.4), ("b", 0.9)], "b": [("y", 0.5), ("z", 0.1), ("gone", 1.0)]}
+    interactions = [
+        UserInteraction("a", "favorite", NOW),
+        UserInteraction("b", "purchase", NOW - 60 * DAY),  # 2 half-lives old: affinity 2.0 / 4 = 0.5
+    ]
+
+    feed = score_feed(interactions, neighbours, exclude={"gone"}, limit=10, now=NOW, half_life_days=30.0)
+
+    # x = 1 * 0.5; y = 1 * 0.4 + 0.5 * 0.5 = 0.65 (mostly from a); z = 0.5 * 0.1; b is already taken.
+    assert [item.item for item in feed] == ["y", "x", "z"]
+    assert feed[0].score == pytest.approx(0.65)
+    assert (feed[0].because_item, feed[0].because_kind) == ("a", "favorite")
+    assert feed[2].because_item == "b" and feed[2].because_kind == "purchase"
+
+
+def test_score_feed_breaks_ties_on_item_id_whatever_the_input_order() -> None:
+    neighbours = {"a": [("m", 1.0), ("k", 1.0)], "b": [("l", 0.5), ("k", 0.0)], "c": [("l", 0.5)]}
+    interactions = [UserInteraction(i, "favorite", NOW) for i in ("c", "a", "b")]
+
+    feed = score_feed(interactions, neighbours, exclude=(), limit=3, now=NOW)
+    reversed_feed = score_feed(interactions[::-1], neighbours, exclude=(), limit=3, now=NOW)
+
+    assert [(f.item, f.because_item) for f in feed] == [("k", "a"), ("l", "b"), ("m", "a")]
+    assert feed == reversed_feed
+
+
+def test_merge_popular_fills_the_feed_with_items_not_excluded_nor_taken() -> None:
+    feed = [FeedItem("x", 1.0, "a", "favorite")]
+    popular = [("x", 9.0), ("a", 8.0), ("banned", 7.0), ("p", 6.0), ("q", 5.0), ("r", 4.0)]
+
+    merged = merge_popular(
+        feed, popular, exclude={"banned"}, limit=3, interactions=[UserInteraction("a", "favorite", NOW)]
+    )
+
+    assert merged == [feed[0], FeedItem("p", 6.0, None, "popular"), FeedItem("q", 5.0, None, "popular")]
+
+
+def test_batch_scoring_in_evaluation_matches_score_feed() -> None:
+    rows = [(f"u{u}", f"i{(u * 5 + n * 3) % 23}", NOW - n * DAY, 1.0) for u in range(40) for n in range(7)]
+    data = frame(rows)
+    model = ItemToItemRecommender(ModelConfig(method="rp3beta", half_life_days=10.0))
+    model.fit(data, NOW)
+
+    batch = model.recommend(data, pl.Series(["u3", "u17"]), k=5, now=NOW)
+
+    neighbours = neighbour_lookup(model.table)
+    for user in ("u3", "u17"):
+        history = [UserInteraction(item, "favorite", ts) for who, item, ts, _ in rows if who == user]
+        online = score_feed(history, neighbours, exclude=(), limit=5, now=NOW, half_life_days=10.0)
+        expected = batch.filter(pl.col("user") == user).sort("rank").get_column("item").to_list()
+        assert [entry.item for entry in online] == expected
+
+
+item_ids = st.sampled_from([f"i{n}" for n in range(15)])
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    interactions=st.lists(
+        st.builds(
+            UserInteraction,
+            item=item_ids,
+            kind=st.sampled_from(["favorite", "purchase", "review"]),
+            ts=st.floats(min_value=NOW - 400 * DAY, max_value=NOW + DAY),
+        ),
+        max_size=12,
+    ),
+    neighbours=st.dictionaries(
+        item_ids, st.lists(st.tuples(item_ids, st.floats(min_value=-1.0, max_value=5.0)), max_size=8)
+    ),
+    exclude=st.sets(item_ids, max_size=5),
+    limit=st.integers(min_value=0, max_value=20),
+)
+def test_score_feed_never_returns_excluded_or_interacted_items_nor_more_than_limit(
+    interactions: list[UserInteraction],
+    neighbours: dict[str, list[tuple[str, float]]],
+    exclude: set[str],
+    limit: int,
+) -> None:
+    feed = score_feed(interactions, neighbours, exclude, limit, now=NOW)
+
+    items = [entry.item for entry in feed]
+    assert len(items) <= limit
+    assert len(set(items)) == len(items)
+    assert not set(items) & exclude
+    assert not set(items) & {interaction.item for interaction in interactions}
+    assert [entry.score for entry in feed] == sorted((entry.score for entry in feed), reverse=True)
+    assert all(entry.because_item in {i.item for i in interactions} for entry in feed)
