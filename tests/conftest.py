@@ -201,11 +201,16 @@ async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def client(container: Any) -> AsyncIterator[Any]:
-    """An HTTP client on the real app, over SQLite and over Postgres (parametrized)."""
-    from litestar.testing import AsyncTestClient
+    """An HTTP client on the real app, over SQLite and over Postgres (parametrized).
+
+    The app runs on the test's own event loop (httpx's ASGI transport), so concurrent requests
+    really interleave and the test may use ``container`` directly.
+    """
+    import httpx
 
     from entrypoints.http.app import create_app
 
     app = create_app(container.settings, container=container)
-    async with AsyncTestClient(app, base_url="http://127.0.0.1:8000") as c:
+    await container.startup()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as c:
         yield c

@@ -26,6 +26,7 @@ from adapters.sql.outbox import SqlOutboxStore
 from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.storage.files import FileReportStorage
+from application.cached_catalog import CachedCatalogQueries, CacheInvalidation
 from application.jobs import JobDispatcher
 from application.ports.cache import Cache
 from application.ports.jobs import JobQueue
@@ -55,12 +56,14 @@ class Container:
         if settings.redis_url:
             from redis.asyncio import Redis
 
+            from adapters.kv.failover import FailoverKeyValueStore
             from adapters.kv.redis import RedisKeyValueStore
 
             self.redis = Redis.from_url(
                 settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=10
             )
-            self.kv = RedisKeyValueStore(self.redis, prefix=settings.redis_key_prefix)
+            # while Redis is down, in-process state keeps logins and authenticated requests working
+            self.kv = FailoverKeyValueStore(RedisKeyValueStore(self.redis, prefix=settings.redis_key_prefix))
         else:
             self.kv = MemoryKeyValueStore()
         self.queue = (
@@ -70,6 +73,7 @@ class Container:
         )
         cache_prefix = f"{settings.redis_key_prefix}cache:"
         self.cache: Cache = RedisCache(self.redis, prefix=cache_prefix) if self.redis is not None else MemoryCache()
+        self.invalidation = CacheInvalidation(self.cache)
         self.mailer: Mailer = (
             SmtpMailer(
                 host=settings.smtp_host,
@@ -113,21 +117,27 @@ class Container:
             "check_access_token": auth.CheckAccessToken(deps),
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
-            "delete_me": users.DeleteMe(deps),
+            "delete_me": users.DeleteMe(deps, self.invalidation),
             "get_cart": cart.GetCart(self.uow),
             "add_to_cart": cart.AddToCart(self.uow, self.clock),
             "change_cart_quantity": cart.ChangeCartQuantity(self.uow, self.clock),
             "remove_cart_item": cart.RemoveCartItem(self.uow),
             "clear_cart": cart.ClearCart(self.uow),
-            "checkout": orders.Checkout(orders.OrderDeps(uow=self.uow, clock=self.clock, jobs=self.dispatcher)),
+            "checkout": orders.Checkout(
+                orders.OrderDeps(uow=self.uow, clock=self.clock, jobs=self.dispatcher, invalidation=self.invalidation)
+            ),
             "list_orders": orders.ListOrders(self.uow),
             "get_order": orders.GetOrder(self.uow),
-            "cancel_order": orders.CancelOrder(self.uow, self.clock),
+            "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation),
             "list_sales": orders.ListSales(self.uow),
         }
-        self.catalog_queries = SqlCatalogQueries(self.db)
+        self.catalog_queries = CachedCatalogQueries(SqlCatalogQueries(self.db), self.cache)
         self.use_cases.update(
-            build_catalog_use_cases(CatalogDeps(uow=self.uow, queries=self.catalog_queries, clock=self.clock))
+            build_catalog_use_cases(
+                CatalogDeps(
+                    uow=self.uow, queries=self.catalog_queries, clock=self.clock, invalidation=self.invalidation
+                )
+            )
         )
         self.use_cases["get_public_profile"] = users.GetPublicProfile(self.catalog_queries)
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from msgspec import UNSET, UnsetType
 
+from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.pagination import decode_cursor, encode_cursor
 from application.ports.catalog import After, CatalogQueries
@@ -66,6 +67,20 @@ class CatalogDeps:
     uow: UnitOfWorkFactory
     queries: CatalogQueries
     clock: Clock
+    # Told after each commit what changed, so cached reads never outlive it (None: no cache).
+    invalidation: CacheInvalidation | None = None
+
+    async def products_changed(self, *product_ids: uuid.UUID) -> None:
+        if self.invalidation is not None:
+            await self.invalidation.products_changed(product_ids)
+
+    async def listings_changed(self) -> None:
+        if self.invalidation is not None:
+            await self.invalidation.listings_changed()
+
+    async def feed_changed(self, user_id: uuid.UUID) -> None:
+        if self.invalidation is not None:
+            await self.invalidation.feed_changed(user_id)
 
 
 def check_limit(limit: int) -> int:
@@ -163,6 +178,7 @@ class CreateCategory:
                 raise RuleViolation("No such parent category.", field="parent_id")
             await _claim_slug(uow, category, slugify(name), insert=True)
             await uow.commit()
+        await self.deps.listings_changed()
         return CategoryView(id=category.id, name=name, slug=category.slug, parent_id=parent_id, product_count=0)
 
 
@@ -206,6 +222,7 @@ class UpdateCategory:
             else:
                 await uow.categories.update(category)
             await uow.commit()
+        await self.deps.listings_changed()
         return await ListCategories(self.deps).one(category_id)
 
 
@@ -226,6 +243,7 @@ class DeleteCategory:
                 raise Conflict("The category still has products or sub-categories.", field="category_id")
             await uow.categories.delete(category_id)
             await uow.commit()
+        await self.deps.listings_changed()
 
 
 # -- products -----------------------------------------------------------------------------------
@@ -272,6 +290,7 @@ class CreateProduct:
             await _require_category(uow, category)
             await uow.products.add(product)
             await uow.commit()
+        await self.deps.listings_changed()
         return await GetProduct(self.deps).execute(product.id)
 
 
@@ -332,6 +351,8 @@ class UpdateProduct:
                 if not await uow.products.update_fields(product_id, changes, self.deps.clock.now()):
                     raise NotFound("No such product.", field="product_id")
                 await uow.commit()
+        if changes:
+            await self.deps.products_changed(product_id)
         return await GetProduct(self.deps).execute(product_id)
 
 
@@ -352,6 +373,7 @@ class WithdrawProduct:
                 raise NotFound("No such product.", field="product_id")
             await uow.cart_cleanup.remove_lines_of_products([product_id])
             await uow.commit()
+        await self.deps.products_changed(product_id)
 
 
 def _money_filter(value: Decimal | None, field: str) -> Decimal | None:
@@ -478,6 +500,8 @@ class CreateReview:
             await uow.reviews.add(review)
             await uow.products.apply_rating_change(product_id, rating, 1)
             await uow.commit()
+        await self.deps.products_changed(product_id)
+        await self.deps.feed_changed(principal.id)
         return await _review_view(self.deps, review.id)
 
 
@@ -524,6 +548,8 @@ class UpdateReview:
                 if new_rating != review.rating:
                     await uow.products.apply_rating_change(review.product_id, new_rating - review.rating, 0)
                 await uow.commit()
+                await self.deps.products_changed(review.product_id)
+                await self.deps.feed_changed(principal.id)
         return await _review_view(self.deps, review_id)
 
 
@@ -545,6 +571,8 @@ class DeleteReview:
                 raise NotFound("No such review.", field="review_id")
             await uow.products.apply_rating_change(review.product_id, -rating, -1)
             await uow.commit()
+        await self.deps.products_changed(review.product_id)
+        await self.deps.feed_changed(review.author_id)
 
 
 # -- favorites ----------------------------------------------------------------------------------
@@ -567,6 +595,9 @@ class AddFavorite:
             if created:
                 await uow.products.apply_favorite_change([product_id], 1)
                 await uow.commit()
+        if created:
+            await self.deps.products_changed(product_id)
+            await self.deps.feed_changed(principal.id)
         view = await self.deps.queries.favorite(principal.id, product_id)
         if view is None:  # withdrawn or removed right after
             raise NotFound("No such product.", field="product_id")
@@ -581,9 +612,13 @@ class RemoveFavorite:
 
     async def execute(self, principal: Principal, product_id: uuid.UUID) -> None:
         async with self.deps.uow() as uow:
-            if await uow.favorites.remove(principal.id, product_id):
+            removed = await uow.favorites.remove(principal.id, product_id)
+            if removed:
                 await uow.products.apply_favorite_change([product_id], -1)
                 await uow.commit()
+        if removed:
+            await self.deps.products_changed(product_id)
+            await self.deps.feed_changed(principal.id)
 
 
 class ListFavorites:
@@ -601,9 +636,11 @@ class ListFavorites:
         return _page(rows, limit, "favorites", lambda f: (f.created_at, f.favorite_id))
 
 
-async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> None:
+async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
     """For account deletion: withdraw the user's listings, empty carts of them and the user's
-    own cart, and drop the user's favorites with their counts (all in the caller's unit of work)."""
+    own cart, and drop the user's favorites with their counts (all in the caller's unit of work).
+
+    Returns the products whose reads changed (for cache invalidation after the commit)."""
     withdrawn = await uow.products.withdraw_all_of_seller(user_id, now)
     if withdrawn:
         await uow.cart_cleanup.remove_lines_of_products(withdrawn)
@@ -611,6 +648,7 @@ async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: 
     dropped = await uow.favorites.remove_all_of_user(user_id)
     if dropped:
         await uow.products.apply_favorite_change(dropped, -1)
+    return [*withdrawn, *dropped]
 
 
 def build_catalog_use_cases(deps: CatalogDeps) -> dict[str, Any]:

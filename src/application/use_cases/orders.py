@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher
 from application.ports.clock import Clock
@@ -37,6 +38,8 @@ class OrderDeps:
     uow: UnitOfWorkFactory
     clock: Clock
     jobs: JobDispatcher
+    # Stock and feeds change with orders: cached product reads and feeds are invalidated.
+    invalidation: CacheInvalidation | None = None
 
 
 def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
@@ -157,6 +160,9 @@ class Checkout:
                 notice = {"order_id": str(order.id), "seller_id": str(seller_id)}
                 jobs.append((await uow.outbox.add(SEND_SALE_NOTICE, notice), SEND_SALE_NOTICE, notice))
             await uow.commit()
+        if self.deps.invalidation is not None:
+            await self.deps.invalidation.products_changed(line.product_id for line in lines)
+            await self.deps.invalidation.feed_changed(principal.id)
         await self.deps.jobs.dispatch(jobs)
         return order_view(order)
 
@@ -203,9 +209,10 @@ class CancelOrder:
     the other gets 409, and stock is returned once.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, invalidation: CacheInvalidation | None = None) -> None:
         self.uow = uow
         self.clock = clock
+        self.invalidation = invalidation
 
     async def execute(self, principal: Principal, *, order_id: uuid.UUID) -> OrderView:
         now = self.clock.now()
@@ -223,6 +230,9 @@ class CancelOrder:
                 await uow.inventory.put_back(line.product_id, line.quantity, now)
             order.updated_at = now
             await uow.commit()
+        if self.invalidation is not None:
+            await self.invalidation.products_changed(line.product_id for line in order.lines)
+            await self.invalidation.feed_changed(principal.id)
         return order_view(order)
 
 

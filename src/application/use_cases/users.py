@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.ports.catalog import CatalogQueries
 from application.ports.persistence import UnitOfWorkFactory
@@ -82,8 +83,9 @@ class UpdateMe:
 class DeleteMe:
     """Delete the account: listings withdrawn, orders kept but anonymised, sessions ended."""
 
-    def __init__(self, deps: AuthDeps) -> None:
+    def __init__(self, deps: AuthDeps, invalidation: CacheInvalidation | None = None) -> None:
         self.deps = deps
+        self.invalidation = invalidation
 
     async def execute(self, principal: Principal) -> None:
         now = self.deps.clock.now()
@@ -99,8 +101,10 @@ class DeleteMe:
             user.updated_at = now
             await uow.users.update(user)
             await uow.refresh_tokens.revoke_user(user.id, now)
-            await forget_account_catalog_data(uow, user.id, now)
+            changed = await forget_account_catalog_data(uow, user.id, now)
             await uow.commit()
+        if self.invalidation is not None:
+            await self.invalidation.products_changed(changed)
         if principal.token_id:
             await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1", self.deps.tokens.lifetime_seconds + 60)
 

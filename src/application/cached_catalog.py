@@ -1,0 +1,165 @@
+"""Cache-aside for the hot catalog reads, as a decorator around any ``CatalogQueries``.
+
+What is cached and how it goes stale:
+- product detail: key ``product:{id}``, deleted after every write that changes what it shows;
+- categories, the category tree, first pages of listings and public profiles: the ``listings``
+  namespace, bumped (O(1)) after writes that change them.
+TTLs bound the staleness of a read that raced a write. Deeper pages and everything else go
+straight to the database. The cache never raises, so an outage only means misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Optional, TypeVar, cast
+
+import msgspec
+
+from application.caching import cached, struct_codec
+from application.ports.cache import Cache
+from application.ports.catalog import After, CatalogQueries
+from application.views.catalog import (
+    CategoryView,
+    FavoriteView,
+    ProductDetail,
+    ProductFilter,
+    ProductSort,
+    ProductSummary,
+    PublicProfile,
+    ReviewView,
+    SortKey,
+)
+
+T = TypeVar("T")
+LISTINGS = "listings"
+DETAIL_TTL = 120.0
+LISTING_TTL = 30.0
+
+
+def _optional_codec(kind: type[T]) -> tuple[Callable[[T | None], bytes], Callable[[bytes], T | None]]:
+    """Like ``struct_codec`` but also caches "not found" (None), so misses for unknown ids are cheap."""
+    encoder = msgspec.json.Encoder()
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Optional[kind])  # noqa: UP045
+
+    def decode(raw: bytes) -> T | None:
+        return cast("T | None", decoder.decode(raw))
+
+    return encoder.encode, decode
+
+
+_DETAIL = _optional_codec(ProductDetail)
+_CATEGORIES = struct_codec(list[CategoryView])
+_PARENTS = struct_codec(dict[uuid.UUID, uuid.UUID | None])
+_PROFILE = _optional_codec(PublicProfile)
+
+
+class _Row(msgspec.Struct, array_like=True):
+    """One listing row with its sort key tagged by type (JSON cannot tell them apart)."""
+
+    kind: str
+    key: str
+    item: ProductSummary
+
+
+_ROWS = struct_codec(list[_Row])
+
+
+def _tag(key: SortKey) -> tuple[str, str]:
+    if isinstance(key, datetime):
+        return ("t", key.isoformat())
+    if isinstance(key, Decimal):
+        return ("d", str(key))
+    return ("f", repr(float(key)))
+
+
+def _untag(kind: str, raw: str) -> SortKey:
+    if kind == "t":
+        return datetime.fromisoformat(raw)
+    if kind == "d":
+        return Decimal(raw)
+    return float(raw)
+
+
+def product_key(product_id: uuid.UUID) -> str:
+    return f"product:{product_id}"
+
+
+class CachedCatalogQueries:
+    """Implements ``CatalogQueries``; reads through ``cache`` where it pays, delegates the rest."""
+
+    def __init__(self, inner: CatalogQueries, cache: Cache) -> None:
+        self.inner = inner
+        self.cache = cache
+
+    async def categories(self) -> list[CategoryView]:
+        return await cached(
+            self.cache, "categories", LISTING_TTL, self.inner.categories, *_CATEGORIES, namespace=LISTINGS
+        )
+
+    async def category_parents(self) -> dict[uuid.UUID, uuid.UUID | None]:
+        return await cached(
+            self.cache, "category-parents", LISTING_TTL, self.inner.category_parents, *_PARENTS, namespace=LISTINGS
+        )
+
+    async def product(self, product_id: uuid.UUID) -> ProductDetail | None:
+        async def load() -> ProductDetail | None:
+            return await self.inner.product(product_id)
+
+        return await cached(self.cache, product_key(product_id), DETAIL_TTL, load, *_DETAIL)
+
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+        return await self.inner.product_summaries(product_ids)
+
+    async def products(
+        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+    ) -> list[tuple[SortKey, ProductSummary]]:
+        if after is not None or filters.q:
+            return await self.inner.products(filters, sort, after, limit)
+        fingerprint = hashlib.blake2b(msgspec.json.encode([filters, str(sort), limit]), digest_size=12).hexdigest()
+
+        async def load() -> list[_Row]:
+            rows = await self.inner.products(filters, sort, after, limit)
+            return [_Row(kind, raw, item) for (kind, raw), item in ((_tag(key), item) for key, item in rows)]
+
+        rows = await cached(self.cache, f"list:{fingerprint}", LISTING_TTL, load, *_ROWS, namespace=LISTINGS)
+        return [(_untag(row.kind, row.key), row.item) for row in rows]
+
+    async def reviews(self, product_id: uuid.UUID, after: After, limit: int) -> list[ReviewView]:
+        return await self.inner.reviews(product_id, after, limit)
+
+    async def review(self, review_id: uuid.UUID) -> ReviewView | None:
+        return await self.inner.review(review_id)
+
+    async def favorites(self, user_id: uuid.UUID, after: After, limit: int) -> list[FavoriteView]:
+        return await self.inner.favorites(user_id, after, limit)
+
+    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None:
+        return await self.inner.favorite(user_id, product_id)
+
+    async def public_profile(self, user_id: uuid.UUID) -> PublicProfile | None:
+        async def load() -> PublicProfile | None:
+            return await self.inner.public_profile(user_id)
+
+        return await cached(self.cache, f"profile:{user_id}", LISTING_TTL, load, *_PROFILE, namespace=LISTINGS)
+
+
+class CacheInvalidation:
+    """What writes call after they commit, so no cached answer outlives the change it missed."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    async def products_changed(self, product_ids: Iterable[uuid.UUID]) -> None:
+        for product_id in set(product_ids):
+            await self.cache.delete(product_key(product_id))
+        await self.cache.bump(LISTINGS)
+
+    async def listings_changed(self) -> None:
+        await self.cache.bump(LISTINGS)
+
+    async def feed_changed(self, user_id: uuid.UUID) -> None:
+        await self.cache.bump(f"feed:{user_id}")
