@@ -1,0 +1,120 @@
+"""Cached reads never outlive the write that changed them (in-process cache and Redis)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.conftest import REDIS_URL, test_settings
+from tests.helpers import admin_headers, user_headers
+
+
+@pytest.fixture(params=["memory-cache", "redis-cache"])
+async def cached_client(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Any:
+    import httpx
+
+    from entrypoints.container import Container
+    from entrypoints.http.app import create_app
+
+    extra = {}
+    if request.param == "redis-cache":
+        extra = {
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": f"test-{uuid.uuid4().hex[:8]}:",
+            "JOB_QUEUE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+        }
+    container = Container(test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"), **extra))
+    app = create_app(container.settings, container=container)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as c:
+        yield c, container
+    await container.shutdown()
+
+
+async def test_every_write_shows_in_the_next_read(cached_client) -> None:
+    client, container = cached_client
+    _, admin = await admin_headers(client, container)
+    seller, seller_h = await user_headers(client)
+    _, buyer_h = await user_headers(client)
+    category = (
+        await client.post("/api/categories", json={"name": f"Cat {uuid.uuid4().hex[:6]}"}, headers=admin)
+    ).json()
+
+    async def categories_count() -> int:
+        rows = (await client.get("/api/categories")).json()
+        return next(c["product_count"] for c in rows if c["id"] == category["id"])
+
+    async def first_page_ids() -> list[str]:
+        page = (await client.get(f"/api/products?category_id={category['id']}")).json()
+        return [p["id"] for p in page["items"]]
+
+    assert await categories_count() == 0
+    assert await first_page_ids() == []
+    profile = (await client.get(f"/api/users/{seller['id']}")).json()
+    assert profile["product_count"] == 0
+
+    product = (
+        await client.post(
+            "/api/products",
+            json={
+                "name": "Kettle",
+                "description": "boils",
+                "price": "20.00",
+                "category_id": category["id"],
+                "stock": 3,
+            },
+            headers=seller_h,
+        )
+    ).json()
+    pid = product["id"]
+    assert await categories_count() == 1
+    assert await first_page_ids() == [pid]
+    assert (await client.get(f"/api/users/{seller['id']}")).json()["product_count"] == 1
+
+    assert (await client.get(f"/api/products/{pid}")).json()["price"] == "20.00"  # now cached
+    await client.patch(f"/api/products/{pid}", json={"price": "25.50"}, headers=seller_h)
+    assert (await client.get(f"/api/products/{pid}")).json()["price"] == "25.50"
+
+    await client.post(f"/api/products/{pid}/reviews", json={"rating": 4, "comment": "ok"}, headers=buyer_h)
+    detail = (await client.get(f"/api/products/{pid}")).json()
+    assert detail["review_count"] == 1
+    assert detail["rating_avg"] == 4
+
+    await client.put(f"/api/favorites/{pid}", headers=buyer_h)
+    assert (await client.get(f"/api/products/{pid}")).json()["favorite_count"] == 1
+
+    await client.post("/api/cart/items", json={"product_id": pid, "quantity": 2}, headers=buyer_h)
+    order = (await client.post("/api/cart/checkout", headers=buyer_h)).json()
+    assert (await client.get(f"/api/products/{pid}")).json()["stock"] == 1
+    await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer_h)
+    assert (await client.get(f"/api/products/{pid}")).json()["stock"] == 3
+
+    assert (await client.delete(f"/api/products/{pid}", headers=seller_h)).status_code == 204
+    assert (await client.get(f"/api/products/{pid}")).status_code == 404
+    assert await first_page_ids() == []
+    assert await categories_count() == 0
+
+
+async def test_reads_are_served_from_the_cache(cached_client) -> None:
+    client, container = cached_client
+    _, admin = await admin_headers(client, container)
+    _, seller_h = await user_headers(client)
+    category = (await client.post("/api/categories", json={"name": f"C {uuid.uuid4().hex[:6]}"}, headers=admin)).json()
+    pid = (
+        await client.post(
+            "/api/products",
+            json={
+                "name": "Lamp",
+                "description": "",
+                "price": "9.99",
+                "category_id": category["id"],
+            },
+            headers=seller_h,
+        )
+    ).json()["id"]
+    await client.get(f"/api/products/{pid}")
+    hits_before = container.cache.stats()["hits"]
+    for _ in range(5):
+        assert (await client.get(f"/api/products/{pid}")).status_code == 200
+    assert container.cache.stats()["hits"] >= hits_before + 5
