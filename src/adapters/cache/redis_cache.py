@@ -1,7 +1,9 @@
 """Cache on Redis (redis.asyncio) that degrades to "always miss" instead of failing requests.
 
-Every call has a hard deadline (50 ms by default). The first error or timeout logs one warning
-and marks the cache down for a backoff (1 s, doubling to 5 s): meanwhile calls return a miss at
+Every call has a hard deadline (50 ms by default): a late answer is a miss for the caller. An
+error (refused connection, protocol error), or three late answers in a row, log one warning and
+mark the cache down for a backoff (1 s, doubling to 5 s); a single late answer under load does
+not, and its call is left to finish so its pooled connection is not torn down and reopened: meanwhile calls return a miss at
 once without touching Redis, so reads go to the database at full speed. After the backoff, one
 call probes Redis; success logs one "recovered" line and the cache is back. Namespace bumps that
 failed during an outage are replayed on recovery, so no invalidation is silently lost in this
@@ -47,6 +49,8 @@ class RedisCache:
         self._probing = False
         self._lost_bumps: set[str] = set()
         self._abandoned: set[asyncio.Task[Any]] = set()
+        self._late_in_a_row = 0
+        self.late_limit = 3
         self.hits = 0
         self.misses = 0
         self.errors = 0
@@ -112,9 +116,14 @@ class RedisCache:
             if probe:
                 self._probing = False
         if not done:
-            self._abandon(task)
-            self._failed(TimeoutError(f"no answer within {self.timeout * 1000:.0f} ms"))
+            self._late_in_a_row += 1
+            if self._late_in_a_row >= self.late_limit or probe or len(self._abandoned) > 256:
+                self._abandon(task)
+                self._failed(TimeoutError(f"no answer within {self.timeout * 1000:.0f} ms"))
+            else:
+                self._leave_running(task)
             return fallback
+        self._late_in_a_row = 0
         error = task.exception()
         if error is not None:  # refused connections, protocol errors: all a miss
             self._failed(error)
@@ -122,6 +131,11 @@ class RedisCache:
         if self.down:
             await self._recovered()
         return task.result()
+
+    def _leave_running(self, task: asyncio.Task[Any]) -> None:
+        """Let a late call finish in the background: cancelling it would close its connection."""
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget)
 
     def _abandon(self, task: asyncio.Task[Any]) -> None:
         task.cancel()
