@@ -39,8 +39,9 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _is_throttled(request: Request[Any, Any, Any]) -> bool:
-    return request.method == "POST" and request.url.path in THROTTLED_PATHS
+async def _is_throttled(request: Request[Any, Any, Any]) -> bool:
+    """Async on purpose: Litestar would run a sync check in a thread pool on every request."""
+    return request.method == "POST" and request.scope["path"] in THROTTLED_PATHS
 
 
 def auth_rate_limit(per_minute: int) -> RateLimitConfig:
