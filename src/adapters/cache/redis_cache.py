@@ -5,9 +5,9 @@ error (refused connection, protocol error), or three late answers in a row, log 
 mark the cache down for a backoff (1 s, doubling to 5 s); a single late answer under load does
 not, and its call is left to finish so its pooled connection is not torn down and reopened.
 While down, calls return a miss at once without touching Redis, so reads go to the database at
-full speed. After the backoff, one call probes Redis; success logs one "recovered" line and the cache is back. Namespace bumps that
-failed during an outage are replayed on recovery, so no invalidation is silently lost in this
-process (entries written before the outage still expire by their TTL regardless).
+full speed. After the backoff, one call probes Redis; success logs one "recovered" line and the
+cache is back. Namespace bumps that failed during an outage are replayed on recovery, so no
+invalidation is silently lost in this process (entries written before the outage still expire by their TTL regardless).
 """
 
 from __future__ import annotations
