@@ -18,7 +18,7 @@ help:
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --inexact
 	@touch $@
 
 install: .venv/.installed
@@ -56,10 +56,11 @@ openapi: install
 	$(RUN) marketplace openapi -o openapi.json
 
 bench: install
-	$(RUN) python bench/run.py
+	$(UV) sync --frozen --inexact --group bench
+	$(RUN) --group bench python bench/run.py
 
 bench-recs: install
-	$(RUN) python bench/recs_scale.py
+	$(RUN) python bench/recs_scale.py --sizes 100k,1M,10M
 
 load: install
 	$(RUN) python bench/load.py
