@@ -160,11 +160,11 @@ class SqlCatalogQueries:
         self.db = db
 
     async def _all(self, stmt: Any) -> list[Any]:
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             return list(await conn.execute(stmt))
 
     async def _first(self, stmt: Any) -> Any:
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             return (await conn.execute(stmt)).first()
 
     async def categories(self) -> list[CategoryView]:

@@ -56,6 +56,20 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+def _sqlite_rollback_on_invalidate(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+    # A statement interrupted by a cancellation (a client hanging up mid-request) makes the pool
+    # invalidate and close its connection. SQLite closes a connection with an unfinished statement
+    # lazily (a "zombie" until the cursor is garbage-collected) and it keeps its transaction and the
+    # write lock meanwhile: every other writer waits busy_timeout (5 s), then fails. Rolling back
+    # first ends the transaction, so the lock goes at once.
+    if dbapi_connection is None:
+        return
+    try:
+        dbapi_connection.rollback()
+    except Exception:  # already closed or broken: closing it is all that is left
+        return
+
+
 @dataclass
 class Database:
     """One database: its engine, session maker and dialect name."""
@@ -71,6 +85,14 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
+
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """For single-statement reads: on Postgres no BEGIN/ROLLBACK around them (autocommit), so a
+        read is one round trip instead of three. Same pool as ``engine``."""
+        if self.is_postgres:
+            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self.engine
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -90,9 +112,19 @@ def open_database(
         engine_config["poolclass"] = NullPool
     if url.startswith("postgresql") and pooled:
         engine_config.update(
-            pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=5, pool_recycle=1800
+            # No pre-ping: it costs a round trip per checkout. A connection that died (a Postgres
+            # restart) fails its first statement, which answers 503, and SQLAlchemy then
+            # invalidates the whole pool so the next requests get fresh connections.
+            # A fixed pool (no overflow) avoids opening and closing connections under load.
+            pool_size=pool_size * 2,
+            max_overflow=0,
+            pool_pre_ping=False,
+            pool_timeout=5,
+            pool_recycle=1800,
         )
-        args = {"timeout": 5, "command_timeout": 30, "server_settings": {"jit": "off"}}
+        # A short connect timeout: while Postgres is down or restarting, requests fail fast (503)
+        # instead of queueing behind connection attempts.
+        args = {"timeout": 2, "command_timeout": 30, "server_settings": {"jit": "off"}}
         args.update(connect_args or {})
         engine_config["connect_args"] = args
     elif url.startswith("sqlite"):
@@ -114,6 +146,7 @@ def open_database(
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "invalidate", _sqlite_rollback_on_invalidate)
     # Only units of work use sessions; on SQLite they take the write lock up front (busy_timeout
     # then queues them behind other writers) instead of failing to upgrade a read.
     session_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine

@@ -54,7 +54,7 @@ from domain.catalog import (
 )
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from domain.ids import new_id
-from domain.money import validate_price
+from domain.money import MAX_PRICE, validate_price
 
 T = TypeVar("T")
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
@@ -381,7 +381,9 @@ def _money_filter(value: Decimal | None, field: str) -> Decimal | None:
         return None
     if not value.is_finite() or value < 0:
         raise InvalidInput(f"{field} must be a non-negative decimal.", field=field)
-    return value
+    # No price exceeds MAX_PRICE, so any larger bound filters the same as one just above it; the
+    # clamp keeps huge values (1e400) from overflowing the money column's exact arithmetic.
+    return min(value, MAX_PRICE + 1)
 
 
 def clean_query(q: str | None) -> str | None:

@@ -11,10 +11,13 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DBAPIError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import DomainError, TooManyAttempts
@@ -106,17 +109,54 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(request, status, detail, headers=headers or None)
 
 
+# Errors meaning "a backing service is not there right now" (a restart, a failover, a network cut,
+# an exhausted pool), as raised directly or wrapped by SQLAlchemy (``.orig``, ``__cause__``).
+_UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    ConnectionError,
+    OSError,  # refused or reset connections, connect and command timeouts
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+# SQLSTATEs with the same meaning: connection exceptions (08xxx), operator intervention (57P01
+# admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), and 53300
+# too many connections.
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) means a backing service is down, not a bug: 503, not 500."""
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return False
+        if isinstance(current, _UNAVAILABLE_TYPES):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) and orig is not current else current.__cause__
+    return False
+
+
 def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.warning("database unavailable: %s", type(exc).__name__)
+    cause = getattr(exc, "orig", None) or exc.__cause__
+    # Type names only: the text of a wrapped database error holds the statement and its parameters.
+    log.warning("backing service unavailable: %s (%s)", type(exc).__name__, type(cause).__name__ if cause else "-")
     return problem_response(
-        request, 503, "The database is unavailable; try again shortly.", headers={"Retry-After": "2"}
+        request, 503, "The service is temporarily unavailable; try again shortly.", headers={"Retry-After": "2"}
     )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, (OperationalError, PoolTimeout, ConnectionError, OSError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
+    if is_unavailable(exc):
         return _database_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, 500, "Internal server error.")
