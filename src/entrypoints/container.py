@@ -23,6 +23,7 @@ from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
 from adapters.sql.outbox import SqlOutboxStore
+from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
 from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.storage.files import FileReportStorage
@@ -35,6 +36,7 @@ from application.ports.mail import Mailer
 from application.use_cases import auth, cart, notifications, orders, reports, users
 from application.use_cases.catalog import CatalogDeps, build_catalog_use_cases
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob
+from application.use_cases.recommendations import RecommendationDeps, build_recommendation_use_cases
 from entrypoints.jobs import outbox_handlers
 from entrypoints.schedule import PeriodicTasks
 from entrypoints.settings import Settings
@@ -140,6 +142,18 @@ class Container:
             )
         )
         self.use_cases["get_public_profile"] = users.GetPublicProfile(self.catalog_queries)
+        self.neighbour_store = SqlNeighbourStore(self.db)
+        self.use_cases.update(
+            build_recommendation_use_cases(
+                RecommendationDeps(
+                    source=SqlInteractionSource(self.db),
+                    store=self.neighbour_store,
+                    queries=self.catalog_queries,
+                    cache=self.cache,
+                    clock=self.clock,
+                )
+            )
+        )
 
         mail = notifications.MailDeps(
             uow=self.uow,
@@ -170,6 +184,30 @@ class Container:
         from entrypoints.jobs import run_job
 
         await run_job(self, kind, payload)
+
+    async def refresh_metrics(self) -> None:
+        """Set the gauges ``/metrics`` reads at scrape time: model age, cache events, queue depth.
+
+        The model age is NaN while there is no model (a fresh install before its first refresh).
+        """
+        import time
+
+        from entrypoints.http.metrics import CACHE_EVENTS, MODEL_AGE, QUEUE_DEPTH
+
+        try:
+            state = await self.use_cases["recommendation_model_state"].execute()
+            MODEL_AGE.set(time.time() - state.built_at if state.built_at is not None else float("nan"))
+        except Exception:  # the database is down: /ready reports that; metrics still answer
+            log.warning("could not read the recommendation model's build time", exc_info=True)
+        stats = getattr(self.cache, "stats", None)
+        if stats is not None:
+            counts = stats()
+            for key, result in (("hits", "hit"), ("misses", "miss"), ("errors", "error")):
+                if key in counts:
+                    CACHE_EVENTS.labels(result).set(counts[key])
+        depth = getattr(self.queue, "depth", None)
+        if depth is not None:
+            QUEUE_DEPTH.set(await depth())
 
     async def readiness(self) -> dict[str, bool]:
         from sqlalchemy import text

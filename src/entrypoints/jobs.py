@@ -96,6 +96,16 @@ async def refresh_recommendations(container: Container) -> dict[str, Any]:
     return await _optional_refresh(container, "refresh_recommendations")
 
 
+async def recommendations_due(container: Container) -> bool:
+    """Whether a model refresh should run now rather than on schedule: a fresh install (or a
+    restored database) with interactions but no model yet."""
+    use_case = container.use_cases.get("recommendation_model_state")
+    if use_case is None:
+        return False
+    state = await use_case.execute()
+    return bool(state.refresh_due)
+
+
 async def refresh_popular_items(container: Container) -> dict[str, Any]:
     """Recompute the popular items the cold-start feed falls back to (``refresh_popular_items``)."""
     return await _optional_refresh(container, "refresh_popular_items")

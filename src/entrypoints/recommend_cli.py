@@ -1,4 +1,4 @@
-"""``recommend`` commands: offline evaluation of the recommendation model.
+"""``recommend`` commands: offline evaluation of the recommendation model, and a refresh now.
 
 Attached to the main ``marketplace`` CLI, and runnable alone:
 ``uv run python -m entrypoints.recommend_cli evaluate --dataset ml-100k``.
@@ -27,7 +27,35 @@ from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, DEFAULT_TO
 
 @click.group("recommend")
 def recommend() -> None:
-    """Recommendation engine: evaluation and tuning."""
+    """Recommendation engine: evaluation, tuning and refreshes."""
+
+
+@recommend.command("refresh")
+def refresh_command() -> None:
+    """Rebuild the model and the popular items now, in the database at DATABASE_URL.
+
+    The same work as the scheduled job; running API processes use the new model at once.
+    """
+    import asyncio
+    import json
+
+    from entrypoints.container import Container
+    from entrypoints.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+    async def run() -> dict[str, object]:
+        container = Container(settings)
+        try:
+            result: dict[str, object] = await container.use_cases["refresh_recommendations"].execute()
+            return result
+        finally:
+            await container.shutdown()
+
+    click.echo(json.dumps(asyncio.run(run())))
 
 
 @recommend.command("evaluate")

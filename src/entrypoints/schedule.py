@@ -3,7 +3,9 @@
 With Redis, the SAQ worker runs these as cron jobs (``entrypoints.worker``). In the embedded
 default there is no worker, so the API process runs them as background asyncio tasks started
 in ``Container.startup`` and cancelled on shutdown; they run one at a time per task, never
-inside a request, and their CPU-heavy parts belong in threads (the use cases' job).
+inside a request, and their CPU-heavy parts belong in threads (the use cases' job). A fresh
+install with data but no recommendation model gets its first refresh right after start-up
+(``due_now``) instead of half a minute later.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from entrypoints.jobs import refresh_popular_items, refresh_recommendations, relay_outbox
+from entrypoints.jobs import recommendations_due, refresh_popular_items, refresh_recommendations, relay_outbox
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
 
 log = logging.getLogger(__name__)
+# How soon a job whose ``due_now`` says so runs after start-up (a fresh install's first model).
+DUE_NOW_AFTER_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +34,22 @@ class Scheduled:
     first_after_seconds: float
     run: Callable[[Container], Awaitable[object]]
     timeout_seconds: int
+    # Checked once at start-up: when it says True, the first run comes after
+    # ``DUE_NOW_AFTER_SECONDS`` instead of ``first_after_seconds``.
+    due_now: Callable[[Container], Awaitable[bool]] | None = None
 
 
 SCHEDULE = (
     Scheduled("outbox_relay", "* * * * *", 60, 15, relay_outbox, timeout_seconds=50),
-    Scheduled("refresh_recommendations", "*/15 * * * *", 900, 30, refresh_recommendations, timeout_seconds=600),
+    Scheduled(
+        "refresh_recommendations",
+        "*/15 * * * *",
+        900,
+        30,
+        refresh_recommendations,
+        timeout_seconds=600,
+        due_now=recommendations_due,
+    ),
     Scheduled("refresh_popular_items", "*/5 * * * *", 300, 30, refresh_popular_items, timeout_seconds=240),
 )
 
@@ -52,8 +67,17 @@ class PeriodicTasks:
         if not self.tasks:
             self.tasks = [asyncio.create_task(self._loop(item), name=f"periodic:{item.name}") for item in self.schedule]
 
+    async def _first_delay(self, item: Scheduled) -> float:
+        if item.due_now is not None:
+            try:
+                if await item.due_now(self.container):
+                    return DUE_NOW_AFTER_SECONDS
+            except Exception:
+                log.warning("could not tell whether %s is due now; it runs on schedule", item.name, exc_info=True)
+        return item.first_after_seconds
+
     async def _loop(self, item: Scheduled) -> None:
-        await asyncio.sleep(item.first_after_seconds)
+        await asyncio.sleep(await self._first_delay(item))
         while True:
             try:
                 async with asyncio.timeout(item.timeout_seconds):

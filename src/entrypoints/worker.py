@@ -4,7 +4,7 @@
   per-kind timeouts and retries with exponential backoff are set at enqueue time;
 - cron: the outbox relay every minute, the recommendation model every 15 minutes, popular items
   every 5 minutes (``entrypoints.schedule.SCHEDULE``); SAQ keys cron jobs per queue, so several
-  worker replicas run each tick once;
+  worker replicas run each tick once; a fresh install's first model is built right after start-up;
 - graceful shutdown on SIGTERM/SIGINT: no new jobs are taken, running ones get
   ``SHUTDOWN_GRACE_SECONDS`` to finish, then are cancelled and go back on the queue (they are
   idempotent, so running one again is safe);
@@ -29,7 +29,7 @@ from saq.types import Context, PartialTimersDict, SettingsDict
 from adapters.jobs.saq_queue import worker_redis_queue
 from application.jobs import JOB_POLICIES
 from entrypoints.container import Container
-from entrypoints.jobs import run_job
+from entrypoints.jobs import recommendations_due, refresh_recommendations, run_job
 from entrypoints.schedule import SCHEDULE, Scheduled
 from entrypoints.settings import Settings
 
@@ -90,6 +90,15 @@ def _container(ctx: Context) -> Container:
     return cast(Container, cast(dict[str, Any], ctx)["container"])
 
 
+async def _first_model(container: Container) -> None:
+    """A fresh install's first recommendation model now, not at the next quarter-hour cron tick."""
+    try:
+        if await recommendations_due(container):
+            await refresh_recommendations(container)
+    except Exception:
+        log.exception("the first recommendation refresh failed; the cron job will retry")
+
+
 def _job_function(kind: str) -> Any:
     async def handle(ctx: Context, *, payload: dict[str, Any]) -> dict[str, str]:
         return await run_job(_container(ctx), kind, payload)
@@ -126,16 +135,21 @@ def worker_settings(
         raise RuntimeError("the worker needs REDIS_URL; without it the API process runs jobs itself")
     queue = worker_redis_queue(settings.redis_url, settings.job_queue_name, dequeue_timeout=DEQUEUE_TIMEOUT)
     heartbeat = Heartbeat(alive_file)
+    first_model: list[asyncio.Task[None]] = []
 
     async def startup(ctx: Context) -> None:
         container = Container(settings)
         await container.startup()
         cast(dict[str, Any], ctx)["container"] = container
         heartbeat.start()
+        first_model.append(asyncio.create_task(_first_model(container), name="first-recommendation-model"))
         log.info("worker ready on queue %r", queue.name)
 
     async def shutdown(ctx: Context) -> None:
         await heartbeat.stop()
+        for task in first_model:
+            task.cancel()
+        await asyncio.gather(*first_model, return_exceptions=True)
         container = cast(dict[str, Any], ctx).pop("container", None)
         if container is not None:
             await container.shutdown()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Table,
@@ -246,16 +247,16 @@ class OutboxRow(UUIDv7AuditBase):
 
 
 class ItemNeighbourRow(UUIDv7AuditBase):
-    """The recommendation model's output: top neighbours per product, rebuilt by a scheduled job."""
+    """The recommendation model's output: one row per product, rebuilt by a scheduled job.
+
+    ``neighbours`` packs the product's top neighbours best first (``adapters.sql.recommendations``
+    has the format): ~100k rows at 100k products instead of ~5M pair rows, which took minutes to
+    rewrite. ``created_at`` is the build time of the model, the same on every row.
+    """
 
     __tablename__ = "item_neighbours"
-    product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"))
-    neighbour_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True)
-    score: Mapped[float] = mapped_column(Float)
-    __table_args__ = (
-        UniqueConstraint("product_id", "neighbour_id", name="uq_item_neighbours_pair"),
-        Index("ix_item_neighbours_product_score", "product_id", "score"),
-    )
+    product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), unique=True)
+    neighbours: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class PopularItemRow(UUIDv7AuditBase):

@@ -22,6 +22,7 @@ from entrypoints.http.controllers.favorites import FavoritesController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.orders import OrdersController, SalesController
 from entrypoints.http.controllers.profiles import PublicProfilesController
+from entrypoints.http.controllers.recommendations import RecommendationsController
 from entrypoints.http.controllers.reports import ReportsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.docs import docs_assets, docs_page
@@ -31,6 +32,7 @@ from entrypoints.http.openapi import document_errors
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
 from entrypoints.http.security import build_jwt_auth
+from entrypoints.http.strict_json import reject_coerced_json_types
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
@@ -54,6 +56,7 @@ ROUTE_HANDLERS += [
     ReviewsController,
     FavoritesController,
     PublicProfilesController,
+    RecommendationsController,
 ]
 
 
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         allowed_hosts=AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
         if settings.allowed_hosts != ["*"]
         else None,
+        before_request=reject_coerced_json_types,
         debug=False,
     )
     document_errors(app.openapi_schema)

@@ -1,0 +1,137 @@
+"""In-memory interactions and model store: the twins of ``adapters.sql.recommendations``.
+
+They read the memory tables (``favorites``, ``orders`` with their lines, ``reviews``,
+``products``, ``categories``) and keep the model in ``item_neighbours`` (product id string →
+neighbour list) and ``popular_items`` (product id → ``PopularScore``). Writes take the store's
+lock, so no unit of work can roll the model back by restoring an older snapshot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from adapters.memory.store import MemoryStore
+from application.ports.recommendations import (
+    GOOD_REVIEW_RATING,
+    Interaction,
+    PopularItem,
+    PopularScore,
+    RecentInteraction,
+)
+from application.recommendations.feed import InteractionKind
+from application.recommendations.model import neighbour_lookup
+from domain.orders import OrderStatus
+
+_BUILT_AT = "built_at"
+
+
+class MemoryInteractionSource:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def _signals(self) -> list[tuple[uuid.UUID, uuid.UUID, InteractionKind, datetime]]:
+        """(user, product, kind, time) of every favorite, placed purchase and good review."""
+        tables = self.store.tables
+        signals: list[tuple[uuid.UUID, uuid.UUID, InteractionKind, datetime]] = [
+            (f.user_id, f.product_id, "favorite", f.created_at) for f in tables.get("favorites", {}).values()
+        ]
+        for order in tables.get("orders", {}).values():
+            if order.status is OrderStatus.PLACED and order.buyer_id is not None:
+                signals.extend((order.buyer_id, line.product_id, "purchase", order.created_at) for line in order.lines)
+        signals.extend(
+            (r.author_id, r.product_id, "review", r.created_at)
+            for r in tables.get("reviews", {}).values()
+            if r.rating >= GOOD_REVIEW_RATING
+        )
+        return signals
+
+    async def all_interactions(self, *, batch_size: int = 20_000) -> AsyncIterator[list[Interaction]]:
+        products = self.store.table("products")
+        rows = [
+            Interaction(user, product, kind, at, products[product].category_id, products[product].withdrawn_at is None)
+            for user, product, kind, at in self._signals()
+        ]
+        for start in range(0, len(rows), batch_size):
+            yield rows[start : start + batch_size]
+
+    async def recent_interactions(self, user_id: uuid.UUID, *, limit: int = 200) -> list[RecentInteraction]:
+        products = self.store.table("products")
+        mine = [(p, k, at) for u, p, k, at in self._signals() if u == user_id]
+        mine.sort(key=lambda s: (-s[2].timestamp(), s[0], s[1]))
+        return [
+            RecentInteraction(product, kind, at, products[product].category_id, products[product].name)
+            for product, kind, at in mine[:limit]
+        ]
+
+    async def hidden_among(self, user_id: uuid.UUID, product_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        wanted = set(product_ids)
+        products = self.store.table("products")
+        hidden = {i for i in wanted if i in products and (products[i].seller_id == user_id or products[i].withdrawn_at)}
+        tables = self.store.tables
+        hidden.update(f.product_id for f in tables.get("favorites", {}).values() if f.user_id == user_id)
+        hidden.update(r.product_id for r in tables.get("reviews", {}).values() if r.author_id == user_id)
+        for order in tables.get("orders", {}).values():
+            if order.buyer_id == user_id and order.status is OrderStatus.PLACED:
+                hidden.update(line.product_id for line in order.lines)
+        return hidden & wanted
+
+    async def any_interactions(self) -> bool:
+        return bool(self._signals())
+
+
+class MemoryNeighbourStore:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    def _model(self) -> dict[str, Any]:
+        return self.store.table("item_neighbours")
+
+    async def replace(self, neighbours: pl.DataFrame, popular: Sequence[PopularScore], built_at: datetime) -> None:
+        lookup = neighbour_lookup(neighbours)
+        async with self.store.lock:
+            model = self._model()
+            model.clear()
+            model.update(lookup)
+            if lookup:
+                self.store.table("model_meta")[_BUILT_AT] = built_at
+            else:
+                self.store.table("model_meta").pop(_BUILT_AT, None)
+            self._set_popular(popular)
+
+    async def replace_popular(self, popular: Sequence[PopularScore]) -> None:
+        async with self.store.lock:
+            self._set_popular(popular)
+
+    def _set_popular(self, popular: Sequence[PopularScore]) -> None:
+        table = self.store.table("popular_items")
+        table.clear()
+        table.update({item.product_id: item for item in popular})
+
+    async def neighbours(self, product_ids: Collection[uuid.UUID]) -> dict[str, list[tuple[str, float]]]:
+        model = self._model()
+        keys = {str(product_id) for product_id in product_ids}
+        return {key: list(model[key]) for key in keys if key in model}
+
+    async def popular(self, *, limit: int, category_ids: Sequence[uuid.UUID] | None = None) -> list[PopularItem]:
+        categories = self.store.table("categories")
+        rows = sorted(self.store.table("popular_items").values(), key=lambda p: (-p.score, p.product_id))
+        if category_ids is None:
+            chosen = rows[:limit]
+        else:
+            wanted = set(category_ids)
+            taken: dict[uuid.UUID, int] = {}
+            chosen = []
+            for row in rows:
+                if row.category_id in wanted and taken.get(row.category_id, 0) < limit:
+                    taken[row.category_id] = taken.get(row.category_id, 0) + 1
+                    chosen.append(row)
+        return [PopularItem(p.product_id, p.score, p.category_id, categories[p.category_id].name) for p in chosen]
+
+    async def built_at(self) -> datetime | None:
+        value: datetime | None = self.store.table("model_meta").get(_BUILT_AT)
+        return value

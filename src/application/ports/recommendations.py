@@ -1,0 +1,109 @@
+"""Recommendation ports: where the positive signals come from, and where the fitted model lives.
+
+``InteractionSource`` reads favorites, purchases (lines of placed orders) and good reviews, for a
+whole refit and for one user per feed request. ``NeighbourStore`` holds what a refresh computed:
+each product's neighbour list and the popular items; a refresh swaps both in one transaction so a
+request never sees half of one model and half of another.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+import polars as pl
+
+from application.recommendations.feed import InteractionKind
+
+# A review counts as a positive signal from this rating up (1–5 stars).
+GOOD_REVIEW_RATING = 4
+
+
+class Interaction(NamedTuple):
+    """One positive signal, as a refit reads it."""
+
+    user_id: uuid.UUID
+    product_id: uuid.UUID
+    kind: InteractionKind
+    at: datetime
+    category_id: uuid.UUID
+    # False when the product is withdrawn: it still links its users' other items in the model,
+    # but is never recommended.
+    live: bool
+
+
+class RecentInteraction(NamedTuple):
+    """One of a user's own signals, with what a feed needs to explain itself."""
+
+    product_id: uuid.UUID
+    kind: InteractionKind
+    at: datetime
+    category_id: uuid.UUID
+    name: str
+
+
+class PopularScore(NamedTuple):
+    """A refresh's popularity of a live product (written to the store)."""
+
+    product_id: uuid.UUID
+    category_id: uuid.UUID
+    score: float
+
+
+class PopularItem(NamedTuple):
+    """A stored popular product, read back with its category's name."""
+
+    product_id: uuid.UUID
+    score: float
+    category_id: uuid.UUID
+    category_name: str
+
+
+class InteractionSource(Protocol):
+    def all_interactions(self, *, batch_size: int = 20_000) -> AsyncIterator[list[Interaction]]:
+        """Every favorite (weight 1), line of a placed order (weight 2) and review rated
+        ``GOOD_REVIEW_RATING`` or more (weight 1), in batches, in no particular order. Lines of
+        buyers who deleted their account have no buyer any more and are left out."""
+        ...
+
+    async def recent_interactions(self, user_id: uuid.UUID, *, limit: int = 200) -> list[RecentInteraction]:
+        """The user's newest ``limit`` signals of the same three kinds, newest first."""
+        ...
+
+    async def hidden_among(self, user_id: uuid.UUID, product_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``product_ids`` a feed must not show the user: their own listings, withdrawn
+        products, and what they bought (placed orders), favorited or reviewed (any rating)."""
+        ...
+
+    async def any_interactions(self) -> bool:
+        """Whether there is anything to fit a model on."""
+        ...
+
+
+class NeighbourStore(Protocol):
+    async def replace(self, neighbours: pl.DataFrame, popular: Sequence[PopularScore], built_at: datetime) -> None:
+        """Swap in a new model in one transaction: the neighbour table (``item, neighbour,
+        score`` with string product ids, as ``model.fit`` returns it: sorted by item, best
+        neighbour first) and the popular items. Readers see the old model until it commits."""
+        ...
+
+    async def replace_popular(self, popular: Sequence[PopularScore]) -> None:
+        """Swap in new popular items (in one transaction), keeping the neighbours."""
+        ...
+
+    async def neighbours(self, product_ids: Collection[uuid.UUID]) -> dict[str, list[tuple[str, float]]]:
+        """Each known product's neighbours, best first, keyed and listed by the product id's
+        canonical string (the form ``score_feed`` and the model use; products without a row are
+        absent)."""
+        ...
+
+    async def popular(self, *, limit: int, category_ids: Sequence[uuid.UUID] | None = None) -> list[PopularItem]:
+        """The best ``limit`` popular items overall, or the best ``limit`` of each given
+        category; best first (ties by product id)."""
+        ...
+
+    async def built_at(self) -> datetime | None:
+        """When the stored model was built; None when there is none (a fresh install)."""
+        ...

@@ -1,0 +1,93 @@
+"""Recommendation routes: the caller's feed and a product's similar products."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+from msgspec import Meta, Struct
+
+from application.identity import Principal
+from application.use_cases import recommendations
+from entrypoints.http.catalog_schemas import ProductSummaryOut, out
+from entrypoints.http.controllers.catalog import PUBLIC, product_uuid
+
+FeedLimit = Annotated[
+    int,
+    Parameter(
+        ge=recommendations.LIMIT_MIN,
+        le=recommendations.LIMIT_MAX,
+        description="How many items, 1–50.",
+    ),
+]
+Score = Annotated[
+    float,
+    Meta(
+        description="Relevance; the list is sorted by it (best first). Personal and similar-product scores "
+        "come from the model; popular fill-ins rank below them.",
+        examples=[0.4213],
+    ),
+]
+
+
+class RecommendationOut(Struct):
+    product: ProductSummaryOut
+    score: Score
+    reason: Annotated[
+        str,
+        Meta(
+            description='Why it is here: "because you favorited <product>", "because you bought <product>", '
+            '"because you rated <product> highly", "popular in <category>" or "popular right now".',
+            examples=["because you favorited Wireless Headphones"],
+        ),
+    ]
+
+
+class RecommendationsOut(Struct):
+    items: list[RecommendationOut]
+
+
+class SimilarProductOut(Struct):
+    product: ProductSummaryOut
+    score: Score
+
+
+class SimilarProductsOut(Struct):
+    items: list[SimilarProductOut]
+
+
+class RecommendationsController(Controller):
+    path = "/api"
+    tags = ["recommendations"]
+
+    @get(
+        "/recommendations",
+        operation_id="getRecommendations",
+        summary="Your personal feed",
+        description=inspect.getdoc(recommendations.GetFeed),
+    )
+    async def get_recommendations(
+        self,
+        request: Request[Principal, Any, Any],
+        get_feed: NamedDependency[recommendations.GetFeed],
+        limit: FeedLimit = recommendations.LIMIT_DEFAULT,
+    ) -> RecommendationsOut:
+        return out(await get_feed.execute(request.user, limit=limit), RecommendationsOut)
+
+    @get(
+        "/products/{product_id:str}/similar",
+        operation_id="getSimilarProducts",
+        summary="Products often favorited or bought together with this one",
+        description=inspect.getdoc(recommendations.GetSimilarProducts),
+        **PUBLIC,
+    )
+    async def get_similar_products(
+        self,
+        product_id: str,
+        similar_products: NamedDependency[recommendations.GetSimilarProducts],
+        limit: FeedLimit = recommendations.LIMIT_DEFAULT,
+    ) -> SimilarProductsOut:
+        return out(await similar_products.execute(product_uuid(product_id), limit=limit), SimilarProductsOut)

@@ -1,0 +1,191 @@
+"""Feed and similar products over HTTP after a model refresh, on SQLite and on Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.helpers import user_headers
+from tests.integration.test_http_catalog import admin_headers, make_category, make_product
+
+
+@pytest.fixture
+async def client(container: Any) -> Any:
+    """The app on the test's own loop, so the test can run a refresh through ``container``."""
+    import httpx
+
+    from entrypoints.http.app import create_app
+
+    app = create_app(container.settings, container=container)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+        yield c
+
+
+async def feed(client: Any, headers: dict[str, str], **params: Any) -> list[tuple[str, str, float]]:
+    r = await client.get("/api/recommendations", headers=headers, params=params)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"items"}
+    return [(item["product"]["name"], item["reason"], item["score"]) for item in r.json()["items"]]
+
+
+async def similar(client: Any, product_id: str, **params: Any) -> list[tuple[str, float]]:
+    r = await client.get(f"/api/products/{product_id}/similar", params=params)
+    assert r.status_code == 200, r.text
+    return [(item["product"]["name"], item["score"]) for item in r.json()["items"]]
+
+
+async def buy(client: Any, headers: dict[str, str], *product_ids: str) -> dict[str, Any]:
+    for product_id in product_ids:
+        r = await client.post("/api/cart/items", json={"product_id": product_id}, headers=headers)
+        assert r.status_code in (200, 201), r.text
+    r = await client.post("/api/cart/checkout", headers=headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def shop(client: Any, container: Any) -> dict[str, Any]:
+    """Lamp and rug are favorited together, spade and hose bought together, the vase just popular."""
+    _, admin = await admin_headers(client, container)
+    home = (await make_category(client, admin, "Home"))["id"]
+    garden = (await make_category(client, admin, "Garden"))["id"]
+    seller_user, seller = await user_headers(client)
+    _, maker = await user_headers(client)
+    made = {}
+    for name, category in (("Lamp", home), ("Rug", home), ("Vase", home), ("Spade", garden), ("Hose", garden)):
+        made[name] = (await make_product(client, seller, category, name=name, stock=50))["id"]
+    made["Fresh"] = (await make_product(client, seller, home, name="Fresh", stock=50))["id"]
+    made["Mug"] = (await make_product(client, maker, home, name="Mug", stock=50))["id"]
+    fans = [await user_headers(client) for _ in range(3)]
+    for _, headers in fans:
+        for name in ("Lamp", "Rug", "Vase"):
+            assert (await client.put(f"/api/favorites/{made[name]}", headers=headers)).status_code == 201
+    buyer_user, buyer = await user_headers(client)
+    await buy(client, buyer, made["Spade"], made["Hose"])
+    _, gardener = await user_headers(client)
+    await buy(client, gardener, made["Spade"], made["Hose"], made["Mug"])
+    return {"ids": made, "seller": seller, "seller_user": seller_user, "buyer": buyer, "buyer_user": buyer_user}
+
+
+async def test_refresh_then_feeds_of_a_shopper_a_seller_and_a_buyer(client: Any, container: Any) -> None:
+    s = await shop(client, container)
+    ids, names = s["ids"], {v: k for k, v in s["ids"].items()}
+    _, viewer = await user_headers(client)
+    assert await feed(client, viewer) == []  # before the first refresh: no model, no popular items
+
+    state = await container.use_cases["recommendation_model_state"].execute()
+    assert state.built_at is None and state.refresh_due
+    result = await container.use_cases["refresh_recommendations"].execute()
+    assert result["interactions"] == 9 + 5 and result["products"] >= 5
+
+    # A newcomer gets what is popular right now.
+    cold = await feed(client, viewer)
+    assert {name for name, _, _ in cold} == {"Lamp", "Rug", "Vase", "Spade", "Hose", "Mug"}
+    assert {reason for _, reason, _ in cold} == {"popular right now"}
+    assert [score for _, _, score in cold] == sorted((score for _, _, score in cold), reverse=True)
+
+    # One favorite later (no refresh), the feed is personal, explained, and never shows the favorite.
+    assert (await client.put(f"/api/favorites/{ids['Lamp']}", headers=viewer)).status_code == 201
+    warm = await feed(client, viewer)
+    reasons = {name: reason for name, reason, _ in warm}
+    assert "Lamp" not in reasons
+    assert reasons["Rug"] == "because you favorited Lamp"
+    assert warm[0][1].startswith("because you favorited")
+    assert reasons["Mug"] == "popular in Home"
+    assert len(await feed(client, viewer, limit=1)) == 1
+
+    # The seller never sees their own listings: only the other seller's mug is left.
+    assert await feed(client, s["seller"]) == [("Mug", "popular right now", pytest.approx(cold_score(cold, "Mug")))]
+
+    # The buyer never sees what they bought; a bought item explains its neighbours.
+    bought = {name: reason for name, reason, _ in await feed(client, s["buyer"])}
+    assert "Spade" not in bought and "Hose" not in bought
+    assert bought["Mug"] in {"because you bought Spade", "because you bought Hose"}
+    assert {"Lamp", "Rug", "Vase"} <= set(bought)
+
+    # Similar products: neighbours first, then popular products of the same category.
+    lamp_like = await similar(client, ids["Lamp"])
+    assert lamp_like[0][0] in {"Rug", "Vase"} and "Lamp" not in {n for n, _ in lamp_like}
+    assert [score for _, score in lamp_like] == sorted((score for _, score in lamp_like), reverse=True)
+    fresh_like = await similar(client, ids["Fresh"])  # no model row: popular in Home
+    assert {n for n, _ in fresh_like} == {"Lamp", "Rug", "Vase", "Mug"}
+    assert all(score > 0 for _, score in fresh_like)
+    assert len(await similar(client, ids["Lamp"], limit=1)) == 1
+
+    # Withdrawn: gone from every list at once, and its own similar list is 404.
+    assert (await client.delete(f"/api/products/{ids['Rug']}", headers=s["seller"])).status_code == 204
+    assert "Rug" not in {name for name, _, _ in await feed(client, viewer)}
+    assert "Rug" not in {n for n, _ in await similar(client, ids["Lamp"])}
+    assert (await client.get(f"/api/products/{ids['Rug']}/similar")).status_code == 404
+    assert names[ids["Rug"]] == "Rug"
+
+
+def cold_score(items: list[tuple[str, str, float]], name: str) -> float:
+    return next(score for n, _, score in items if n == name)
+
+
+async def test_cancelling_an_order_lets_its_products_back_into_the_feed(client: Any, container: Any) -> None:
+    s = await shop(client, container)
+    _, buyer = await user_headers(client)
+    order = await buy(client, buyer, s["ids"]["Vase"])
+    await container.use_cases["refresh_recommendations"].execute()
+    assert "Vase" not in {name for name, _, _ in await feed(client, buyer)}
+    r = await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer)
+    assert r.status_code == 200, r.text
+    assert "Vase" in {name for name, _, _ in await feed(client, buyer)}
+
+
+async def test_limits_auth_unknown_products_metrics_and_schema(client: Any, container: Any) -> None:
+    _, headers = await user_headers(client)
+    assert (await client.get("/api/recommendations")).status_code == 401
+    for bad in ("0", "51", "-3", "ten"):
+        r = await client.get("/api/recommendations", params={"limit": bad}, headers=headers)
+        assert r.status_code == 400, (bad, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        r = await client.get(f"/api/products/{uuid.uuid4()}/similar", params={"limit": bad})
+        assert r.status_code == 400, (bad, r.text)
+    assert (await client.get("/api/recommendations", params={"limit": "50"}, headers=headers)).status_code == 200
+    assert (await client.get(f"/api/products/{uuid.uuid4()}/similar")).status_code == 404
+    assert (await client.get("/api/products/not-an-id/similar")).status_code == 404
+
+    def model_age(text: str) -> float:
+        line = next(line for line in text.splitlines() if line.startswith("recommendation_model_age_seconds "))
+        return float(line.split()[1])
+
+    assert math.isnan(model_age((await client.get("/metrics")).text))  # no model yet
+    s = await shop(client, container)
+    await container.use_cases["refresh_recommendations"].execute()
+    metrics = (await client.get("/metrics")).text
+    assert 0 <= model_age(metrics) < 60
+    assert 'cache_events{result="hit"}' in metrics and "job_queue_depth" in metrics
+    assert (await client.get(f"/api/products/{s['ids']['Lamp']}/similar")).status_code == 200
+
+    schema = (await client.get("/schema/openapi.json")).json()
+    feed_op = schema["paths"]["/api/recommendations"]["get"]
+    similar_op = schema["paths"]["/api/products/{product_id}/similar"]["get"]
+    assert feed_op["operationId"] == "getRecommendations" and similar_op["operationId"] == "getSimilarProducts"
+    assert feed_op["tags"] == ["recommendations"] and feed_op["summary"]
+    assert similar_op.get("security") == [{}] and feed_op.get("security") != [{}]
+    limit = next(p for p in feed_op["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (1, 50, 10)
+
+
+async def test_the_embedded_schedule_builds_a_fresh_installs_first_model_right_away(
+    client: Any, container: Any
+) -> None:
+    from entrypoints.schedule import SCHEDULE
+
+    assert next(item for item in SCHEDULE if item.name == "refresh_recommendations").due_now is not None
+    s = await shop(client, container)
+    assert await container.neighbour_store.built_at() is None
+    await container.startup()  # the embedded default: this process runs the schedule
+    for _ in range(100):
+        if await container.neighbour_store.built_at() is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert await container.neighbour_store.built_at() is not None  # long before the usual 30 s
+    assert "Rug" in {n for n, _ in await similar(client, s["ids"]["Lamp"])}

@@ -1,0 +1,280 @@
+"""One contract for the recommendation adapters (interactions, model store) on memory, SQLite and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pytest
+
+from application.ports.recommendations import PopularItem, PopularScore
+from application.recommendations.model import neighbour_lookup
+from domain.catalog import Category, Favorite, Product, Review
+from domain.ids import new_id
+from domain.orders import Order, OrderLine, OrderStatus
+from domain.users import Role, User
+from tests.conftest import _truncate
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+@dataclass
+class Env:
+    kind: str
+    uow: Any
+    source: Any
+    store: Any
+
+    async def user(self, name: str) -> User:
+        user = User(new_id(), name, f"{name}@example.com", "h", Role.USER, T0, T0)
+        async with self.uow() as uow:
+            await uow.users.add(user)
+            await uow.commit()
+        return user
+
+    async def category(self, name: str) -> Category:
+        category = Category(new_id(), name, f"{name.lower()}-{uuid.uuid4().hex[:6]}", None, T0, T0)
+        async with self.uow() as uow:
+            await uow.categories.add(category)
+            await uow.commit()
+        return category
+
+    async def products(self, seller: User, category: Category, *names: str) -> list[Product]:
+        made = [Product(new_id(), seller.id, category.id, n, "", Decimal("5.00"), None, 9, T0, T0) for n in names]
+        async with self.uow() as uow:
+            for product in made:
+                await uow.products.add(product)
+            await uow.commit()
+        return made
+
+    async def favorite(self, user: User, product: Product, when: datetime) -> None:
+        async with self.uow() as uow:
+            await uow.favorites.add(Favorite(new_id(), user.id, product.id, when))
+            await uow.commit()
+
+    async def review(self, user: User, product: Product, rating: int, when: datetime) -> None:
+        async with self.uow() as uow:
+            await uow.reviews.add(Review(new_id(), product.id, user.id, rating, "", False, when, when))
+            await uow.commit()
+
+    async def order(self, buyer: User, products: list[Product], when: datetime, *, cancel: bool = False) -> None:
+        order = Order(new_id(), buyer.id, OrderStatus.PLACED, Decimal("5.00") * len(products), when, when)
+        order.lines = [OrderLine(new_id(), order.id, p.id, p.seller_id, p.name, p.price, 1) for p in products]
+        async with self.uow() as uow:
+            assert await uow.orders.add(order)
+            if cancel:
+                assert await uow.orders.change_status(
+                    order.id, expected=OrderStatus.PLACED, new=OrderStatus.CANCELLED, now=when
+                )
+            await uow.commit()
+
+    async def withdraw(self, product: Product) -> None:
+        async with self.uow() as uow:
+            assert await uow.products.withdraw(product.id, T0)
+            await uow.commit()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+async def env(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore
+        from adapters.memory.uow import MemoryUnitOfWorkFactory
+
+        factory = MemoryUnitOfWorkFactory()
+        yield Env("memory", factory, MemoryInteractionSource(factory.store), MemoryNeighbourStore(factory.store))
+        return
+    from adapters.sql.database import open_database
+    from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
+    from adapters.sql.uow import SqlUnitOfWorkFactory
+
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        await _truncate(url)
+    else:
+        url = request.getfixturevalue("sqlite_url")
+    db = open_database(url, pool_size=4)
+    # Small insert batches, so a replace is many statements (the atomicity test needs that).
+    yield Env(request.param, SqlUnitOfWorkFactory(db), SqlInteractionSource(db), SqlNeighbourStore(db, insert_batch=7))
+    await db.dispose()
+
+
+async def _world(env: Env) -> dict[str, Any]:
+    seller, buyer, other = await env.user("seller"), await env.user("buyer"), await env.user("other")
+    home, garden = await env.category("Home"), await env.category("Garden")
+    lamp, rug, gone = await env.products(seller, home, "Lamp", "Rug", "Gone")
+    spade, hose, own = await env.products(buyer, garden, "Spade", "Hose", "Own")
+    await env.favorite(buyer, lamp, at(1))
+    await env.favorite(other, gone, at(2))
+    await env.order(buyer, [rug], at(3))
+    await env.order(buyer, [lamp], at(4), cancel=True)
+    await env.order(other, [spade, hose], at(5))
+    await env.review(buyer, rug, 5, at(6))
+    await env.review(other, lamp, 4, at(7))
+    await env.review(other, rug, 3, at(8))  # below 4: no signal
+    await env.withdraw(gone)
+    return {
+        "users": (seller, buyer, other),
+        "categories": (home, garden),
+        "products": (lamp, rug, gone, spade, hose, own),
+    }
+
+
+async def test_all_interactions_are_favorites_placed_purchases_and_good_reviews(env: Env) -> None:
+    assert not await env.source.any_interactions()
+    w = await _world(env)
+    _, buyer, other = w["users"]
+    home, garden = w["categories"]
+    lamp, rug, gone, spade, hose, _ = w["products"]
+    batches = [batch async for batch in env.source.all_interactions(batch_size=3)]
+    assert all(0 < len(batch) <= 3 for batch in batches)
+    rows = {(r.user_id, r.product_id, r.kind, r.at, r.category_id, r.live) for batch in batches for r in batch}
+    assert rows == {
+        (buyer.id, lamp.id, "favorite", at(1), home.id, True),
+        (other.id, gone.id, "favorite", at(2), home.id, False),
+        (buyer.id, rug.id, "purchase", at(3), home.id, True),
+        (other.id, spade.id, "purchase", at(5), garden.id, True),
+        (other.id, hose.id, "purchase", at(5), garden.id, True),
+        (buyer.id, rug.id, "review", at(6), home.id, True),
+        (other.id, lamp.id, "review", at(7), home.id, True),
+    }
+    assert await env.source.any_interactions()
+
+
+async def test_recent_interactions_are_the_users_newest_signals(env: Env) -> None:
+    w = await _world(env)
+    _, buyer, other = w["users"]
+    home, garden = w["categories"]
+    lamp, rug, gone, spade, hose, _ = w["products"]
+    recent = await env.source.recent_interactions(buyer.id)
+    assert [(r.product_id, r.kind, r.at, r.category_id, r.name) for r in recent] == [
+        (rug.id, "review", at(6), home.id, "Rug"),
+        (rug.id, "purchase", at(3), home.id, "Rug"),
+        (lamp.id, "favorite", at(1), home.id, "Lamp"),
+    ]
+    assert [r.kind for r in await env.source.recent_interactions(buyer.id, limit=2)] == ["review", "purchase"]
+    others = await env.source.recent_interactions(other.id)
+    assert (others[0].product_id, others[0].kind) == (lamp.id, "review")
+    assert {(r.product_id, r.kind) for r in others} == {
+        (lamp.id, "review"),
+        (spade.id, "purchase"),
+        (hose.id, "purchase"),
+        (gone.id, "favorite"),  # withdrawn products still say what the user likes
+    }
+    assert await env.source.recent_interactions(new_id()) == []
+
+
+async def test_hidden_among_own_withdrawn_bought_favorited_and_reviewed(env: Env) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+    lamp, rug, gone, spade, hose, own = w["products"]
+    everything = [p.id for p in w["products"]]
+    # buyer: favorited lamp (its order was cancelled), bought and reviewed rug, sells spade, hose, own.
+    assert await env.source.hidden_among(buyer.id, everything) == {lamp.id, rug.id, gone.id, spade.id, hose.id, own.id}
+    # other: favorited gone, bought spade and hose, reviewed lamp (4) and rug (3: still seen).
+    assert await env.source.hidden_among(other.id, everything) == {gone.id, spade.id, hose.id, lamp.id, rug.id}
+    assert await env.source.hidden_among(seller.id, everything) == {lamp.id, rug.id, gone.id}
+    assert await env.source.hidden_among(other.id, [own.id, spade.id]) == {spade.id}
+    assert await env.source.hidden_among(other.id, []) == set()
+
+
+def _table(lists: list[tuple[Product, list[tuple[Product, float]]]]) -> pl.DataFrame:
+    rows = [(str(p.id), str(n.id), s) for p, ns in lists for n, s in ns]
+    return pl.DataFrame(rows, schema={"item": pl.String, "neighbour": pl.String, "score": pl.Float64}, orient="row")
+
+
+async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> None:
+    w = await _world(env)
+    home, garden = w["categories"]
+    lamp, rug, gone, spade, hose, own = w["products"]
+    assert await env.store.built_at() is None
+    assert await env.store.neighbours([lamp.id]) == {}
+    assert await env.store.popular(limit=5) == []
+
+    first = _table([(lamp, [(rug, 0.75), (own, 1 / 3), (hose, 1e-9)]), (gone, [(lamp, 0.5)]), (spade, [(hose, 2.0)])])
+    popular = [
+        PopularScore(lamp.id, home.id, 5.5),
+        PopularScore(rug.id, home.id, 2.25),
+        PopularScore(hose.id, garden.id, 3.0),
+        PopularScore(spade.id, garden.id, 3.0),
+        PopularScore(own.id, garden.id, 0.5),
+    ]
+    await env.store.replace(first, popular, at(60))
+    assert await env.store.built_at() == at(60)
+    assert await env.store.neighbours([lamp.id, gone.id, rug.id]) == {
+        k: v for k, v in neighbour_lookup(first).items() if k in {str(lamp.id), str(gone.id)}
+    }
+    assert (await env.store.neighbours([lamp.id]))[str(lamp.id)] == [
+        (str(rug.id), 0.75),
+        (str(own.id), 1 / 3),
+        (str(hose.id), 1e-9),
+    ]  # exact floats, best first
+    tie = sorted([hose.id, spade.id])
+    assert await env.store.popular(limit=3) == [
+        PopularItem(lamp.id, 5.5, home.id, "Home"),
+        PopularItem(tie[0], 3.0, garden.id, "Garden"),
+        PopularItem(tie[1], 3.0, garden.id, "Garden"),
+    ]
+    assert await env.store.popular(limit=2, category_ids=[garden.id, home.id]) == [
+        PopularItem(lamp.id, 5.5, home.id, "Home"),
+        PopularItem(tie[0], 3.0, garden.id, "Garden"),
+        PopularItem(tie[1], 3.0, garden.id, "Garden"),
+        PopularItem(rug.id, 2.25, home.id, "Home"),
+    ]
+    assert await env.store.popular(limit=1, category_ids=[garden.id]) == [PopularItem(tie[0], 3.0, garden.id, "Garden")]
+    assert await env.store.popular(limit=5, category_ids=[]) == []
+
+    second = _table([(rug, [(lamp, 0.25)])])
+    await env.store.replace(second, popular[:1], at(120))
+    assert await env.store.built_at() == at(120)
+    assert await env.store.neighbours([lamp.id, rug.id, spade.id]) == {str(rug.id): [(str(lamp.id), 0.25)]}
+    assert [p.product_id for p in await env.store.popular(limit=10)] == [lamp.id]
+
+    await env.store.replace_popular(popular[2:])
+    assert await env.store.built_at() == at(120)  # the model stays
+    assert await env.store.neighbours([rug.id]) == {str(rug.id): [(str(lamp.id), 0.25)]}
+    assert {p.product_id for p in await env.store.popular(limit=10)} == {hose.id, spade.id, own.id}
+
+    await env.store.replace(_table([]), [], at(180))
+    assert await env.store.built_at() is None
+    assert await env.store.neighbours([rug.id]) == {}
+    assert await env.store.popular(limit=10) == []
+
+
+async def test_readers_never_see_half_a_model(env: Env) -> None:
+    seller = await env.user("seller")
+    category = await env.category("Many")
+    products = await env.products(seller, category, *(f"P{i}" for i in range(60)))
+
+    def model(score: float) -> pl.DataFrame:
+        return _table([(p, [(q, score) for q in products[i + 1 : i + 9]]) for i, p in enumerate(products[:-1])])
+
+    old, new = model(1.0), model(2.0)
+    await env.store.replace(old, [PopularScore(p.id, category.id, 1.0) for p in products], at(1))
+    ids = [p.id for p in products]
+    snapshots: list[set[float]] = []
+    done = asyncio.Event()
+
+    async def read() -> None:
+        while not done.is_set():
+            lists = await env.store.neighbours(ids)
+            scores = {score for pairs in lists.values() for _, score in pairs}
+            assert len(lists) == len(products) - 1, "a reader saw part of a model"
+            snapshots.append(scores)
+            await asyncio.sleep(0)
+
+    reader = asyncio.create_task(read())
+    await env.store.replace(new, [PopularScore(p.id, category.id, 2.0) for p in products], at(2))
+    await asyncio.sleep(0.05)
+    done.set()
+    await reader
+    assert snapshots and all(s in ({1.0}, {2.0}) for s in snapshots)
+    assert snapshots[-1] == {2.0}

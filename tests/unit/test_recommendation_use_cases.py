@@ -1,0 +1,410 @@
+"""Recommendation use cases on the in-memory adapters: feed rules, reasons, cold start, freshness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.cache.memory_cache import MemoryCache
+from adapters.memory.catalog import MemoryCatalogQueries
+from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore
+from adapters.memory.uow import MemoryUnitOfWorkFactory
+from application.cached_catalog import CacheInvalidation
+from application.identity import Principal
+from application.use_cases import catalog
+from application.use_cases.recommendations import (
+    POPULAR_NOW,
+    GetFeed,
+    GetModelState,
+    GetSimilarProducts,
+    RecommendationDeps,
+    RefreshPopularItems,
+    RefreshRecommendations,
+    feed_namespace,
+)
+from domain.catalog import Category, Favorite, Product, Review
+from domain.errors import InvalidInput, NotFound
+from domain.ids import new_id
+from domain.orders import Order, OrderLine, OrderStatus
+from domain.users import Role, User
+from tests.unit.fakes import FakeClock
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Shop:
+    """A memory marketplace with the recommendation use cases wired onto it."""
+
+    uow: MemoryUnitOfWorkFactory = field(default_factory=MemoryUnitOfWorkFactory)
+    clock: FakeClock = field(default_factory=lambda: FakeClock(START + timedelta(days=30)))
+    cache: MemoryCache = field(default_factory=MemoryCache)
+
+    def __post_init__(self) -> None:
+        self.store = self.uow.store
+        self.queries = MemoryCatalogQueries(self.store)
+        self.deps = RecommendationDeps(
+            source=MemoryInteractionSource(self.store),
+            store=MemoryNeighbourStore(self.store),
+            queries=self.queries,
+            cache=self.cache,
+            clock=self.clock,
+        )
+        self.refresh = RefreshRecommendations(self.deps)
+        self.feed = GetFeed(self.deps)
+        self.similar = GetSimilarProducts(self.deps)
+        self.catalog = catalog.CatalogDeps(
+            uow=self.uow, queries=self.queries, clock=self.clock, invalidation=CacheInvalidation(self.cache)
+        )
+        self._tick = 0
+
+    def at(self) -> datetime:
+        self._tick += 1
+        return START + timedelta(minutes=self._tick)
+
+    def user(self, name: str) -> User:
+        user = User(new_id(), name, f"{name}@example.com", "h", Role.USER, START, START)
+        self.store.table("users")[user.id] = user
+        return user
+
+    def category(self, name: str, parent: Category | None = None) -> Category:
+        category = Category(new_id(), name, name.lower(), parent.id if parent else None, START, START)
+        self.store.table("categories")[category.id] = category
+        return category
+
+    def product(self, seller: User, category: Category, name: str) -> Product:
+        product = Product(new_id(), seller.id, category.id, name, "", Decimal("9.99"), None, 5, START, START)
+        self.store.table("products")[product.id] = product
+        return product
+
+    def favorite(self, user: User, product: Product) -> None:
+        favorite = Favorite(new_id(), user.id, product.id, self.at())
+        self.store.table("favorites")[favorite.id] = favorite
+
+    def order(self, buyer: User, *products: Product, status: OrderStatus = OrderStatus.PLACED) -> None:
+        when = self.at()
+        order = Order(new_id(), buyer.id, status, Decimal("9.99") * len(products), when, when)
+        order.lines = [OrderLine(new_id(), order.id, p.id, p.seller_id, p.name, p.price, 1) for p in products]
+        self.store.table("orders")[order.id] = order
+
+    def review(self, author: User, product: Product, rating: int) -> None:
+        when = self.at()
+        review = Review(new_id(), product.id, author.id, rating, "", False, when, when)
+        self.store.table("reviews")[review.id] = review
+
+    def withdraw(self, product: Product) -> None:
+        self.store.table("products")[product.id].withdrawn_at = self.at()
+
+
+def me(user: User) -> Principal:
+    return Principal(id=user.id, role=user.role)
+
+
+async def feed_of(shop: Shop, user: User, limit: int = 10) -> list[tuple[str, str, float]]:
+    """(product name, reason, score) of the user's feed."""
+    feed = await shop.feed.execute(me(user), limit=limit)
+    return [(item.product.name, item.reason, item.score) for item in feed.items]
+
+
+@pytest.fixture
+def shop() -> Shop:
+    return Shop()
+
+
+async def test_cold_start_gives_popular_items_and_never_own_products(shop: Shop) -> None:
+    seller, newcomer = shop.user("seller"), shop.user("newcomer")
+    fans = [shop.user(f"fan{i}") for i in range(4)]
+    home = shop.category("Home")
+    hot, warm, cold, mine = (shop.product(seller, home, n) for n in ("Hot", "Warm", "Cold", "Mine"))
+    newcomer_product = shop.product(newcomer, home, "Newcomer's own")
+    for i, fan in enumerate(fans):
+        shop.favorite(fan, hot)
+        shop.favorite(fan, newcomer_product)
+        if i < 2:
+            shop.favorite(fan, warm)
+    shop.favorite(fans[0], cold)
+    assert await feed_of(shop, newcomer) == []  # a fresh install: no model, no popular items yet
+    result = await shop.refresh.execute()
+    assert result["interactions"] == 11 and result["popular"] == 4
+
+    feed = await feed_of(shop, newcomer)
+    assert [name for name, _, _ in feed] == ["Hot", "Warm", "Cold"]  # by popularity, never their own
+    assert {reason for _, reason, _ in feed} == {POPULAR_NOW}
+    scores = [score for _, _, score in feed]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+    assert "Mine" not in {name for name, _, _ in feed}  # nobody touched it: not popular at all
+    assert mine.id not in shop.store.table("popular_items")
+
+
+async def test_reasons_name_the_product_behind_each_item_and_popular_fills_up(shop: Shop) -> None:
+    seller, me_user = shop.user("seller"), shop.user("me")
+    others = [shop.user(f"o{i}") for i in range(6)]
+    home, garden = shop.category("Home"), shop.category("Garden")
+    lamp, rug, vase, mug = (shop.product(seller, home, n) for n in ("Lamp", "Rug", "Vase", "Mug"))
+    spade, hose = shop.product(seller, garden, "Spade"), shop.product(seller, garden, "Hose")
+    for other in others[:3]:  # people who favorite the lamp also favorite the rug
+        shop.favorite(other, lamp)
+        shop.favorite(other, rug)
+    for other in others[3:]:  # people who buy the spade also buy the hose
+        shop.order(other, spade, hose)
+    for fan in (shop.user(f"fan{i}") for i in range(4)):  # the vase is popular at home; the mug is not
+        shop.favorite(fan, vase)
+    shop.favorite(me_user, lamp)
+    shop.order(me_user, spade)
+    await shop.refresh.execute()
+
+    feed = await feed_of(shop, me_user)
+    reasons = {name: reason for name, reason, _ in feed}
+    assert reasons["Rug"] == "because you favorited Lamp"
+    assert reasons["Hose"] == "because you bought Spade"
+    assert "Lamp" not in reasons and "Spade" not in reasons  # favorited and bought: never shown
+    assert reasons["Vase"] == "popular in Home"  # the fill-up comes from my categories
+    assert [name for name, _, _ in feed][-1] == "Vase"  # after the personal items
+    scores = [score for _, _, score in feed]
+    assert scores == sorted(scores, reverse=True)
+    assert "Mug" not in reasons
+
+
+async def test_good_reviews_count_and_bad_ones_only_hide(shop: Shop) -> None:
+    seller, critic = shop.user("seller"), shop.user("critic")
+    others = [shop.user(f"o{i}") for i in range(3)]
+    home = shop.category("Home")
+    book, pen, ink, bad = (shop.product(seller, home, n) for n in ("Book", "Pen", "Ink", "Bad"))
+    for other in others:
+        shop.favorite(other, book)
+        shop.favorite(other, pen)
+        shop.favorite(other, bad)
+        shop.favorite(other, ink)
+    shop.review(critic, book, 5)
+    shop.review(critic, bad, 1)
+    await shop.refresh.execute()
+    reasons = {name: reason for name, reason, _ in await feed_of(shop, critic)}
+    assert reasons["Pen"] == "because you rated Book highly"
+    assert "Book" not in reasons and "Bad" not in reasons  # reviewed (any rating): known already
+
+
+async def test_a_new_favorite_changes_the_feed_at_once_without_a_refresh(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    others = [shop.user(f"o{i}") for i in range(3)]
+    home = shop.category("Home")
+    tent, stove, popular = (shop.product(seller, home, n) for n in ("Tent", "Stove", "Popular"))
+    for other in others:
+        shop.favorite(other, tent)
+        shop.favorite(other, stove)
+        shop.favorite(other, popular)
+    shop.favorite(others[0], shop.product(seller, home, "Extra"))
+    await shop.refresh.execute()
+    before = await feed_of(shop, user)
+    assert {reason for _, reason, _ in before} == {POPULAR_NOW}
+    assert "Tent" in {name for name, _, _ in before}
+
+    await catalog.AddFavorite(shop.catalog).execute(me(user), tent.id)  # bumps feed:{user} after commit
+    after = await feed_of(shop, user)
+    reasons = {name: reason for name, reason, _ in after}
+    assert "Tent" not in reasons
+    assert reasons["Stove"] == "because you favorited Tent"
+    assert after[0][0] in {"Stove", "Popular"} and after[0][1].startswith("because you favorited")
+
+
+async def test_a_cached_feed_drops_a_product_withdrawn_meanwhile(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    items = [shop.product(seller, home, f"P{i}") for i in range(3)]
+    fan = shop.user("fan")
+    for item in items:
+        shop.favorite(fan, item)
+    await shop.refresh.execute()
+    assert len(await feed_of(shop, user)) == 3
+    shop.withdraw(items[0])  # no cache bump: the ranking stays cached, the lookup drops it
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P1", "P2"}
+
+
+async def test_limits_are_checked(shop: Shop) -> None:
+    user = shop.user("user")
+    for bad in (0, 51, -1):
+        with pytest.raises(InvalidInput):
+            await shop.feed.execute(me(user), limit=bad)
+        with pytest.raises(InvalidInput):
+            await shop.similar.execute(new_id(), limit=bad)
+
+
+async def test_similar_products_from_neighbours_then_popular_of_the_category(shop: Shop) -> None:
+    seller = shop.user("seller")
+    users = [shop.user(f"u{i}") for i in range(4)]
+    home, garden = shop.category("Home"), shop.category("Garden")
+    a, b, c = (shop.product(seller, home, n) for n in ("A", "B", "C"))
+    loner = shop.product(seller, home, "Loner")
+    g = shop.product(seller, garden, "G")
+    for user in users[:2]:
+        shop.favorite(user, a)
+        shop.favorite(user, b)
+    for user in users:
+        shop.favorite(user, c)
+        shop.favorite(user, g)
+    with pytest.raises(NotFound):
+        await shop.similar.execute(new_id())
+    await shop.refresh.execute()
+
+    similar = await shop.similar.execute(a.id)
+    names = [item.product.name for item in similar.items]
+    assert names[0] == "B" and "A" not in names
+    scores = [item.score for item in similar.items]
+    assert scores == sorted(scores, reverse=True) and all(s > 0 for s in scores)
+
+    # No model row for the loner: popular products of its category, with their scores.
+    fallback = await shop.similar.execute(loner.id)
+    names = [item.product.name for item in fallback.items]
+    assert names[0] == "C" and sorted(names) == ["A", "B", "C"]
+    assert all(item.score > 0 for item in fallback.items)
+    assert len((await shop.similar.execute(a.id, limit=1)).items) == 1
+
+    shop.withdraw(b)
+    assert "B" not in [item.product.name for item in (await shop.similar.execute(a.id)).items]
+    shop.withdraw(a)
+    with pytest.raises(NotFound):
+        await shop.similar.execute(a.id)
+
+
+async def test_refresh_keeps_withdrawn_products_as_sources_only(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    fans = [shop.user(f"f{i}") for i in range(3)]
+    home = shop.category("Home")
+    old, new = shop.product(seller, home, "Old"), shop.product(seller, home, "New")
+    for fan in fans:
+        shop.favorite(fan, old)
+        shop.favorite(fan, new)
+    shop.favorite(user, old)
+    shop.withdraw(old)
+    state = await GetModelState(shop.deps).execute()
+    assert state.built_at is None and state.refresh_due
+    await shop.refresh.execute()
+    model = shop.store.table("item_neighbours")
+    assert str(old.id) in model and all(n != str(old.id) for n, _ in model.get(str(new.id), []))
+    assert old.id not in shop.store.table("popular_items")
+    reasons = {name: reason for name, reason, _ in await feed_of(shop, user)}
+    assert reasons == {"New": "because you favorited Old"}  # a withdrawn favorite still explains
+    state = await GetModelState(shop.deps).execute()
+    assert state.built_at == shop.clock.now().timestamp() and not state.refresh_due
+
+
+async def test_refresh_popular_items_alone_and_cancelled_orders(shop: Shop) -> None:
+    seller, buyer, other = shop.user("seller"), shop.user("buyer"), shop.user("other")
+    home = shop.category("Home")
+    kept, cancelled = shop.product(seller, home, "Kept"), shop.product(seller, home, "Cancelled")
+    shop.order(other, kept)
+    shop.order(buyer, cancelled, status=OrderStatus.CANCELLED)
+    result = await RefreshPopularItems(shop.deps).execute()
+    assert result["popular"] == 1
+    assert await shop.deps.store.built_at() is None  # the model itself is untouched
+    # A cancelled order is no purchase: the product may be recommended again.
+    shop.order(other, cancelled)
+    await RefreshPopularItems(shop.deps).execute()
+    assert {name for name, _, _ in await feed_of(shop, buyer)} == {"Kept", "Cancelled"}
+
+
+async def test_feed_is_cached_until_the_users_namespace_is_bumped(shop: Shop) -> None:
+    seller, user, fan = shop.user("seller"), shop.user("user"), shop.user("fan")
+    home = shop.category("Home")
+    first = shop.product(seller, home, "First")
+    shop.favorite(fan, first)
+    await shop.refresh.execute()
+    assert [n for n, _, _ in await feed_of(shop, user)] == ["First"]
+    second = shop.product(seller, home, "Second")
+    shop.favorite(fan, second)
+    shop.favorite(shop.user("fan2"), second)
+    await RefreshPopularItems(shop.deps).execute()
+    assert [n for n, _, _ in await feed_of(shop, user)] == ["Second", "First"]  # a refresh reaches every feed
+    third = shop.product(seller, home, "Third")
+    for i in range(3):
+        shop.favorite(shop.user(f"fan3{i}"), third)
+    shop.favorite(shop.user("fan4"), first)
+    shop.favorite(shop.user("fan5"), first)
+    assert [n for n, _, _ in await feed_of(shop, user)] == ["Second", "First"]  # cached meanwhile
+    shop.favorite(user, first)  # the user's own write bumps their namespace (CacheInvalidation)
+    await shop.cache.bump(feed_namespace(user.id))
+    assert "First" not in [n for n, _, _ in await feed_of(shop, user)]
+
+
+# -- the feed's rules hold for any interactions -------------------------------------------------
+
+N_USERS, N_PRODUCTS = 6, 14
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["favorite", "order", "cancelled", "review"]),
+        st.integers(0, N_USERS - 1),
+        st.integers(0, N_PRODUCTS - 1),
+        st.integers(1, 5),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=EVENTS,
+    withdrawn=st.sets(st.integers(0, N_PRODUCTS - 1), max_size=4),
+    viewer=st.integers(0, N_USERS - 1),
+    limit=st.integers(1, 50),
+    refresh_first=st.booleans(),
+)
+async def test_feed_never_shows_own_bought_favorited_reviewed_or_withdrawn(
+    events: list[tuple[str, int, int, int]], withdrawn: set[int], viewer: int, limit: int, refresh_first: bool
+) -> None:
+    shop = Shop()
+    users = [shop.user(f"u{i}") for i in range(N_USERS)]
+    categories = [shop.category(f"C{i}") for i in range(3)]
+    # Users 0-2 also sell: every product has one of them as its seller.
+    products = [shop.product(users[i % 3], categories[i % 3], f"P{i}") for i in range(N_PRODUCTS)]
+    seen: dict[int, set[int]] = {i: set() for i in range(N_USERS)}
+    for kind, u, p, rating in events:
+        if products[p].seller_id == users[u].id:
+            continue  # the use cases refuse buying or reviewing one's own product
+        if kind == "favorite":
+            shop.favorite(users[u], products[p])
+        elif kind == "order":
+            shop.order(users[u], products[p])
+        elif kind == "cancelled":
+            shop.order(users[u], products[p], status=OrderStatus.CANCELLED)
+            continue  # a cancelled order hides nothing
+        else:
+            shop.review(users[u], products[p], rating)
+        seen[u].add(p)
+    if refresh_first:
+        await shop.refresh.execute()
+    for p in withdrawn:
+        shop.withdraw(products[p])
+
+    feed = (await shop.feed.execute(me(users[viewer]), limit=limit)).items
+    shown = [item.product.id for item in feed]
+    index = {product.id: i for i, product in enumerate(products)}
+    assert len(feed) <= limit
+    assert len(set(shown)) == len(shown)
+    for item in feed:
+        i = index[item.product.id]
+        assert item.product.seller.id != users[viewer].id
+        assert i not in seen[viewer]
+        assert i not in withdrawn
+        assert item.reason
+    scores = [item.score for item in feed]
+    assert scores == sorted(scores, reverse=True)
+    assert all(score > 0 for score in scores)
+
+
+async def test_similar_falls_back_to_popular_products_of_sub_categories_too(shop: Shop) -> None:
+    seller, fan = shop.user("seller"), shop.user("fan")
+    home = shop.category("Home")
+    kitchen, garden = shop.category("Kitchen", home), shop.category("Garden")
+    plant = shop.product(seller, home, "Plant")
+    pan, spade = shop.product(seller, kitchen, "Pan"), shop.product(seller, garden, "Spade")
+    shop.favorite(fan, pan)
+    shop.favorite(fan, spade)
+    await shop.refresh.execute()
+    assert [item.product.name for item in (await shop.similar.execute(plant.id)).items] == ["Pan"]
+    assert [item.product.name for item in (await shop.similar.execute(pan.id)).items] == ["Spade"]  # the model
+    reasons = {name: reason for name, reason, _ in await feed_of(shop, fan)}
+    assert reasons == {}  # everything popular is theirs already
