@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from application.identity import Principal
@@ -103,7 +103,7 @@ class CategoriesController(Controller):
     async def update_category(
         self,
         request: Request[Principal, Any, Any],
-        category_id: str,
+        category_id: FromPath[str],
         data: JSONBody[CategoryPatch],
         update_category: NamedDependency[catalog.UpdateCategory],
     ) -> CategoryOut:
@@ -123,7 +123,7 @@ class CategoriesController(Controller):
     async def delete_category(
         self,
         request: Request[Principal, Any, Any],
-        category_id: str,
+        category_id: FromPath[str],
         delete_category: NamedDependency[catalog.DeleteCategory],
     ) -> None:
         await delete_category.execute(request.user, parse_id(category_id, field="category_id"))
@@ -217,7 +217,7 @@ class ProductsController(Controller):
     )
     async def get_product(
         self,
-        product_id: str,
+        product_id: FromPath[str],
         get_product: NamedDependency[catalog.GetProduct],
         if_none_match: IfNoneMatch = None,
     ) -> Response[ProductOut]:
@@ -233,7 +233,7 @@ class ProductsController(Controller):
     async def update_product(
         self,
         request: Request[Principal, Any, Any],
-        product_id: str,
+        product_id: FromPath[str],
         data: JSONBody[ProductPatch],
         update_product: NamedDependency[catalog.UpdateProduct],
     ) -> Response[ProductOut]:
@@ -259,7 +259,7 @@ class ProductsController(Controller):
     async def withdraw_product(
         self,
         request: Request[Principal, Any, Any],
-        product_id: str,
+        product_id: FromPath[str],
         withdraw_product: NamedDependency[catalog.WithdrawProduct],
     ) -> None:
         await withdraw_product.execute(request.user, product_uuid(product_id))
@@ -272,7 +272,7 @@ class ProductsController(Controller):
     )
     async def list_reviews(
         self,
-        product_id: str,
+        product_id: FromPath[str],
         list_reviews: NamedDependency[catalog.ListReviews],
         cursor: Cursor = None,
         limit: Limit = 20,
@@ -291,7 +291,7 @@ class ProductsController(Controller):
     async def create_review(
         self,
         request: Request[Principal, Any, Any],
-        product_id: str,
+        product_id: FromPath[str],
         data: JSONBody[ReviewIn],
         create_review: NamedDependency[catalog.CreateReview],
     ) -> ReviewOut:
@@ -314,7 +314,7 @@ class ReviewsController(Controller):
     async def update_review(
         self,
         request: Request[Principal, Any, Any],
-        review_id: str,
+        review_id: FromPath[str],
         data: JSONBody[ReviewPatch],
         update_review: NamedDependency[catalog.UpdateReview],
     ) -> ReviewOut:
@@ -332,7 +332,7 @@ class ReviewsController(Controller):
     async def delete_review(
         self,
         request: Request[Principal, Any, Any],
-        review_id: str,
+        review_id: FromPath[str],
         delete_review: NamedDependency[catalog.DeleteReview],
     ) -> None:
         await delete_review.execute(request.user, parse_id(review_id, field="review_id"))

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
@@ -43,7 +44,7 @@ class FavoritesController(Controller):
     async def add_favorite(
         self,
         request: Request[Principal, Any, Any],
-        product_id: str,
+        product_id: FromPath[str],
         add_favorite: NamedDependency[catalog.AddFavorite],
     ) -> Response[FavoriteOut]:
         view, created = await add_favorite.execute(request.user, product_uuid(product_id))
@@ -59,7 +60,7 @@ class FavoritesController(Controller):
     async def remove_favorite(
         self,
         request: Request[Principal, Any, Any],
-        product_id: str,
+        product_id: FromPath[str],
         remove_favorite: NamedDependency[catalog.RemoveFavorite],
     ) -> None:
         try:

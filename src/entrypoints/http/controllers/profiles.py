@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from application.use_cases import users
 from domain.ids import parse_id
@@ -24,7 +25,7 @@ class PublicProfilesController(Controller):
         security=[{}],
     )
     async def public_profile(
-        self, user_id: str, get_public_profile: NamedDependency[users.GetPublicProfile]
+        self, user_id: FromPath[str], get_public_profile: NamedDependency[users.GetPublicProfile]
     ) -> PublicProfileOut:
         profile = await get_public_profile.execute(parse_id(user_id, field="user_id"))
         return to_struct(profile, PublicProfileOut)

@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
@@ -92,7 +92,10 @@ class ReportsController(Controller):
         description="Only the owner sees it; anyone else (or an unknown id) gets 404.",
     )
     async def get_report(
-        self, request: Request[Principal, Any, Any], report_id: str, get_report: NamedDependency[reports.GetReport]
+        self,
+        request: Request[Principal, Any, Any],
+        report_id: FromPath[str],
+        get_report: NamedDependency[reports.GetReport],
     ) -> ReportOut:
         return _out(await get_report.execute(request.user, parse_id(report_id, field="report_id")))
 
@@ -108,7 +111,7 @@ class ReportsController(Controller):
     async def download_report(
         self,
         request: Request[Principal, Any, Any],
-        report_id: str,
+        report_id: FromPath[str],
         open_report_download: NamedDependency[reports.OpenReportDownload],
     ) -> Stream:
         report, chunks = await open_report_download.execute(request.user, parse_id(report_id, field="report_id"))
