@@ -24,6 +24,7 @@ from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
 from adapters.sql.outbox import SqlOutboxStore
 from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
+from adapters.sql.repositories.auth import SqlAccountStates
 from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.storage.files import FileReportStorage
@@ -116,7 +117,7 @@ class Container:
             "resend_verification": auth.ResendVerification(deps),
             "request_password_reset": auth.RequestPasswordReset(deps),
             "confirm_password_reset": auth.ConfirmPasswordReset(deps),
-            "check_access_token": auth.CheckAccessToken(deps),
+            "check_access_token": auth.CheckAccessToken(deps, SqlAccountStates(self.db)),
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
             "delete_me": users.DeleteMe(deps, self.invalidation),

@@ -154,3 +154,24 @@ async def test_outbox_rows_commit_with_the_unit(any_uow) -> None:
     async with any_uow() as uow:
         second = await uow.outbox.add("kind", {"b": 2})
     assert first != second
+
+
+async def test_account_states_for_the_token_check(any_uow) -> None:
+    from adapters.memory.auth import MemoryAccountStates
+    from adapters.sql.repositories.auth import SqlAccountStates
+
+    states = MemoryAccountStates(any_uow.store) if hasattr(any_uow, "store") else SqlAccountStates(any_uow.db)
+    user = make_user("frank")
+    user.role = Role.ADMIN
+    user.token_version = 2
+    async with any_uow() as uow:
+        await uow.users.add(user)
+        await uow.commit()
+    assert await states.auth_state(user.id) == ("admin", 2)
+    assert await states.auth_state(new_id()) is None
+    async with any_uow() as uow:
+        stored = await uow.users.get(user.id)
+        stored.deleted_at = NOW
+        await uow.users.update(stored)
+        await uow.commit()
+    assert await states.auth_state(user.id) is None

@@ -208,3 +208,17 @@ def test_username_rule_matches_the_contract(name: str) -> None:
     except RuleViolation:
         accepted = False
     assert accepted == ok
+
+
+async def test_token_check_reads_account_state_only() -> None:
+    from adapters.memory.auth import MemoryAccountStates
+
+    w = make_world()
+    user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
+    check = auth.CheckAccessToken(w.deps, MemoryAccountStates(w.uow.store))
+    principal = await check.execute(user_id=user.id, token_version=0, token_id="t1", family_id=None)
+    assert principal is not None
+    assert principal.role.value == "user"
+    assert await check.execute(user_id=user.id, token_version=1, token_id="t2", family_id=None) is None
+    await users.DeleteMe(w.deps).execute(Principal(id=user.id, role=user.role))
+    assert await check.execute(user_id=user.id, token_version=0, token_id="t3", family_id=None) is None

@@ -128,3 +128,14 @@ class MemoryOutboxStore:
         for outbox_id in ids:
             if outbox_id in rows:
                 rows[outbox_id]["dispatched_at"] = datetime.now(UTC)
+
+
+class MemoryAccountStates:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def auth_state(self, user_id: uuid.UUID) -> tuple[str, int] | None:
+        user: User | None = self.store.table("users").get(user_id)
+        if user is None or user.deleted_at is not None:
+            return None
+        return user.role.value, user.token_version

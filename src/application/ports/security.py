@@ -24,3 +24,14 @@ class AccessTokenIssuer(Protocol):
     lifetime_seconds: int
 
     def issue(self, *, user_id: uuid.UUID, role: str, token_version: int, family_id: uuid.UUID) -> str: ...
+
+
+class AccountStates(Protocol):
+    """The little the token check needs about an account, read without a transaction.
+
+    Called on every authenticated request, so adapters answer it in one cheap statement.
+    """
+
+    async def auth_state(self, user_id: uuid.UUID) -> tuple[str, int] | None:
+        """(role, token_version) of an active user; None when the user is unknown or deleted."""
+        ...

@@ -12,7 +12,7 @@ from application.opaque_tokens import hash_secret, new_secret
 from application.ports.clock import Clock
 from application.ports.kv import KeyValueStore
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
-from application.ports.security import AccessTokenIssuer, PasswordHasher
+from application.ports.security import AccessTokenIssuer, AccountStates, PasswordHasher
 from domain.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from domain.ids import new_id
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
@@ -294,14 +294,20 @@ class ConfirmPasswordReset:
 class CheckAccessToken:
     """Accept an access token's claims only for a live user, current token version and session."""
 
-    def __init__(self, deps: AuthDeps) -> None:
+    def __init__(self, deps: AuthDeps, accounts: AccountStates | None = None) -> None:
         self.deps = deps
+        self.accounts = accounts
 
     async def execute(
         self, *, user_id: uuid.UUID, token_version: int, token_id: str | None, family_id: uuid.UUID | None
     ) -> Principal | None:
         if token_id and await self.deps.kv.get(f"revoked-jti:{token_id}") is not None:
             return None
+        if self.accounts is not None:
+            state = await self.accounts.auth_state(user_id)
+            if state is None or state[1] != token_version:
+                return None
+            return Principal(id=user_id, role=Role(state[0]), family_id=family_id, token_id=token_id)
         async with self.deps.uow() as uow:
             user = await uow.users.get(user_id)
             if user is None or user.token_version != token_version:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -214,3 +214,16 @@ class SqlOutboxRepository:
             insert(O).values(id=outbox_id, kind=kind, payload=payload, attempts=0, created_at=now, updated_at=now)
         )
         return outbox_id
+
+
+class SqlAccountStates:
+    """The token check's read: two columns, one statement, autocommit on Postgres."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self._query = select(U.c.role, U.c.token_version).where(U.c.id == bindparam("uid"), U.c.deleted_at.is_(None))
+
+    async def auth_state(self, user_id: uuid.UUID) -> tuple[str, int] | None:
+        async with self.db.read_engine.connect() as conn:
+            row = (await conn.execute(self._query, {"uid": user_id})).first()
+        return (str(row.role), int(row.token_version)) if row else None
