@@ -9,7 +9,8 @@ row per product the user touched.
 A refresh replaces everything in one transaction (delete, then batched multi-row inserts), so
 readers see the old model until it commits (MVCC on Postgres, WAL snapshots on SQLite). On
 Postgres, a ``SHARE ROW EXCLUSIVE`` lock makes two refreshes take turns without blocking reads;
-on SQLite the process-wide write lock does.
+on SQLite the process-wide write lock does. Reads are single statements (``read_engine``: no
+BEGIN/ROLLBACK round trips on Postgres), each seeing one committed model.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ class SqlInteractionSource:
             .where(R.c.rating >= GOOD_REVIEW_RATING)
         )
         query = union_all(favorites, purchases, reviews)
+        # A server-side cursor lives in a transaction: ``engine``, not the autocommit ``read_engine``.
         async with self.db.engine.connect() as conn:
             result = await conn.stream(query.execution_options(yield_per=batch_size))
             async for partition in result.partitions(batch_size):
@@ -196,7 +198,7 @@ class SqlInteractionSource:
             .order_by(merged.c.at.desc(), merged.c.product_id, merged.c.kind)
             .limit(limit)
         )
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             rows = await conn.execute(stmt)
             return [
                 RecentInteraction(row.product_id, cast(InteractionKind, row.kind), row.at, row.category_id, row.name)
@@ -217,7 +219,7 @@ class SqlInteractionSource:
             .where(OL.c.buyer_id == user_id, _placed(), _among(self.db, OL.c.product_id, ids)),
             select(R.c.product_id).where(R.c.author_id == user_id, _among(self.db, R.c.product_id, ids)),
         )
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             return {row.product_id for row in await conn.execute(stmt)}
 
     async def any_interactions(self) -> bool:
@@ -228,7 +230,7 @@ class SqlInteractionSource:
                 exists(select(R.c.id).where(R.c.rating >= GOOD_REVIEW_RATING)),
             )
         )
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             return bool((await conn.execute(stmt)).scalar())
 
 
@@ -295,7 +297,7 @@ class SqlNeighbourStore:
         if not product_ids:
             return {}
         stmt = select(N.c.product_id, N.c.neighbours).where(_among(self.db, N.c.product_id, product_ids))
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             rows = list(await conn.execute(stmt))
         return {str(row.product_id): unpack_neighbours(row.neighbours) for row in rows}
 
@@ -324,13 +326,13 @@ class SqlNeighbourStore:
                 .where(ranked.c.rank <= limit)
                 .order_by(ranked.c.score.desc(), ranked.c.product_id)
             )
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             return [
                 PopularItem(row.product_id, row.score, row.category_id, row.name) for row in await conn.execute(stmt)
             ]
 
     async def built_at(self) -> datetime | None:
         # Every row of a model carries its build time: one row answers (no scan for max()).
-        async with self.db.engine.connect() as conn:
+        async with self.db.read_engine.connect() as conn:
             value = (await conn.execute(select(N.c.created_at).limit(1))).scalar()
         return cast(datetime | None, value)

@@ -20,7 +20,6 @@ product disappears at once.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import uuid
@@ -293,19 +292,17 @@ async def _hydrate(
     return found[:limit]
 
 
-async def _popular(deps: RecommendationDeps, categories: Sequence[uuid.UUID] | None = None) -> list[PopularItem]:
-    """The best ``RANK_SIZE`` popular items overall, or of each of ``categories`` and their
+async def _popular(deps: RecommendationDeps, category_id: uuid.UUID | None = None) -> list[PopularItem]:
+    """The best ``RANK_SIZE`` popular items overall, or of a category and each of its
     sub-categories (as ``category_id`` filters listings), best first; cached until a refresh."""
-    scope: list[uuid.UUID] | None = None
-    key = "popular:all"
-    if categories is not None:
-        parents = await deps.queries.category_parents()
-        scope = sorted(set().union(*(descendants(parents, category) for category in categories)))
-        key = "popular:" + hashlib.blake2b(",".join(map(str, scope)).encode(), digest_size=12).hexdigest()
 
     async def load() -> list[PopularItem]:
-        return await deps.store.popular(limit=RANK_SIZE, category_ids=scope)
+        if category_id is None:
+            return await deps.store.popular(limit=RANK_SIZE)
+        tree = descendants(await deps.queries.category_parents(), category_id)
+        return await deps.store.popular(limit=RANK_SIZE, category_ids=sorted(tree))
 
+    key = f"popular:{category_id or 'all'}"
     return await cached(deps.cache, key, RECS_TTL, load, *_POPULAR, namespace=RECS_NAMESPACE)
 
 
@@ -363,7 +360,10 @@ class GetFeed:
         # Twice the ranking: the hidden ones (bought or favorited long ago, own) are dropped below.
         scored = score_feed(interactions, neighbours, (), 2 * RANK_SIZE, now, deps.config.half_life_days)
         categories = _strongest_categories(recent, now, deps.config.half_life_days)[:FEED_CATEGORIES]
-        in_categories = await _popular(deps, categories) if categories else []
+        in_categories: list[PopularItem] = []
+        for category in categories:
+            in_categories.extend(await _popular(deps, category))
+        in_categories.sort(key=lambda item: (-item.score, item.product_id))
         overall = await _popular(deps)
         names = {str(r.product_id): r.name for r in recent}
         personal = [Ranked(uuid.UUID(entry.item), entry.score, _because(entry, names)) for entry in scored]
@@ -414,7 +414,7 @@ class GetSimilarProducts:
         key = str(product_id)
         neighbours = (await self.deps.store.neighbours([product_id])).get(key, [])
         similar = [Ranked(uuid.UUID(neighbour), score) for neighbour, score in neighbours if neighbour != key]
-        popular = await _popular(self.deps, [product.category.id]) if len(similar) < RANK_SIZE else []
+        popular = await _popular(self.deps, product.category.id) if len(similar) < RANK_SIZE else []
         return _merge([similar, [Ranked(p.product_id, p.score) for p in popular]], {product_id}, RANK_SIZE)
 
 
