@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,15 +31,21 @@ class JobDispatcher:
     change that needed the job stands, and the job is delayed, never lost.
     """
 
-    def __init__(self, queue: JobQueue, marker: OutboxMarker) -> None:
+    def __init__(
+        self, queue: JobQueue, marker: OutboxMarker, context: Callable[[], Mapping[str, str]] | None = None
+    ) -> None:
         self._queue = queue
         self._marker = marker
+        # Correlation data of the current request (its request id), carried into the job.
+        self._context = context
 
     async def dispatch(self, jobs: Iterable[tuple[uuid.UUID, str, dict[str, Any]]]) -> int:
         sent: list[uuid.UUID] = []
+        context = dict(self._context()) if self._context is not None else {}
         for outbox_id, kind, payload in jobs:
             try:
-                await self._queue.enqueue(kind, {"outbox_id": str(outbox_id), **payload}, key=f"outbox:{outbox_id}")
+                body = {"outbox_id": str(outbox_id), **payload, **context}
+                await self._queue.enqueue(kind, body, key=f"outbox:{outbox_id}")
             except Exception:  # the relay retries; the caller's work already committed
                 log.warning("job queue unavailable; outbox row %s left for the relay", outbox_id)
                 break

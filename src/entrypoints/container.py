@@ -45,6 +45,14 @@ from entrypoints.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def _request_context() -> dict[str, str]:
+    """The current request id (bound by the HTTP middleware), so jobs log under it too."""
+    import structlog
+
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return {"request_id": request_id} if isinstance(request_id, str) else {}
+
+
 class Container:
     """Adapters and use cases for one app (or worker) instance."""
 
@@ -53,6 +61,13 @@ class Container:
         self.clock = SystemClock()
         self.db: Database = open_database(settings.database_url, pool_size=settings.db_pool_size)
         self.uow = SqlUnitOfWorkFactory(self.db)
+        # Catalog reads (lists, detail, search, categories, profiles) may go to a read replica;
+        # writes and read-your-own-writes paths (cart, orders, auth) stay on the primary.
+        self.replica: Database | None = (
+            open_database(settings.database_replica_url, pool_size=settings.db_pool_size)
+            if settings.database_replica_url
+            else None
+        )
         self.redis: Any = None
         self.kv: KeyValueStore
         self.queue: JobQueue
@@ -98,7 +113,7 @@ class Container:
             lifetime_seconds=settings.access_token_ttl,
         )
         self.outbox = SqlOutboxStore(self.db)
-        self.dispatcher = JobDispatcher(self.queue, self.outbox)
+        self.dispatcher = JobDispatcher(self.queue, self.outbox, context=_request_context)
         deps = auth.AuthDeps(
             uow=self.uow,
             hasher=self.hasher,
@@ -134,7 +149,7 @@ class Container:
             "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation),
             "list_sales": orders.ListSales(self.uow),
         }
-        self.catalog_queries = CachedCatalogQueries(SqlCatalogQueries(self.db), self.cache)
+        self.catalog_queries = CachedCatalogQueries(SqlCatalogQueries(self.replica or self.db), self.cache)
         self.use_cases.update(
             build_catalog_use_cases(
                 CatalogDeps(
@@ -193,7 +208,7 @@ class Container:
         """
         import time
 
-        from entrypoints.http.metrics import CACHE_EVENTS, MODEL_AGE, QUEUE_DEPTH
+        from entrypoints.http.metrics import CACHE_EVENTS, JOB_OUTCOMES, MODEL_AGE, QUEUE_DEPTH
 
         try:
             state = await self.use_cases["recommendation_model_state"].execute()
@@ -209,6 +224,11 @@ class Container:
         depth = getattr(self.queue, "depth", None)
         if depth is not None:
             QUEUE_DEPTH.set(await depth())
+        try:
+            for (kind, outcome), count in (await self.outbox.outcome_counts()).items():
+                JOB_OUTCOMES.labels(kind, outcome).set(count)
+        except Exception:
+            log.warning("could not count job outcomes", exc_info=True)
 
     async def readiness(self) -> dict[str, bool]:
         from sqlalchemy import text
@@ -246,3 +266,5 @@ class Container:
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()

@@ -67,8 +67,14 @@ def outbox_handlers(mail: notifications.MailDeps, report_deps: reports.ReportDep
 
 
 async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> dict[str, str]:
-    result: dict[str, str] = await container.use_cases["run_outbox_job"].execute(kind, payload)
-    log.info("job %s: %s", kind, result.get("outcome"))
+    """Run one job with the request id of the request that caused it bound into its log lines."""
+    import structlog
+
+    request_id = payload.get("request_id")
+    bound = {"job": kind, **({"request_id": request_id} if isinstance(request_id, str) else {})}
+    with structlog.contextvars.bound_contextvars(**bound):
+        result: dict[str, str] = await container.use_cases["run_outbox_job"].execute(kind, payload)
+        log.info("job %s: %s", kind, result.get("outcome"))
     return result
 
 

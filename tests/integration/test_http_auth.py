@@ -242,6 +242,53 @@ async def test_security_headers_and_request_id(client) -> None:
     assert r.headers["x-request-id"] == "abc-123"
     r = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "whatever123"})
     assert r.headers["cache-control"] == "no-store"
+    await client.post(
+        "/api/auth/register",
+        json={"username": "metered", "email": "metered@example.com", "password": "correct horse battery"},
+    )
     metrics = await client.get("/metrics")
     assert metrics.status_code == 200
-    assert "http_requests_total" in metrics.text
+    for family in (
+        "http_requests_total",
+        "http_request_duration_seconds",
+        "cache_events",
+        "job_queue_depth",
+        "job_outcomes{",
+        "recommendation_model_age_seconds",
+    ):
+        assert family in metrics.text, family
+
+
+async def test_catalog_reads_can_use_a_replica(database_url, tmp_path) -> None:
+    """With DATABASE_REPLICA_URL set, catalog reads go there (here: the same database)."""
+    from entrypoints.container import Container
+    from tests.conftest import test_settings
+
+    container = Container(
+        test_settings(DATABASE_URL=database_url, DATABASE_REPLICA_URL=database_url, VAR_DIR=str(tmp_path / "var"))
+    )
+    try:
+        assert container.replica is not None
+        assert container.catalog_queries.inner.db is container.replica
+        assert await container.use_cases["list_categories"].execute() == []
+    finally:
+        await container.shutdown()
+
+
+async def test_jobs_carry_the_request_id(client, container) -> None:
+    seen: list[dict] = []
+    original = container.queue.enqueue
+
+    async def spy(kind, payload, *, key):
+        seen.append(payload)
+        await original(kind, payload, key=key)
+
+    container.queue.enqueue = spy
+    r = await client.post(
+        "/api/auth/register",
+        json={"username": "traced", "email": "traced@example.com", "password": "correct horse battery"},
+        headers={"X-Request-ID": "req-42"},
+    )
+    assert r.status_code == 201
+    assert seen
+    assert all(p.get("request_id") == "req-42" for p in seen)

@@ -7,7 +7,9 @@ advanced-alchemy's ``SQLAlchemyAsyncConfig`` builds the engine and session maker
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,24 @@ def _sqlite_rollback_on_invalidate(dbapi_connection: Any, _record: Any, _excepti
         dbapi_connection.rollback()
     except Exception:  # already closed or broken: closing it is all that is left
         return
+
+
+SLOW_QUERY_SECONDS = 0.2
+_slow_log = logging.getLogger("marketplace.slow_sql")
+
+
+def _start_timer(conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any) -> None:
+    conn.info.setdefault("query_started", []).append(time.perf_counter())
+
+
+def _log_if_slow(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any) -> None:
+    """Statements slower than SLOW_QUERY_SECONDS are logged (the SQL text, never the parameters)."""
+    started = conn.info.get("query_started")
+    if not started:
+        return
+    elapsed = time.perf_counter() - started.pop()
+    if elapsed > SLOW_QUERY_SECONDS:
+        _slow_log.warning("slow query took %.3fs: %s", elapsed, " ".join(statement.split())[:500])
 
 
 @dataclass
@@ -143,6 +163,8 @@ def open_database(
         engine_config=EngineConfig(**engine_config),
     )
     engine = config.get_engine()
+    event.listen(engine.sync_engine, "before_cursor_execute", _start_timer)
+    event.listen(engine.sync_engine, "after_cursor_execute", _log_if_slow)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.database import Database
@@ -125,3 +125,15 @@ class SqlOutboxStore:
             return
         async with self._write() as conn:
             await conn.execute(update(O).where(O.c.id.in_(id_list)).values(dispatched_at=None))
+
+    async def outcome_counts(self) -> dict[tuple[str, str], int]:
+        """Jobs by (kind, outcome): done, failing (tried and not done yet) or pending — for /metrics."""
+        outcome = case(
+            (O.c.processed_at.is_not(None), "done"),
+            (O.c.attempts > 0, "failing"),
+            else_="pending",
+        ).label("outcome")
+        query = select(O.c.kind, outcome, func.count()).group_by(O.c.kind, outcome)
+        async with self.db.read_engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(str(kind), str(result)): int(count) for kind, result, count in rows}
