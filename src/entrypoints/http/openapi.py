@@ -90,10 +90,102 @@ def _codes(path: str, method: str, op: Operation) -> set[str]:
     return codes
 
 
+_ID = "01936f0e-5a1c-7c3e-9a55-3f1d2b4c5d6e"
+_WHEN = "2026-11-26T09:30:00Z"
+_USER_REF = {"id": "01936f0e-1111-7c3e-9a55-3f1d2b4c5d6e", "username": "alice"}
+_CATEGORY_REF = {"id": "01936f0e-2222-7c3e-9a55-3f1d2b4c5d6e", "name": "Kitchen", "slug": "kitchen"}
+_SUMMARY = {
+    "id": _ID,
+    "seller": _USER_REF,
+    "name": "Burr coffee grinder",
+    "price": "89.00",
+    "image_url": None,
+    "category": _CATEGORY_REF,
+    "stock": 6,
+    "rating_avg": 4.5,
+    "review_count": 2,
+    "favorite_count": 7,
+    "created_at": _WHEN,
+    "updated_at": _WHEN,
+}
+# Examples for schemas whose fields carry none, so generated docs and clients show real shapes.
+EXAMPLES: dict[str, object] = {
+    "UserOut": {
+        "id": _USER_REF["id"],
+        "username": "alice",
+        "email": "alice@example.com",
+        "email_verified": True,
+        "role": "user",
+        "created_at": _WHEN,
+        "updated_at": _WHEN,
+    },
+    "UserRefOut": _USER_REF,
+    "CartSellerView": _USER_REF,
+    "CategoryRefOut": _CATEGORY_REF,
+    "TokenPairOut": {
+        "access_token": "eyJhbGciOiJIUzI1NiJ9...",
+        "refresh_token": "q3Vb0n...",
+        "token_type": "bearer",
+        "expires_in": 900,
+    },
+    "RefreshBody": {"refresh_token": "q3Vb0n..."},
+    "TokenBody": {"token": "mZ1x9k..."},
+    "PasswordResetBody": {"email": "alice@example.com"},
+    "OAuth2PasswordForm": {
+        "username": "alice@example.com",
+        "password": "correct horse battery",
+        "grant_type": "password",
+    },
+    "ProductSummaryOut": _SUMMARY,
+    "ProductOut": {**_SUMMARY, "description": "Conical burrs, 40 grind settings."},
+    "CategoryOut": {**_CATEGORY_REF, "parent_id": "01936f0e-3333-7c3e-9a55-3f1d2b4c5d6e", "product_count": 42},
+    "ReviewIn": {"rating": 5, "comment": "Grinds evenly and quietly."},
+    "ReviewPatch": {"rating": 4},
+    "ReviewOut": {
+        "id": _ID,
+        "product_id": _SUMMARY["id"],
+        "author": _USER_REF,
+        "rating": 5,
+        "comment": "Grinds evenly and quietly.",
+        "verified_purchase": True,
+        "created_at": _WHEN,
+        "updated_at": _WHEN,
+    },
+    "FavoriteOut": {"product": _SUMMARY, "created_at": _WHEN},
+    "PublicProfileOut": {
+        "id": _USER_REF["id"],
+        "username": "alice",
+        "created_at": _WHEN,
+        "product_count": 12,
+        "rating_avg": 4.62,
+    },
+    "ReportRequest": {"kind": "sales", "from": "2026-10-01", "to": "2026-10-31"},
+    "ReportOut": {
+        "id": _ID,
+        "kind": "sales",
+        "status": "done",
+        "created_at": _WHEN,
+        "finished_at": _WHEN,
+        "download_url": f"/api/reports/{_ID}/download",
+        "from": "2026-10-01",
+        "to": "2026-10-31",
+        "error": None,
+    },
+    "RecommendationsOut": {
+        "items": [{"product": _SUMMARY, "score": 0.82, "reason": "because you favorited Pour-over kettle"}]
+    },
+    "SimilarProductsOut": {"items": [{"product": _SUMMARY, "score": 0.64}]},
+}
+
+
 def document_errors(doc: OpenAPI) -> OpenAPI:
     components = doc.components
     if not isinstance(components, list):
         components.schemas = {**(components.schemas or {}), "Problem": PROBLEM_SCHEMA}
+        for name, example in EXAMPLES.items():
+            schema = components.schemas.get(name)
+            if isinstance(schema, Schema) and not schema.examples:
+                schema.examples = [example]
     problem = OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))
     for path, item in (doc.paths or {}).items():
         for method in ("get", "post", "put", "patch", "delete"):
