@@ -30,6 +30,8 @@ _KEY_TYPES: dict[str, Any] = {
     "relevance": float,
     "reviews": datetime,
     "favorites": datetime,
+    "orders": datetime,
+    "sales": datetime,
 }
 _encoder = msgspec.msgpack.Encoder()
 _decoders = {
@@ -73,3 +75,13 @@ def decode_cursor(raw: str, kind: str) -> tuple[Any, uuid.UUID]:
     if isinstance(key, datetime) and key.tzinfo is None:
         raise bad
     return key, last_id
+
+
+PAGE_MIN, PAGE_MAX, PAGE_DEFAULT = 1, 100, 20
+
+
+def check_limit(limit: int, *, maximum: int = PAGE_MAX) -> int:
+    """Page sizes are 1–100 (the contract); some lists allow fewer."""
+    if not PAGE_MIN <= limit <= maximum:
+        raise InvalidInput(f"limit must be {PAGE_MIN}–{maximum}.", field="limit")
+    return limit

@@ -18,7 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
-from application.pagination import decode_cursor, encode_cursor
+from application.pagination import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, check_limit, decode_cursor, encode_cursor
 from application.ports.catalog import After, CatalogQueries
 from application.ports.clock import Clock
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -57,7 +57,7 @@ from domain.ids import new_id
 from domain.money import MAX_PRICE, validate_price
 
 T = TypeVar("T")
-LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
+LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = PAGE_MIN, PAGE_MAX, PAGE_DEFAULT
 Q_MAX = 200
 _SLUG_ATTEMPTS = 8
 
@@ -81,12 +81,6 @@ class CatalogDeps:
     async def feed_changed(self, user_id: uuid.UUID) -> None:
         if self.invalidation is not None:
             await self.invalidation.feed_changed(user_id)
-
-
-def check_limit(limit: int) -> int:
-    if not LIMIT_MIN <= limit <= LIMIT_MAX:
-        raise InvalidInput(f"limit must be {LIMIT_MIN}–{LIMIT_MAX}.", field="limit")
-    return limit
 
 
 def _page(rows: list[T], limit: int, kind: str, position: Callable[[T], tuple[Any, uuid.UUID]]) -> Page[T]:

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher
+from application.pagination import PAGE_DEFAULT, check_limit, decode_cursor, encode_cursor
 from application.ports.clock import Clock
-from application.ports.orders import Keyset, OrderItemView, OrderView, SaleView
+from application.ports.orders import OrderItemView, OrderView, SaleView
 from application.ports.persistence import UnitOfWorkFactory
-from domain.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
 
 T = TypeVar("T")
-LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 100, 20
-_CURSOR_MAX = 200
+LIMIT_DEFAULT = PAGE_DEFAULT
 _NO_ORDER = "No such order."
 
 
@@ -40,33 +37,6 @@ class OrderDeps:
     jobs: JobDispatcher
     # Stock and feeds change with orders: cached product reads and feeds are invalidated.
     invalidation: CacheInvalidation | None = None
-
-
-def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
-    """Opaque to clients: the last item's position, so the next page starts right after it."""
-    raw = f"{created_at.isoformat()}|{item_id.hex}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Keyset:
-    """Anything we did not hand out is a 400, never a 500."""
-    try:
-        if len(cursor) > _CURSOR_MAX:
-            raise ValueError(cursor)
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, ident = raw.partition("|")
-        created_at = datetime.fromisoformat(stamp)
-        if created_at.tzinfo is None:
-            raise ValueError(stamp)
-        return created_at, uuid.UUID(hex=ident)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("The cursor is not valid; pass back a next_cursor unchanged.", field="cursor") from None
-
-
-def check_limit(limit: int) -> int:
-    if not LIMIT_MIN <= limit <= LIMIT_MAX:
-        raise InvalidInput(f"limit must be {LIMIT_MIN}–{LIMIT_MAX}.", field="limit")
-    return limit
 
 
 def order_view(order: Order) -> OrderView:
@@ -177,14 +147,14 @@ class ListOrders:
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
     ) -> Slice[OrderView]:
         check_limit(limit)
-        after = decode_cursor(cursor) if cursor is not None else None
+        after = decode_cursor(cursor, "orders") if cursor is not None else None
         async with self.uow() as uow:
             orders = await uow.orders.list_for_buyer(principal.id, limit=limit + 1, after=after)
         page = orders[:limit]
         more = len(orders) > limit
         return Slice(
             items=[order_view(order) for order in page],
-            next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+            next_cursor=encode_cursor("orders", page[-1].created_at, page[-1].id) if more else None,
         )
 
 
@@ -246,12 +216,12 @@ class ListSales:
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
     ) -> Slice[SaleView]:
         check_limit(limit)
-        after = decode_cursor(cursor) if cursor is not None else None
+        after = decode_cursor(cursor, "sales") if cursor is not None else None
         async with self.uow() as uow:
             entries = await uow.orders.sales(principal.id, limit=limit + 1, after=after)
         page = entries[:limit]
         more = len(entries) > limit
         return Slice(
             items=[entry.sale for entry in page],
-            next_cursor=encode_cursor(page[-1].sale.created_at, page[-1].line_id) if more else None,
+            next_cursor=encode_cursor("sales", page[-1].sale.created_at, page[-1].line_id) if more else None,
         )

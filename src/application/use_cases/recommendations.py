@@ -32,6 +32,7 @@ import anyio.to_thread
 import msgspec
 import polars as pl
 
+from application import pagination
 from application.caching import cached, struct_codec
 from application.identity import Principal
 from application.ports.cache import Cache
@@ -50,7 +51,7 @@ from application.recommendations.model import KIND_WEIGHTS, ModelConfig, decay_r
 from application.views.catalog import ProductSummary
 from application.views.recommendations import Feed, Ranked, Recommendation, SimilarProduct, SimilarProducts
 from domain.catalog import descendants
-from domain.errors import InvalidInput, NotFound
+from domain.errors import NotFound
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 50, 10
 # The user's newest signals a feed is scored from: enough for taste, bounded per request.
@@ -104,9 +105,7 @@ def feed_namespace(user_id: uuid.UUID) -> str:
 
 
 def check_limit(limit: int) -> int:
-    if not LIMIT_MIN <= limit <= LIMIT_MAX:
-        raise InvalidInput(f"limit must be {LIMIT_MIN}–{LIMIT_MAX}.", field="limit")
-    return limit
+    return pagination.check_limit(limit, maximum=LIMIT_MAX)
 
 
 # -- refreshes ----------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from application.identity import Principal
+from application.pagination import PAGE_MAX, PAGE_MIN
 from application.ports.orders import OrderView, SaleView
 from application.use_cases import orders
 from domain.ids import parse_id
 from entrypoints.http.schemas import Page
 
-Limit = Annotated[int, Parameter(ge=orders.LIMIT_MIN, le=orders.LIMIT_MAX, description="Page size, 1–100.")]
+Limit = Annotated[int, Parameter(ge=PAGE_MIN, le=PAGE_MAX, description="Page size, 1–100.")]
 Cursor = Annotated[
     str | None, Parameter(required=False, max_length=512, description="`next_cursor` from the previous page.")
 ]
