@@ -57,7 +57,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         missing.append(f"Redis at {REDIS_URL}")
     if missing:
         pytest.exit(
-            "Cannot reach " + " and ".join(missing) + ". Start them (see the README, "Two commands") or set "
+            "Cannot reach " + " and ".join(missing) + ". Start them (see the README's two commands) or set "
             "DATABASE_URL / REDIS_URL.",
             returncode=3,
         )
