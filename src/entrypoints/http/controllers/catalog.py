@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from application.identity import Principal
@@ -160,12 +160,12 @@ class ProductsController(Controller):
         self,
         list_products: NamedDependency[catalog.ListProducts],
         q: Annotated[str | None, Parameter(max_length=200, required=False, description="Search words.")] = None,
-        category_id: uuid.UUID | None = None,
-        seller_id: uuid.UUID | None = None,
-        min_price: Decimal | None = None,
-        max_price: Decimal | None = None,
-        in_stock: bool | None = None,
-        sort: ProductSort | None = None,
+        category_id: FromQuery[uuid.UUID | None] = None,
+        seller_id: FromQuery[uuid.UUID | None] = None,
+        min_price: FromQuery[Decimal | None] = None,
+        max_price: FromQuery[Decimal | None] = None,
+        in_stock: FromQuery[bool | None] = None,
+        sort: FromQuery[ProductSort | None] = None,
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[ProductSummaryOut]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from msgspec import Meta, Struct
 
 from application.identity import Principal
@@ -86,7 +86,7 @@ class RecommendationsController(Controller):
     )
     async def get_similar_products(
         self,
-        product_id: str,
+        product_id: FromPath[str],
         similar_products: NamedDependency[recommendations.GetSimilarProducts],
         limit: FeedLimit = recommendations.LIMIT_DEFAULT,
     ) -> SimilarProductsOut:
