@@ -416,7 +416,7 @@ async def test_cart_cleanup(env: Env) -> None:
         await uow.commit()
     assert await env.cart_lines() == {(shopper.id, b.id), (other.id, b.id)}
     async with env.uow() as uow:
-        await uow.cart_cleanup.remove_lines_of_user(shopper.id)
+        await uow.cart.clear(shopper.id)
         await uow.commit()
     assert await env.cart_lines() == {(other.id, b.id)}
 

@@ -217,10 +217,6 @@ class MemoryCartCleanup:
         for key in [k for k, line in self.rows.items() if line.product_id in gone]:
             del self.rows[key]
 
-    async def remove_lines_of_user(self, user_id: uuid.UUID) -> None:
-        for key in [k for k, line in self.rows.items() if line.user_id == user_id]:
-            del self.rows[key]
-
 
 def _words(text: str) -> list[str]:
     """Lower-cased words with a crude plural/suffix fold, standing in for the databases' stemmers."""

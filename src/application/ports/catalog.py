@@ -129,11 +129,10 @@ class FavoriteRepository(Protocol):
 
 
 class CartCleanup(Protocol):
-    """Cart lines that must go with a withdrawn listing or a deleted account."""
+    """Cart lines of every buyer that must go with withdrawn listings (a user's own cart is
+    emptied through ``CartRepository.clear``)."""
 
     async def remove_lines_of_products(self, product_ids: Sequence[uuid.UUID]) -> None: ...
-
-    async def remove_lines_of_user(self, user_id: uuid.UUID) -> None: ...
 
 
 class CatalogQueries(Protocol):

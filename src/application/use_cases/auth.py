@@ -84,6 +84,14 @@ async def _new_email_token(
     return secret
 
 
+REVOKED_TOKEN_PREFIX = "revoked-jti:"
+
+
+async def deny_access_token(deps: AuthDeps, token_id: str) -> None:
+    """Refuse this access token (by its ``jti``) until it would have expired anyway."""
+    await deps.kv.set(REVOKED_TOKEN_PREFIX + token_id, b"1", deps.tokens.lifetime_seconds + 60)
+
+
 class Register:
     """Create an account (409 on a taken username or email) and mail a welcome and verification link."""
 
@@ -204,7 +212,7 @@ class Logout:
 
     async def execute(self, principal: Principal) -> None:
         if principal.token_id:
-            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1", self.deps.tokens.lifetime_seconds + 60)
+            await deny_access_token(self.deps, principal.token_id)
         if principal.family_id:
             async with self.deps.uow() as uow:
                 await uow.refresh_tokens.revoke_family(principal.family_id, self.deps.clock.now())
@@ -301,7 +309,7 @@ class CheckAccessToken:
     async def execute(
         self, *, user_id: uuid.UUID, token_version: int, token_id: str | None, family_id: uuid.UUID | None
     ) -> Principal | None:
-        if token_id and await self.deps.kv.get(f"revoked-jti:{token_id}") is not None:
+        if token_id and await self.deps.kv.get(REVOKED_TOKEN_PREFIX + token_id) is not None:
             return None
         if self.accounts is not None:
             state = await self.accounts.auth_state(user_id)

@@ -640,7 +640,7 @@ async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: 
     withdrawn = await uow.products.withdraw_all_of_seller(user_id, now)
     if withdrawn:
         await uow.cart_cleanup.remove_lines_of_products(withdrawn)
-    await uow.cart_cleanup.remove_lines_of_user(user_id)
+    await uow.cart.clear(user_id)
     dropped = await uow.favorites.remove_all_of_user(user_id)
     if dropped:
         await uow.products.apply_favorite_change(dropped, -1)

@@ -8,7 +8,7 @@ from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.ports.catalog import CatalogQueries
 from application.ports.persistence import UnitOfWorkFactory
-from application.use_cases.auth import AuthDeps
+from application.use_cases.auth import AuthDeps, deny_access_token
 from application.use_cases.catalog import forget_account_catalog_data
 from application.views.catalog import PublicProfile
 from domain.errors import AuthenticationFailed, NotFound, RuleViolation
@@ -106,7 +106,7 @@ class DeleteMe:
         if self.invalidation is not None:
             await self.invalidation.products_changed(changed)
         if principal.token_id:
-            await self.deps.kv.set(f"revoked-jti:{principal.token_id}", b"1", self.deps.tokens.lifetime_seconds + 60)
+            await deny_access_token(self.deps, principal.token_id)
 
 
 class GetPublicProfile:
@@ -121,10 +121,3 @@ class GetPublicProfile:
         if profile is None:
             raise NotFound("No such user.")
         return profile
-
-
-def parse_user_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound("No such user.") from None

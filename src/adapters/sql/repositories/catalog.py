@@ -351,6 +351,3 @@ class SqlCartCleanup:
     async def remove_lines_of_products(self, product_ids: Sequence[uuid.UUID]) -> None:
         if product_ids:
             await self.s.execute(delete(CI).where(CI.c.product_id.in_(list(product_ids))))
-
-    async def remove_lines_of_user(self, user_id: uuid.UUID) -> None:
-        await self.s.execute(delete(CI).where(CI.c.user_id == user_id))
