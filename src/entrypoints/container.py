@@ -11,6 +11,7 @@ from typing import Any
 
 from adapters.cache.memory_cache import MemoryCache
 from adapters.cache.redis_cache import RedisCache
+from adapters.cache.tiered import TieredCache
 from adapters.clock import SystemClock
 from adapters.jobs.inprocess import InProcessJobQueue
 from adapters.jobs.saq_queue import SaqJobQueue
@@ -23,6 +24,7 @@ from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
 from adapters.sql.outbox import SqlOutboxStore
+from adapters.sql.pg_catalog_queries import PgCatalogQueries
 from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
 from adapters.sql.repositories.auth import SqlAccountStates
 from adapters.sql.sales_report import SqlSalesLineSource
@@ -90,7 +92,19 @@ class Container:
             else InProcessJobQueue(self._run_job_inline)
         )
         cache_prefix = f"{settings.redis_key_prefix}cache:"
-        self.cache: Cache = RedisCache(self.redis, prefix=cache_prefix) if self.redis is not None else MemoryCache()
+        self.cache: Cache = MemoryCache()
+        if self.redis is not None:
+            shared = RedisCache(self.redis, prefix=cache_prefix)
+            self.cache = (
+                TieredCache(
+                    MemoryCache(max_entries=20_000),
+                    shared,
+                    channel=f"{cache_prefix}invalidations",
+                    local_ttl=settings.cache_local_ttl,
+                )
+                if settings.cache_local_ttl > 0
+                else shared
+            )
         self.invalidation = CacheInvalidation(self.cache)
         self.mailer: Mailer = (
             SmtpMailer(
@@ -149,7 +163,9 @@ class Container:
             "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation),
             "list_sales": orders.ListSales(self.uow),
         }
-        self.catalog_queries = CachedCatalogQueries(SqlCatalogQueries(self.replica or self.db), self.cache)
+        reads = self.replica or self.db
+        catalog_reads = PgCatalogQueries(reads) if reads.reads is not None else SqlCatalogQueries(reads)
+        self.catalog_queries = CachedCatalogQueries(catalog_reads, self.cache)
         self.use_cases.update(
             build_catalog_use_cases(
                 CatalogDeps(
@@ -263,6 +279,8 @@ class Container:
             await self.queue.drain(timeout=5)
         if isinstance(self.queue, SaqJobQueue):
             await self.queue.close()
+        if isinstance(self.cache, TieredCache):
+            await self.cache.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.db.dispose()

@@ -63,6 +63,8 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     redis_key_prefix: str = "mkt:"
+    # Seconds a cached value may live in a process's own first-level cache (0 turns it off).
+    cache_local_ttl: float = 10.0
     job_queue_name: str = "marketplace"
     worker_concurrency: int = 10
     # None: var_dir / "reports"
@@ -122,6 +124,7 @@ class Settings:
             log_level=e.get("LOG_LEVEL", "INFO").upper(),
             log_json=_bool(e.get("LOG_JSON"), True),
             redis_key_prefix=e.get("REDIS_KEY_PREFIX", "mkt:"),
+            cache_local_ttl=float(e.get("CACHE_LOCAL_TTL", "10")),
             job_queue_name=e.get("JOB_QUEUE_NAME", "marketplace"),
             worker_concurrency=int(e.get("WORKER_CONCURRENCY", "10")),
             reports_dir_override=Path(e["REPORTS_DIR"]) if e.get("REPORTS_DIR") else None,

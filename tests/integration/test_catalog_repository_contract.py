@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from application.identity import Principal
 from application.use_cases import catalog
-from application.views.catalog import ProductFilter, ProductSort
+from application.views.catalog import CategoryRef, ProductDetail, ProductFilter, ProductSort, SellerRef
 from domain.catalog import Category, Favorite, Product, Review, rating_average
 from domain.errors import Conflict, RuleViolation
 from domain.ids import new_id
@@ -153,7 +154,7 @@ class Env:
             return {(r.user_id, r.product_id) for r in await conn.execute(select(items.c.user_id, items.c.product_id))}
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "postgres-asyncpg"])
 async def env(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         from adapters.memory.catalog import MemoryCatalogQueries
@@ -164,15 +165,19 @@ async def env(request: pytest.FixtureRequest) -> Any:
         return
     from adapters.sql.catalog_queries import SqlCatalogQueries
     from adapters.sql.database import open_database
+    from adapters.sql.pg_catalog_queries import PgCatalogQueries
     from adapters.sql.uow import SqlUnitOfWorkFactory
 
-    if request.param == "postgres":
+    if request.param.startswith("postgres"):
         url = request.getfixturevalue("pg_url")
         await _truncate(url)
     else:
         url = request.getfixturevalue("sqlite_url")
     db = open_database(url, pool_size=4)
-    yield Env(request.param, SqlUnitOfWorkFactory(db), SqlCatalogQueries(db), db)
+    # "postgres" is SQLAlchemy Core on Postgres; "postgres-asyncpg" the raw-asyncpg hot reads.
+    queries = PgCatalogQueries(db) if request.param == "postgres-asyncpg" else SqlCatalogQueries(db)
+    kind = "postgres" if request.param.startswith("postgres") else request.param
+    yield Env(kind, SqlUnitOfWorkFactory(db), queries, db)
     await db.dispose()
 
 
@@ -296,6 +301,43 @@ async def test_products_write_side(env: Env) -> None:
     assert await env.queries.product(a.id) is None
     assert (await env.queries.product(c.id)).name == "C"
     assert set(await env.queries.product_summaries([a.id, b.id, c.id])) == {c.id}
+
+
+async def test_detail_and_summary_views_carry_every_field(env: Env) -> None:
+    seller = make_user("seller")
+    category = make_category("Books", "books")
+    product = make_product(seller, category, "Atlas", "12.50", description="Maps", stock=4)
+    await seed(env, seller, categories=(category,), products=(product,))
+    async with env.uow() as uow:
+        await uow.products.apply_rating_change(product.id, 9, 2)
+        await uow.commit()
+    detail = await env.queries.product(product.id)
+    assert detail == ProductDetail(
+        id=product.id,
+        seller=SellerRef(id=seller.id, username="seller"),
+        name="Atlas",
+        description="Maps",
+        price=Decimal("12.50"),
+        image_url=None,
+        category=CategoryRef(id=category.id, name="Books", slug="books"),
+        stock=4,
+        rating_avg=4.5,
+        review_count=2,
+        favorite_count=0,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+    )
+    summary = (await env.queries.product_summaries([product.id]))[product.id]
+    assert msgspec.structs.asdict(summary) == {
+        k: v for k, v in msgspec.structs.asdict(detail).items() if k != "description"
+    }
+    for sort, key in (
+        (ProductSort.NEWEST, product.created_at),
+        (ProductSort.PRICE_ASC, Decimal("12.50")),
+        (ProductSort.RATING, Decimal("4.50")),
+    ):
+        [(sort_key, listed)] = await env.queries.products(ProductFilter(), sort, None, 5)
+        assert (sort_key, listed) == (key, summary), sort
 
 
 async def test_rating_arithmetic_rounds_half_up_like_the_domain(env: Env) -> None:

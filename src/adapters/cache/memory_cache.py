@@ -60,8 +60,15 @@ class MemoryCache:
             self.evictions += 1
 
     async def delete(self, key: str) -> None:
+        self.discard(key)
+
+    def discard(self, key: str) -> None:
         if key in self._data:
             self._drop(key)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self._bytes = 0
 
     async def version(self, namespace: str) -> int:
         return self._versions.get(namespace, 0)

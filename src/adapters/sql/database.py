@@ -25,6 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
+from adapters.sql.read_pool import PgReadPool
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -101,6 +103,8 @@ class Database:
     # SQLite allows one writer at a time; writes in this process queue here instead of failing
     # with "database is locked" (busy_timeout covers other processes).
     write_lock: asyncio.Lock
+    # Postgres only: the raw asyncpg pool the hottest catalog reads run on (``pg_catalog_queries``).
+    reads: PgReadPool | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -115,6 +119,8 @@ class Database:
         return self.engine
 
     async def dispose(self) -> None:
+        if self.reads is not None:
+            await self.reads.close()
         await self.engine.dispose()
 
 
@@ -179,6 +185,7 @@ def open_database(
         sessions=sessions,
         dialect=engine.dialect.name,
         write_lock=asyncio.Lock(),
+        reads=PgReadPool(url, size=pool_size) if engine.dialect.name == "postgresql" and pooled else None,
     )
 
 

@@ -1,0 +1,169 @@
+"""A first-level cache in this process in front of the shared Redis cache, coherent across processes.
+
+Hot reads (a popular product, the first page of a category, namespace versions) are answered
+from memory without a Redis round trip. Every ``delete`` and ``bump`` also publishes the key or
+namespace on a Redis pub/sub channel, and every process drops its local copy when the message
+arrives, so a write in one API process reaches the first-level caches of all others within
+the pub/sub delivery time (well under a millisecond on one host).
+
+Two rules keep it correct:
+- The local tier is used only while this process is subscribed. While the subscription is
+  down (Redis restarting, a network cut) every read goes to Redis as if there were no local
+  tier, and the local tier is emptied, because invalidations may have been missed meanwhile.
+- A value read from Redis or loaded from the database is kept locally only if no invalidation
+  arrived since its read began (a generation counter), so a load that raced a write cannot park
+  the old value here after the write's message went by.
+Local entries also live at most ``local_ttl`` seconds, which bounds the damage of a lost message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from adapters.cache.memory_cache import MemoryCache
+from adapters.cache.redis_cache import RedisCache
+
+log = logging.getLogger(__name__)
+_KEY, _NAMESPACE = "k:", "n:"
+_MAX_PENDING = 10_000
+
+
+class TieredCache:
+    def __init__(
+        self,
+        local: MemoryCache,
+        shared: RedisCache,
+        *,
+        channel: str,
+        local_ttl: float = 10.0,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self.local = local
+        self.shared = shared
+        self.channel = channel
+        self.local_ttl = local_ttl
+        self.retry_seconds = retry_seconds
+        self.subscribed = False
+        self._generation = 0
+        self._pending: dict[str, int] = {}  # key → generation when its read from Redis began
+        self._versions: dict[str, int] = {}  # namespace versions, valid while subscribed
+        self._listener: asyncio.Task[None] | None = None
+
+    # --- the Cache port -------------------------------------------------------------------
+
+    async def get(self, key: str) -> bytes | None:
+        self._listen_in_background()
+        if self.subscribed:
+            value = await self.local.get(key)
+            if value is not None:
+                return value
+        started = self._generation
+        value = await self.shared.get(key)
+        if value is None:
+            if len(self._pending) >= _MAX_PENDING:
+                self._pending.clear()
+            self._pending[key] = started
+        elif self.subscribed and self._generation == started:
+            await self.local.set(key, value, self.local_ttl)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        started = self._pending.pop(key, None)
+        if self.subscribed and started == self._generation:
+            await self.local.set(key, value, min(ttl_seconds, self.local_ttl))
+        await self.shared.set(key, value, ttl_seconds)
+
+    async def delete(self, key: str) -> None:
+        await self.local.delete(key)
+        await self.shared.delete(key)
+        await self._publish(_KEY + key)
+
+    async def version(self, namespace: str) -> int:
+        self._listen_in_background()
+        if self.subscribed and namespace in self._versions:
+            return self._versions[namespace]
+        started = self._generation
+        value = await self.shared.version(namespace)
+        if self.subscribed and self._generation == started:
+            self._versions[namespace] = value
+        return value
+
+    async def bump(self, namespace: str) -> None:
+        self._versions.pop(namespace, None)
+        await self.shared.bump(namespace)
+        await self._publish(_NAMESPACE + namespace)
+
+    def stats(self) -> dict[str, int]:
+        local = self.local.stats()
+        shared = self.shared.stats()
+        return {
+            "hits": local["hits"] + shared["hits"],
+            "misses": shared["misses"],
+            "errors": shared["errors"],
+            "local_hits": local["hits"],
+            "local_entries": local["entries"],
+        }
+
+    # --- invalidation messages ------------------------------------------------------------
+
+    def _invalidated(self, message: str) -> None:
+        self._generation += 1
+        if message.startswith(_KEY):
+            self.local.discard(message[len(_KEY) :])
+        elif message.startswith(_NAMESPACE):
+            self._versions.pop(message[len(_NAMESPACE) :], None)
+
+    def _forget_everything(self) -> None:
+        self._generation += 1
+        self.subscribed = False
+        self.local.clear()
+        self._versions.clear()
+        self._pending.clear()
+
+    async def _publish(self, message: str) -> None:
+        try:
+            await self.shared.client.publish(self.channel, message)
+        except Exception:  # Redis is failing: our own subscription breaks too, and that resets every process
+            log.debug("could not publish a cache invalidation", exc_info=True)
+
+    def _listen_in_background(self) -> None:
+        if self._listener is None:
+            self._listener = asyncio.ensure_future(self._listen())
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub: Any = self.shared.client.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self._forget_everything()  # anything cached before this moment may be stale
+                        self.subscribed = True
+                    elif message["type"] == "message":
+                        data = message["data"]
+                        self._invalidated(data.decode() if isinstance(data, bytes) else str(data))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if self.subscribed:
+                    log.warning("cache invalidation channel lost (%s); local cache off until it is back", error)
+                self._forget_everything()
+            finally:
+                self.subscribed = False
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(self.retry_seconds)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        self._forget_everything()

@@ -1,0 +1,39 @@
+"""Hot routes encode read models directly; these must stay field-for-field equal to the documented bodies."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import msgspec
+import pytest
+
+from application.views.catalog import Page, ProductDetail, ProductSummary
+from entrypoints.http.catalog_schemas import ProductOut, ProductSummaryOut
+from entrypoints.http.schemas import Page as PageOut
+
+
+def shape(kind: Any) -> Any:
+    """Field names in order, nested Structs and list items expanded; other types by name."""
+    origin = typing.get_origin(kind)
+    if origin is list:
+        return ["list", shape(typing.get_args(kind)[0])]
+    if (isinstance(kind, type) and issubclass(kind, msgspec.Struct)) or (
+        origin is not None and isinstance(origin, type) and issubclass(origin, msgspec.Struct)
+    ):
+        return [(f.encode_name, shape(f.type)) for f in msgspec.structs.fields(kind)]
+    if typing.get_origin(kind) is typing.Annotated:
+        return shape(typing.get_args(kind)[0])
+    return repr(kind)
+
+
+@pytest.mark.parametrize(
+    ("view", "body"),
+    [
+        (ProductDetail, ProductOut),
+        (ProductSummary, ProductSummaryOut),
+        (Page[ProductSummary], PageOut[ProductSummaryOut]),
+    ],
+)
+def test_views_encode_exactly_like_their_response_bodies(view: Any, body: Any) -> None:
+    assert shape(view) == shape(body)
