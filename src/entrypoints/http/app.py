@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
@@ -26,8 +26,7 @@ from entrypoints.http.controllers.recommendations import RecommendationsControll
 from entrypoints.http.controllers.reports import ReportsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.docs import docs_assets, docs_page
-from entrypoints.http.headers import security_headers
-from entrypoints.http.metrics import MetricsController, observe
+from entrypoints.http.metrics import MetricsController, edge
 from entrypoints.http.openapi import document_errors
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
@@ -42,7 +41,6 @@ ROUTE_HANDLERS: list[Any] = [
     MetricsController,
     docs_page,
     docs_assets,
-    AuthController,
     UsersController,
     CartController,
     OrdersController,
@@ -105,14 +103,20 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             }
         ),
     )
+    # Only the auth routes are rate limited, so no other request pays for the limiter's check.
+    auth_routes = Router(
+        path="/",
+        route_handlers=[AuthController],
+        middleware=[auth_rate_limit(settings.auth_rate_limit_per_minute).middleware],
+    )
     app = Litestar(
-        route_handlers=list(ROUTE_HANDLERS),
+        route_handlers=[*ROUTE_HANDLERS, auth_routes],
         dependencies=dependencies,
         exception_handlers=exception_handlers,
         on_app_init=[jwt_auth.on_app_init],
         openapi_config=openapi,
         lifespan=[lifespan],
-        middleware=[observe, security_headers, auth_rate_limit(settings.auth_rate_limit_per_minute).middleware],
+        middleware=[edge],
         stores={AUTH_STORE: build_store(container.redis, settings.redis_key_prefix)},
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=CORSConfig(

@@ -1,11 +1,14 @@
-"""Request ids, access logs and Prometheus metrics for every HTTP request (one pure-ASGI middleware)."""
+"""Request ids, security headers, slow-request logs and Prometheus metrics for every HTTP request
+(one pure-ASGI middleware), and the /metrics route."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -14,8 +17,11 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
+from entrypoints.http.headers import is_private, with_security_headers
+
 log = structlog.get_logger("marketplace.http")
 _slow_log = logging.getLogger("marketplace.slow")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 REQUESTS = Counter("http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
@@ -32,23 +38,37 @@ MODEL_AGE = Gauge("recommendation_model_age_seconds", "Seconds since the recomme
 SLOW_REQUEST_SECONDS = 0.5
 
 
-def observe(app: ASGIApp) -> ASGIApp:
-    """Bind a request id (from X-Request-ID when sane, else new), echo it, time and count the request."""
+def _children(metric: Any) -> Callable[..., Any]:
+    """``metric.labels(*values)``, memoised: labels() validates and locks on every call."""
+    return functools.lru_cache(maxsize=4096)(metric.labels)
+
+
+_request_counter = _children(REQUESTS)
+_latency_histogram = _children(LATENCY)
+
+
+def edge(app: ASGIApp) -> ASGIApp:
+    """The one middleware every request passes (one send wrapper, so it stays cheap): bind a request
+    id (from X-Request-ID when sane, else new) and echo it, add the security headers, time and count
+    the request, log it when slow."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        private = is_private(scope["path"])
         status_holder = [500]
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = with_security_headers(list(message.get("headers", ())), private=private)
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -56,9 +76,9 @@ def observe(app: ASGIApp) -> ASGIApp:
         finally:
             elapsed = time.perf_counter() - started
             route = str(scope.get("path_template") or "unmatched")
-            method = str(scope.get("method", "GET"))
-            REQUESTS.labels(method, route, str(status_holder[0])).inc()
-            LATENCY.labels(method, route).observe(elapsed)
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"  # bounded label values
+            _request_counter(method, route, str(status_holder[0])).inc()
+            _latency_histogram(method, route).observe(elapsed)
             if elapsed > SLOW_REQUEST_SECONDS:
                 _slow_log.warning("slow request %s %s took %.3fs", method, route, elapsed)
             structlog.contextvars.unbind_contextvars("request_id")
