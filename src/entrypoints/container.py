@@ -24,6 +24,7 @@ from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
 from adapters.sql.outbox import SqlOutboxStore
+from adapters.sql.pg_account_states import PgAccountStates
 from adapters.sql.pg_catalog_queries import PgCatalogQueries
 from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
 from adapters.sql.repositories.auth import SqlAccountStates
@@ -146,7 +147,9 @@ class Container:
             "resend_verification": auth.ResendVerification(deps),
             "request_password_reset": auth.RequestPasswordReset(deps),
             "confirm_password_reset": auth.ConfirmPasswordReset(deps),
-            "check_access_token": auth.CheckAccessToken(deps, SqlAccountStates(self.db)),
+            "check_access_token": auth.CheckAccessToken(
+                deps, PgAccountStates(self.db.reads) if self.db.reads is not None else SqlAccountStates(self.db)
+            ),
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
             "delete_me": users.DeleteMe(deps, self.invalidation),
