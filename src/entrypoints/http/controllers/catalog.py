@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from application.identity import Principal
@@ -35,12 +35,12 @@ from entrypoints.http.schemas import Page
 
 PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "security": [{}]}
 _encode = msgspec.json.Encoder().encode
-Limit = Annotated[int, Parameter(ge=1, le=100, default=20, description="Page size, 1–100.")]
+Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1–100.")]
 Cursor = Annotated[
     str | None,
     Parameter(max_length=512, required=False, description="`next_cursor` of the previous page (opaque)."),
 ]
-IfNoneMatch = Annotated[str | None, Parameter(header="If-None-Match", required=False, max_length=2048)]
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False, max_length=2048)]
 
 
 def product_uuid(raw: str) -> uuid.UUID:
