@@ -25,6 +25,7 @@ from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
 from adapters.sql.outbox import SqlOutboxStore
 from adapters.sql.pg_account_states import PgAccountStates
+from adapters.sql.pg_cart_reads import PgCartReads
 from adapters.sql.pg_catalog_queries import PgCatalogQueries
 from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
 from adapters.sql.repositories.auth import SqlAccountStates
@@ -153,7 +154,7 @@ class Container:
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
             "delete_me": users.DeleteMe(deps, self.invalidation),
-            "get_cart": cart.GetCart(self.uow),
+            "get_cart": cart.GetCart(self.uow, PgCartReads(self.db.reads) if self.db.reads is not None else None),
             "add_to_cart": cart.AddToCart(self.uow, self.clock),
             "change_cart_quantity": cart.ChangeCartQuantity(self.uow, self.clock),
             "remove_cart_item": cart.RemoveCartItem(self.uow),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from application.identity import Principal
+from application.ports.cart_reads import CartReads
 from application.ports.clock import Clock
 from application.ports.orders import CartEntry, CartItemView, CartView
 from application.ports.persistence import UnitOfWorkFactory
@@ -43,12 +44,19 @@ def cart_view(entries: list[CartEntry]) -> CartView:
 
 
 class GetCart:
-    """The caller's cart; lines of withdrawn products have dropped out."""
+    """The caller's cart; lines of withdrawn products have dropped out.
 
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    With ``reads`` (a single-statement read port) it runs outside a unit of work; without, it
+    reads through one (the in-memory and SQLite wiring).
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, reads: CartReads | None = None) -> None:
         self.uow = uow
+        self.reads = reads
 
     async def execute(self, principal: Principal) -> CartView:
+        if self.reads is not None:
+            return cart_view(await self.reads.entries(principal.id))
         async with self.uow() as uow:
             entries = await uow.cart.entries(principal.id)
         return cart_view(entries)
