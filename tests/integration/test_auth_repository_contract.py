@@ -156,22 +156,51 @@ async def test_outbox_rows_commit_with_the_unit(any_uow) -> None:
     assert first != second
 
 
+async def test_outbox_add_many_writes_every_job_in_order(any_uow) -> None:
+    from adapters.memory.outbox import MemoryOutboxJobStore
+    from adapters.sql.outbox import SqlOutboxStore
+
+    jobs = MemoryOutboxJobStore(any_uow.store) if hasattr(any_uow, "store") else SqlOutboxStore(any_uow.db)
+    async with any_uow() as uow:
+        ids = await uow.outbox.add_many([("one", {"n": 1}), ("two", {"n": 2}), ("one", {"n": 3})])
+        assert await uow.outbox.add_many([]) == []
+        await uow.commit()
+    assert len(set(ids)) == 3
+    stored = [await jobs.get(outbox_id) for outbox_id in ids]
+    assert [(e.kind, e.payload, e.attempts, e.processed_at) for e in stored] == [
+        ("one", {"n": 1}, 0, None),
+        ("two", {"n": 2}, 0, None),
+        ("one", {"n": 3}, 0, None),
+    ]
+    async with any_uow() as uow:
+        rolled_back = await uow.outbox.add_many([("three", {})])
+    assert await jobs.get(rolled_back[0]) is None
+
+
 async def test_account_states_for_the_token_check(any_uow) -> None:
     from adapters.memory.auth import MemoryAccountStates
+    from adapters.sql.pg_account_states import PgAccountStates
     from adapters.sql.repositories.auth import SqlAccountStates
 
-    states = MemoryAccountStates(any_uow.store) if hasattr(any_uow, "store") else SqlAccountStates(any_uow.db)
+    if hasattr(any_uow, "store"):
+        implementations: list = [MemoryAccountStates(any_uow.store)]
+    else:
+        implementations = [SqlAccountStates(any_uow.db)]
+        if any_uow.db.reads is not None:  # Postgres: the raw-asyncpg version too
+            implementations.append(PgAccountStates(any_uow.db.reads))
     user = make_user("frank")
     user.role = Role.ADMIN
     user.token_version = 2
     async with any_uow() as uow:
         await uow.users.add(user)
         await uow.commit()
-    assert await states.auth_state(user.id) == ("admin", 2)
-    assert await states.auth_state(new_id()) is None
+    for states in implementations:
+        assert await states.auth_state(user.id) == ("admin", 2)
+        assert await states.auth_state(new_id()) is None
     async with any_uow() as uow:
         stored = await uow.users.get(user.id)
         stored.deleted_at = NOW
         await uow.users.update(stored)
         await uow.commit()
-    assert await states.auth_state(user.id) is None
+    for states in implementations:
+        assert await states.auth_state(user.id) is None

@@ -208,6 +208,11 @@ async def test_cart_entries_join_live_products_and_sellers(any_uow) -> None:
     assert entries[0].product.image_url == "https://example.com/p.png" and entries[0].product.stock == 10
     assert [e.id for e in only_a] == [line_a.id] and none_for_other == []
     assert locked == entries
+    db = getattr(any_uow, "db", None)
+    if db is not None and db.reads is not None:  # Postgres: GET /api/cart's single-statement read agrees
+        from adapters.sql.pg_cart_reads import PgCartReads
+
+        assert await PgCartReads(db.reads).entries(buyer) == entries
 
 
 async def test_cart_changes_only_touch_ones_own_lines(any_uow) -> None:
@@ -247,20 +252,56 @@ async def test_inventory_takes_stock_only_when_enough_and_live(any_uow) -> None:
         found = await uow.inventory.purchasable(product)
         assert found is not None and (found.stock, found.price, found.seller_id) == (3, Decimal("4.99"), seller)
         assert await uow.inventory.purchasable(new_id()) is None
-        assert not await uow.inventory.take(product, 4, NOW)
-        assert await uow.inventory.take(product, 3, NOW)
-        assert not await uow.inventory.take(product, 1, NOW)
+        assert await uow.inventory.take_all({product: 4}, NOW) == product
+        assert await uow.inventory.take_all({product: 3}, NOW) is None
+        assert await uow.inventory.take_all({product: 1}, NOW) == product
+        assert await uow.inventory.take_all({}, NOW) is None
         await uow.commit()
     assert await stock_of(any_uow, product) == 0
     async with any_uow() as uow:
-        await uow.inventory.take(product, 0, NOW)
         await uow.inventory.put_back(product, 2, NOW)
         await uow.commit()
     await withdraw(any_uow, product)
     async with any_uow() as uow:
         assert await uow.inventory.purchasable(product) is None
-        assert not await uow.inventory.take(product, 1, NOW)
+        assert await uow.inventory.take_all({product: 1}, NOW) == product
     assert await stock_of(any_uow, product) == 2
+
+
+async def test_take_all_takes_every_line_at_once(any_uow) -> None:
+    seller = await add_user(any_uow, "seller")
+    a, b, c = [await add_product(any_uow, seller, stock=stock) for stock in (5, 2, 9)]
+    async with any_uow() as uow:
+        assert await uow.inventory.take_all({c: 9, a: 1, b: 2}, NOW) is None
+        await uow.commit()
+    assert [await stock_of(any_uow, p) for p in (a, b, c)] == [4, 0, 0]
+
+
+async def test_take_all_with_one_short_line_takes_nothing_and_names_it(any_uow) -> None:
+    seller = await add_user(any_uow, "seller")
+    a, b, c = [await add_product(any_uow, seller, stock=stock) for stock in (5, 2, 9)]
+    async with any_uow() as uow:
+        assert await uow.inventory.take_all({a: 5, b: 3, c: 9}, NOW) == b
+        await uow.commit()  # even committed: nothing was taken
+    assert [await stock_of(any_uow, p) for p in (a, b, c)] == [5, 2, 9]
+    first, second = sorted((a, c))
+    async with any_uow() as uow:
+        # Several short: the first in product-id order is named, whatever the order given.
+        assert await uow.inventory.take_all({second: 10, b: 1, first: 6}, NOW) == first
+        await uow.commit()
+    assert [await stock_of(any_uow, p) for p in (a, b, c)] == [5, 2, 9]
+
+
+async def test_take_all_counts_withdrawn_and_missing_products_as_short(any_uow) -> None:
+    seller = await add_user(any_uow, "seller")
+    live, gone = await add_product(any_uow, seller, stock=5), await add_product(any_uow, seller, stock=5)
+    await withdraw(any_uow, gone)
+    missing = new_id()
+    async with any_uow() as uow:
+        assert await uow.inventory.take_all({live: 1, gone: 1}, NOW) == gone
+        assert await uow.inventory.take_all({live: 1, missing: 1}, NOW) == missing
+        await uow.commit()
+    assert await stock_of(any_uow, live) == 5 and await stock_of(any_uow, gone) == 5
 
 
 async def test_uncommitted_stock_and_cart_changes_roll_back(any_uow) -> None:
@@ -270,7 +311,7 @@ async def test_uncommitted_stock_and_cart_changes_roll_back(any_uow) -> None:
         await uow.cart.add(cart_line(buyer, product, 1))
         await uow.commit()
     async with any_uow() as uow:
-        assert await uow.inventory.take(product, 5, NOW)
+        assert await uow.inventory.take_all({product: 5}, NOW) is None
         await uow.cart.clear(buyer)
         assert await uow.orders.add(make_order(buyer, [(product, seller, "10.00", 5)]))
     assert await stock_of(any_uow, product) == 5
@@ -405,7 +446,7 @@ async def test_racing_takes_never_oversell(any_uow) -> None:
 
     async def take() -> bool:
         async with any_uow() as uow:
-            taken = await uow.inventory.take(product, 1, NOW)
+            taken = await uow.inventory.take_all({product: 1}, NOW) is None
             await asyncio.sleep(0)  # hold the row a moment so Postgres transactions overlap
             await uow.commit()
         return taken
@@ -413,6 +454,27 @@ async def test_racing_takes_never_oversell(any_uow) -> None:
     results = await asyncio.gather(*(take() for _ in range(8)))
     assert sum(results) == 3
     assert await stock_of(any_uow, product) == 0
+
+
+async def test_racing_take_alls_over_the_same_products_neither_deadlock_nor_oversell(any_uow) -> None:
+    seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
+    products = [await add_product(any_uow, seller, stock=4) for _ in range(3)]
+
+    async def take(i: int) -> bool:
+        # Every caller lists the products in another order (the cart's order is arbitrary).
+        order = products[i % 3 :] + products[: i % 3]
+        order = order if i % 2 else order[::-1]
+        async with any_uow() as uow:
+            # As checkout does: the order lines first (their foreign key share-locks the products).
+            assert await uow.orders.add(make_order(buyer, [(p, seller, "1.00", 1) for p in order]))
+            taken = await uow.inventory.take_all(dict.fromkeys(order, 1), NOW) is None
+            await asyncio.sleep(0.01)  # hold the locks so Postgres transactions overlap
+            await uow.commit()
+        return taken
+
+    results = await asyncio.gather(*(take(i) for i in range(10)))
+    assert sum(results) == 4
+    assert [await stock_of(any_uow, p) for p in products] == [0, 0, 0]
 
 
 async def test_racing_orders_with_one_key_make_one_order(any_uow) -> None:

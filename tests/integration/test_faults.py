@@ -452,15 +452,15 @@ async def test_a_checkout_cancelled_inside_its_transaction_leaves_nothing_half_w
         # 1. Deterministic: the request is cancelled while it holds the transaction open.
         await fill()
         inside = asyncio.Event()
-        real_take = SqlInventoryRepository.take
+        real_take = SqlInventoryRepository.take_all
 
-        async def slow_take(self: SqlInventoryRepository, *args: Any) -> bool:
-            taken = await real_take(self, *args)
+        async def slow_take(self: SqlInventoryRepository, *args: Any) -> uuid.UUID | None:
+            short = await real_take(self, *args)
             inside.set()
             await asyncio.sleep(30)
-            return taken
+            return short
 
-        monkeypatch.setattr(SqlInventoryRepository, "take", slow_take)
+        monkeypatch.setattr(SqlInventoryRepository, "take_all", slow_take)
         before = await state()
         task = asyncio.create_task(c.post("/api/cart/checkout", headers=buyer))
         await asyncio.wait_for(inside.wait(), 10)
@@ -468,7 +468,7 @@ async def test_a_checkout_cancelled_inside_its_transaction_leaves_nothing_half_w
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await state() == before  # rolled back: no order, stock and cart as they were
-        monkeypatch.setattr(SqlInventoryRepository, "take", real_take)
+        monkeypatch.setattr(SqlInventoryRepository, "take_all", real_take)
 
         # 2. Cancelled at many different moments: all or nothing, every time.
         outcomes: Counter[str] = Counter()
@@ -584,3 +584,33 @@ async def test_unavailable_backends_are_503_and_bugs_stay_500() -> None:
             assert "hunter2" not in r.text and "SELECT" not in r.text and "Traceback" not in r.text
             if expected == 503:
                 assert r.headers["retry-after"] == "2"
+
+
+async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_fresh_one(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot reads' asyncpg pool: a pooled connection that dies under a read (the server ended it
+    just as the read went out) is dropped, and the read is repeated once on a fresh connection."""
+    import asyncpg
+
+    from adapters.sql.read_pool import PgReadPool
+
+    real_fetch = asyncpg.connection.Connection.fetch
+    failures = [asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")]
+
+    async def fetch_dying_once(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real_fetch(self, *args, **kwargs)
+
+    reads = PgReadPool(pg_url, size=1)
+    try:
+        [[first_pid]] = await reads.fetch("SELECT pg_backend_pid()")
+        monkeypatch.setattr(asyncpg.connection.Connection, "fetch", fetch_dying_once)
+        [[second_pid]] = await reads.fetch("SELECT pg_backend_pid()")
+        assert not failures and second_pid != first_pid  # retried, on a new connection
+        failures.extend([asyncpg.exceptions.ConnectionDoesNotExistError("gone")] * 2)
+        with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
+            await reads.fetch("SELECT 1")  # only once: a second failure is the answer (503)
+    finally:
+        await reads.close()

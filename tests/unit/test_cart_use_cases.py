@@ -258,6 +258,25 @@ async def test_idempotency_key_returns_the_first_order(shop: Shop) -> None:
     assert (await shop.checkout(other, "key-1")).id != first.id
 
 
+async def test_a_retry_returns_the_first_order_whatever_the_cart_holds_now(shop: Shop) -> None:
+    seller, buyer = shop.user("seller"), shop.user("buyer")
+    pid, scarce = shop.product(seller, stock=500), shop.product(seller, stock=1, name="Scarce")
+    await shop.add(buyer, pid, 2)
+    first = await shop.checkout(buyer, "key-1")
+    await shop.add(buyer, pid, 1)
+    await shop.add(buyer, scarce, 1)
+    shop.stored_product(scarce).stock = 0  # this cart could not be ordered now
+    assert await shop.checkout(buyer, "key-1") == first
+    shop.stored_product(scarce).stock = 1
+    await shop.add(buyer, pid, 98)
+    shop.stored_product(pid).price = Decimal("200000000.00")  # 99 of these: over what one order may total
+    assert await shop.checkout(buyer, "key-1") == first
+    with pytest.raises(RuleViolation):  # a new key gets the rule
+        await shop.checkout(buyer, "key-2")
+    assert len(shop.store["orders"]) == 1 and len((await shop.cart(buyer)).items) == 2
+    assert shop.stored_product(pid).stock == 498 and shop.stored_product(scarce).stock == 1
+
+
 @pytest.mark.parametrize("key", ["", " ", "x" * 201, "tab\there", "é", "line\n"])
 async def test_malformed_idempotency_keys_are_400(shop: Shop, key: str) -> None:
     with pytest.raises(InvalidInput):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,16 +108,24 @@ class MemoryOutboxRepository:
         self.rows: dict[uuid.UUID, dict[str, Any]] = store.table("outbox")
 
     async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID:
-        outbox_id = new_id()
-        self.rows[outbox_id] = {
-            "id": outbox_id,
-            "kind": kind,
-            "payload": dict(payload),
-            "created_at": datetime.now(UTC),
-            "dispatched_at": None,
-            "processed_at": None,
-        }
+        [outbox_id] = await self.add_many([(kind, payload)])
         return outbox_id
+
+    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
+        now = datetime.now(UTC)
+        ids = []
+        for kind, payload in jobs:
+            outbox_id = new_id()
+            self.rows[outbox_id] = {
+                "id": outbox_id,
+                "kind": kind,
+                "payload": dict(payload),
+                "created_at": now,
+                "dispatched_at": None,
+                "processed_at": None,
+            }
+            ids.append(outbox_id)
+        return ids
 
 
 class MemoryOutboxStore:

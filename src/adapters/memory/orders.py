@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from adapters.memory.store import MemoryStore
@@ -113,13 +114,16 @@ class MemoryInventoryRepository:
             id=product.id, seller_id=product.seller_id, name=product.name, price=product.price, stock=product.stock
         )
 
-    async def take(self, product_id: uuid.UUID, quantity: int, now: datetime) -> bool:
-        product = _live(self.products, product_id)
-        if product is None or product.stock < quantity:
-            return False
-        product.stock -= quantity
-        product.updated_at = now
-        return True
+    async def take_all(self, quantities: Mapping[uuid.UUID, int], now: datetime) -> uuid.UUID | None:
+        for product_id in sorted(quantities):
+            product = _live(self.products, product_id)
+            if product is None or product.stock < quantities[product_id]:
+                return product_id
+        for product_id, quantity in quantities.items():
+            product = self.products[product_id]
+            product.stock -= quantity
+            product.updated_at = now
+        return None
 
     async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None:
         product = self.products.get(product_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.config import (
     AlembicAsyncConfig,
@@ -72,6 +73,21 @@ def _sqlite_rollback_on_invalidate(dbapi_connection: Any, _record: Any, _excepti
         dbapi_connection.rollback()
     except Exception:  # already closed or broken: closing it is all that is left
         return
+
+
+def _disconnect_on_broken_protocol(context: Any) -> None:
+    # A connection the server ended while it sat in the pool (a failover, pg_terminate_backend)
+    # can fail its next statement with asyncpg's InternalClientError ("cannot switch to state
+    # ..."), which SQLAlchemy does not recognise as a disconnect: it would go back to the pool
+    # and fail again. Marked a disconnect, the pool drops it and the request answers 503.
+    cause = context.original_exception
+    for _ in range(4):
+        if cause is None:
+            return
+        if isinstance(cause, asyncpg.exceptions.InternalClientError):
+            context.is_disconnect = True
+            return
+        cause = cause.__cause__
 
 
 SLOW_QUERY_SECONDS = 0.2
@@ -171,6 +187,8 @@ def open_database(
     engine = config.get_engine()
     event.listen(engine.sync_engine, "before_cursor_execute", _start_timer)
     event.listen(engine.sync_engine, "after_cursor_execute", _log_if_slow)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine.sync_engine, "handle_error", _disconnect_on_broken_protocol)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

@@ -7,6 +7,15 @@ from typing import Any
 
 import asyncpg
 
+# A connection ended under us: by the server (57P01 and friends arrive as these), by the network,
+# or left by such an end in a state the protocol cannot continue from (InternalClientError).
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+)
 ACQUIRE_TIMEOUT = 5.0  # like the SQLAlchemy pool's: an exhausted pool answers 503, not a hang
 
 
@@ -43,11 +52,22 @@ class PgReadPool:
         return self._pool
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows of one read. A pooled connection that turns out dead (Postgres restarted or a
+        failover or an admin ended it while it sat idle) is dropped and the read retried once on
+        a fresh one: reads are safe to repeat. A second failure propagates (503)."""
         for observe in self.observers:
             observe(sql)
-        async with (await self.pool()).acquire(timeout=ACQUIRE_TIMEOUT) as connection:
-            rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
-            return rows
+        pool = await self.pool()
+        for attempt in (1, 2):
+            async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+                try:
+                    rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
+                    return rows
+                except CONNECTION_LOST as error:
+                    if isinstance(error, asyncpg.exceptions.DataError) or attempt == 2:
+                        raise  # a bad argument is not a lost connection
+                    connection.terminate()  # never handed out again
+        raise AssertionError("unreachable")
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         rows = await self.fetch(sql, *args)

@@ -69,7 +69,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(s)
         self.cart = SqlCartRepository(s, self._db.dialect)
         self.orders = SqlOrderRepository(s, self._db.dialect)
-        self.inventory = SqlInventoryRepository(s)
+        self.inventory = SqlInventoryRepository(s, self._db.dialect)
         self.reports = SqlReportRepository(s)
         self.categories = SqlCategoryRepository(s, self._db.dialect)
         self.products = SqlProductRepository(s, self._db.dialect)

@@ -8,6 +8,7 @@ does not wait on the catalog's code.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -148,8 +149,14 @@ class InventoryRepository(Protocol):
         """A live product, or None when it does not exist or was withdrawn."""
         ...
 
-    async def take(self, product_id: uuid.UUID, quantity: int, now: datetime) -> bool:
-        """Decrement stock if at least ``quantity`` is left and the product is live; atomic."""
+    async def take_all(self, quantities: Mapping[uuid.UUID, int], now: datetime) -> uuid.UUID | None:
+        """Take stock for a whole order (product id -> quantity), all or nothing, in one call.
+
+        Returns None when every product is live and has at least its quantity left (then all are
+        decremented), else the first such product in product-id order that falls short (withdrawn
+        or missing counts as short) and nothing is taken. Rows are locked in product-id order, so
+        concurrent callers with overlapping products cannot deadlock.
+        """
         ...
 
     async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None: ...

@@ -9,6 +9,7 @@ violated unique constraint), so use cases never see a driver exception.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -68,6 +69,10 @@ class OutboxRepository(Protocol):
     """Jobs recorded in the same transaction as the change that needs them."""
 
     async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID: ...
+
+    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
+        """Record several jobs (kind, payload) at once (one statement); their ids, in order."""
+        ...
 
 
 class UnitOfWork(Protocol):

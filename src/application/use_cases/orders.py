@@ -12,7 +12,7 @@ from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispa
 from application.pagination import PAGE_DEFAULT, check_limit, decode_cursor, encode_cursor
 from application.ports.clock import Clock
 from application.ports.orders import OrderItemView, OrderView, SaleView
-from application.ports.persistence import UnitOfWorkFactory
+from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
@@ -58,15 +58,22 @@ def order_view(order: Order) -> OrderView:
     )
 
 
+async def _earlier_order(uow: UnitOfWork, buyer_id: uuid.UUID, key: str | None) -> Order | None:
+    """The order a checkout with this key already made (so this one is a retry), if any."""
+    return await uow.orders.get_by_idempotency_key(buyer_id, key) if key is not None else None
+
+
 class Checkout:
     """Turn the cart into an order in one transaction.
 
-    Prices and names are snapshotted into the order lines; stock is taken with guarded updates
-    in product-id order (a fixed lock order, so concurrent checkouts cannot deadlock), and any
-    shortfall rolls everything back with a 409 naming the product, the cart untouched. With an
-    ``Idempotency-Key`` a retry, even a concurrent one, returns the first order instead of
-    making another: the unique (buyer, key) constraint decides. Confirmation emails go through
-    the outbox, so a queue outage delays them and never loses them or the order.
+    Prices and names are snapshotted into the order lines; stock for all lines is taken in one
+    all-or-nothing call that locks the products in product-id order (a fixed lock order, so
+    concurrent checkouts cannot deadlock), and any shortfall rolls everything back with a 409
+    naming the product, the cart untouched. With an ``Idempotency-Key`` a retry, even a
+    concurrent one, returns the first order instead of making another: the unique (buyer, key)
+    constraint decides, so the order is looked up only when the insert finds the key taken (or
+    when nothing could be ordered: an emptied cart is what a retry usually finds). Confirmation
+    emails go through the outbox, so a queue outage delays them and never loses them or the order.
     """
 
     def __init__(self, deps: OrderDeps) -> None:
@@ -77,13 +84,11 @@ class Checkout:
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
             # Locks this buyer's lines first: a concurrent checkout of the same cart waits here
-            # and then sees the finished order below (or an emptied cart).
+            # and then sees an emptied cart (and the finished order by its key).
             entries = await uow.cart.entries(principal.id, for_checkout=True)
-            if key is not None:
-                existing = await uow.orders.get_by_idempotency_key(principal.id, key)
-                if existing is not None:
-                    return order_view(existing)
             if not entries:
+                if (existing := await _earlier_order(uow, principal.id, key)) is not None:
+                    return order_view(existing)
                 raise RuleViolation("The cart is empty.", field="items")
             order_id = new_id()
             lines = [
@@ -98,37 +103,42 @@ class Checkout:
                 )
                 for entry in entries
             ]
+            try:
+                total = order_total(lines)
+            except RuleViolation:  # too big to order; still, a retry gets its first order back
+                if (existing := await _earlier_order(uow, principal.id, key)) is not None:
+                    return order_view(existing)
+                raise
             order = Order(
                 id=order_id,
                 buyer_id=principal.id,
                 status=OrderStatus.PLACED,
-                total=order_total(lines),
+                total=total,
                 created_at=now,
                 updated_at=now,
                 lines=lines,
                 idempotency_key=key,
             )
             if not await uow.orders.add(order):
-                # Only a key can collide: another request with it committed while we worked.
-                existing = await uow.orders.get_by_idempotency_key(principal.id, key) if key else None
+                # Only a key can collide: another request with it committed first (or still runs).
+                existing = await _earlier_order(uow, principal.id, key)
                 if existing is None:
                     raise Conflict("A checkout with this Idempotency-Key is in progress.", field="Idempotency-Key")
                 return order_view(existing)
-            for line in sorted(lines, key=lambda line: line.product_id):
-                if not await uow.inventory.take(line.product_id, line.quantity, now):
-                    raise Conflict(
-                        f'Not enough stock left for "{line.name}" (product {line.product_id}); nothing was ordered.',
-                        field="items",
-                    )
+            short = await uow.inventory.take_all({line.product_id: line.quantity for line in lines}, now)
+            if short is not None:
+                name = next(line.name for line in lines if line.product_id == short)
+                raise Conflict(
+                    f'Not enough stock left for "{name}" (product {short}); nothing was ordered.', field="items"
+                )
             await uow.cart.remove_lines([entry.id for entry in entries])
-            jobs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
-            confirmation = {"order_id": str(order.id)}
-            jobs.append(
-                (await uow.outbox.add(SEND_ORDER_CONFIRMATION, confirmation), SEND_ORDER_CONFIRMATION, confirmation)
-            )
-            for seller_id in sorted({line.seller_id for line in lines if line.seller_id is not None}):
-                notice = {"order_id": str(order.id), "seller_id": str(seller_id)}
-                jobs.append((await uow.outbox.add(SEND_SALE_NOTICE, notice), SEND_SALE_NOTICE, notice))
+            payloads: list[tuple[str, dict[str, Any]]] = [(SEND_ORDER_CONFIRMATION, {"order_id": str(order.id)})]
+            payloads += [
+                (SEND_SALE_NOTICE, {"order_id": str(order.id), "seller_id": str(seller_id)})
+                for seller_id in sorted({line.seller_id for line in lines if line.seller_id is not None})
+            ]
+            outbox_ids = await uow.outbox.add_many(payloads)
+            jobs = [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(outbox_ids, payloads, strict=True)]
             await uow.commit()
         if self.deps.invalidation is not None:
             await self.deps.invalidation.products_changed(line.product_id for line in lines)

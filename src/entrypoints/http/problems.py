@@ -119,6 +119,7 @@ _UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
     OSError,  # refused or reset connections, connect and command timeouts
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InternalClientError,  # a connection left unusable by a server-side end
     RedisConnectionError,
     RedisTimeoutError,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ U = table_of(UserRow)
 R = table_of(RefreshTokenRow)
 E = table_of(EmailTokenRow)
 O = table_of(OutboxRow)  # noqa: E741
+# Rows per multi-row INSERT: well under the 32,766 bound parameters SQLite allows (Postgres: 32,767).
+_ROWS_PER_INSERT = 1000
 
 
 def _user(row: Any) -> User:
@@ -208,12 +211,19 @@ class SqlOutboxRepository:
         self.s = session
 
     async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID:
-        outbox_id = new_id()
-        now = datetime.now(UTC)
-        await self.s.execute(
-            insert(O).values(id=outbox_id, kind=kind, payload=payload, attempts=0, created_at=now, updated_at=now)
-        )
+        [outbox_id] = await self.add_many([(kind, payload)])
         return outbox_id
+
+    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
+        now = datetime.now(UTC)
+        ids = [new_id() for _ in jobs]
+        rows = [
+            {"id": outbox_id, "kind": kind, "payload": payload, "attempts": 0, "created_at": now, "updated_at": now}
+            for outbox_id, (kind, payload) in zip(ids, jobs, strict=True)
+        ]
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            await self.s.execute(insert(O).values(rows[start : start + _ROWS_PER_INSERT]))
+        return ids
 
 
 class SqlAccountStates:

@@ -1,18 +1,32 @@
 """Cart lines, orders and stock on SQL (Postgres and SQLite).
 
 Race safety lives in the statements: the cart upsert (``ON CONFLICT .. DO UPDATE``), the order
-insert (``ON CONFLICT (buyer_id, idempotency_key) DO NOTHING``) and guarded updates for stock
-and order status. Nothing reads a row to decide how to write it.
+insert (``ON CONFLICT (buyer_id, idempotency_key) DO NOTHING``), the all-or-nothing stock take
+and guarded updates for order status. Nothing reads a row to decide how to write it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +56,56 @@ def _insert(dialect: str) -> Any:
 
 def _rowcount(result: Any) -> int:
     return int(result.rowcount)
+
+
+# Rows per multi-row INSERT: 1,000 rows of 11 columns stay well under the 32,766 bound parameters
+# SQLite allows (Postgres: 32,767), and any usual order is a single statement.
+_ROWS_PER_INSERT = 1000
+
+
+def _take_all_postgres() -> Any:
+    """All of an order's stock in one statement: lock, check, decrement, all or nothing.
+
+    ``locked`` locks the wanted product rows in product-id order (the lock is applied after
+    ``ORDER BY``), so two checkouts with overlapping products, in whatever order their carts list
+    them, queue on the same first row instead of deadlocking; the UPDATE that follows touches only
+    rows already locked, in whatever order its join visits them. A plain ``UPDATE .. FROM (VALUES
+    ..)`` would lock in the planner's join order, which is not guaranteed. The lock is ``FOR NO KEY
+    UPDATE``, the one the UPDATE itself takes: ``FOR UPDATE`` would also wait for the ``KEY SHARE``
+    locks other checkouts' order lines hold on the same products (their foreign key), and two
+    checkouts would deadlock there. ``enough`` is computed from the latest committed row (a waiting
+    lock re-reads it), and the UPDATE runs only if every wanted product is live and has enough, so
+    a shortfall changes nothing. The statement returns each found product with its ``enough``; a
+    product missing from the answer does not exist. Arrays (not an ``IN``/``VALUES`` list) keep the
+    text, and so the prepared statement, the same for any number of lines.
+    """
+    v = (
+        func.unnest(
+            bindparam("ids", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True))),
+            bindparam("quantities", type_=postgresql.ARRAY(Integer)),
+        )
+        .table_valued(column("id", postgresql.UUID(as_uuid=True)), column("q", Integer))
+        .render_derived(name="v")
+    )
+    want = select(v.c.id, v.c.q).cte("want")
+    locked = (
+        select(P.c.id, and_(P.c.stock >= want.c.q, P.c.withdrawn_at.is_(None)).label("enough"))
+        .join_from(P, want, P.c.id == want.c.id)
+        .order_by(P.c.id)
+        .with_for_update(of=P, key_share=True)  # FOR NO KEY UPDATE
+        .cte("locked")
+    )
+    all_enough = select(func.count()).select_from(locked).where(locked.c.enough).scalar_subquery()
+    taken = (
+        update(P)
+        .where(P.c.id == want.c.id, all_enough == bindparam("n", type_=Integer))
+        .values(stock=P.c.stock - want.c.q, updated_at=bindparam("now", type_=P.c.updated_at.type))
+        .cte("taken")
+    )
+    return select(locked.c.id, locked.c.enough).add_cte(taken)
+
+
+_TAKE_ALL_POSTGRES = _take_all_postgres()
 
 
 def _before(created_at: Any, row_id: Any, after: Keyset) -> ColumnElement[bool]:
@@ -152,8 +216,9 @@ class SqlCartRepository:
 
 
 class SqlInventoryRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, dialect: str) -> None:
         self.s = session
+        self.dialect = dialect
 
     async def purchasable(self, product_id: uuid.UUID) -> Purchasable | None:
         row = (
@@ -167,13 +232,32 @@ class SqlInventoryRepository:
             return None
         return Purchasable(id=row.id, seller_id=row.seller_id, name=row.name, price=row.price, stock=row.stock)
 
-    async def take(self, product_id: uuid.UUID, quantity: int, now: datetime) -> bool:
-        result = await self.s.execute(
-            update(P)
-            .where(P.c.id == product_id, P.c.stock >= quantity, P.c.withdrawn_at.is_(None))
-            .values(stock=P.c.stock - quantity, updated_at=now)
-        )
-        return _rowcount(result) == 1
+    async def take_all(self, quantities: Mapping[uuid.UUID, int], now: datetime) -> uuid.UUID | None:
+        if not quantities:
+            return None
+        if self.dialect == "postgresql":
+            ids = sorted(quantities)
+            rows = await self.s.execute(
+                _TAKE_ALL_POSTGRES,
+                {"ids": ids, "quantities": [quantities[i] for i in ids], "n": len(ids), "now": now},
+            )
+            enough = {row.id: row.enough for row in rows}
+            return next((product_id for product_id in ids if not enough.get(product_id, False)), None)
+        # SQLite: units of work run one at a time, so guarded updates in product-id order; the
+        # savepoint undoes the ones already made when a later product falls short.
+        savepoint = await self.s.begin_nested()
+        for product_id in sorted(quantities):
+            quantity = quantities[product_id]
+            result = await self.s.execute(
+                update(P)
+                .where(P.c.id == product_id, P.c.stock >= quantity, P.c.withdrawn_at.is_(None))
+                .values(stock=P.c.stock - quantity, updated_at=now)
+            )
+            if _rowcount(result) != 1:
+                await savepoint.rollback()
+                return product_id
+        await savepoint.commit()
+        return None
 
     async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None:
         await self.s.execute(update(P).where(P.c.id == product_id).values(stock=P.c.stock + quantity, updated_at=now))
@@ -204,25 +288,25 @@ class SqlOrderRepository:
         )
         if (await self.s.execute(stmt)).first() is None:
             return False
-        await self.s.execute(
-            insert(L),
-            [
-                {
-                    "id": line.id,
-                    "order_id": order.id,
-                    "product_id": line.product_id,
-                    "seller_id": line.seller_id,
-                    "buyer_id": order.buyer_id,
-                    "name": line.name,
-                    "unit_price": line.unit_price,
-                    "quantity": line.quantity,
-                    "line_total": line.line_total,
-                    "created_at": order.created_at,
-                    "updated_at": order.created_at,
-                }
-                for line in order.lines
-            ],
-        )
+        rows = [
+            {
+                "id": line.id,
+                "order_id": order.id,
+                "product_id": line.product_id,
+                "seller_id": line.seller_id,
+                "buyer_id": order.buyer_id,
+                "name": line.name,
+                "unit_price": line.unit_price,
+                "quantity": line.quantity,
+                "line_total": line.line_total,
+                "created_at": order.created_at,
+                "updated_at": order.created_at,
+            }
+            for line in order.lines
+        ]
+        # Multi-row INSERTs, not executemany (which runs the statement once per line).
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            await self.s.execute(insert(L).values(rows[start : start + _ROWS_PER_INSERT]))
         return True
 
     async def _with_lines(self, rows: list[Any]) -> list[Order]:
