@@ -4,7 +4,8 @@
 
 Creates and migrates the database when missing, seeds it in SQL with ``generate_series`` (users,
 a two-level category tree, 100k products with ratings and a few withdrawn, favorites), runs the
-exact statements ``SqlCatalogQueries`` sends for each hot listing, and writes the plans to
+exact statements the project sends on Postgres for each hot listing (``listing_sql`` of
+``PgCatalogQueries`` on asyncpg, the favorites, reviews and category counts of ``SqlCatalogQueries``), and writes the plans to
 ``bench/plans/<name>.txt`` plus a summary (index used, execution time) on stdout.
 """
 
@@ -27,6 +28,7 @@ from sqlalchemy.ext.compiler import compiles  # noqa: E402
 
 from adapters.sql.catalog_queries import SqlCatalogQueries  # noqa: E402
 from adapters.sql.database import migrate, open_database  # noqa: E402
+from adapters.sql.pg_catalog_queries import listing_sql  # noqa: E402
 from adapters.sql.tables import CategoryRow, FavoriteRow, ProductRow, ReviewRow, table_of  # noqa: E402
 from application.views.catalog import ProductFilter, ProductSort  # noqa: E402
 from domain.catalog import descendants  # noqa: E402
@@ -190,27 +192,27 @@ async def main(url: str) -> None:
         reviewed = (await conn.execute(select(R.c.product_id).limit(1))).scalar_one()
         tree = frozenset(descendants(parents, top))
     listings: dict[str, Any] = {
-        "newest": queries.listing(ProductFilter(), ProductSort.NEWEST, None, 21),
-        "newest_deep_cursor": queries.listing(ProductFilter(), ProductSort.NEWEST, (deep.created_at, deep.id), 21),
-        "category_tree_newest": queries.listing(ProductFilter(category_ids=tree), ProductSort.NEWEST, None, 21),
-        "category_tree_rating": queries.listing(ProductFilter(category_ids=tree), ProductSort.RATING, None, 21),
-        "category_leaf_price_asc": queries.listing(
+        "newest": listing_sql(ProductFilter(), ProductSort.NEWEST, None, 21),
+        "newest_deep_cursor": listing_sql(ProductFilter(), ProductSort.NEWEST, (deep.created_at, deep.id), 21),
+        "category_tree_newest": listing_sql(ProductFilter(category_ids=tree), ProductSort.NEWEST, None, 21),
+        "category_tree_rating": listing_sql(ProductFilter(category_ids=tree), ProductSort.RATING, None, 21),
+        "category_leaf_price_asc": listing_sql(
             ProductFilter(category_ids=frozenset({leaf})), ProductSort.PRICE_ASC, None, 21
         ),
-        "price_asc": queries.listing(ProductFilter(), ProductSort.PRICE_ASC, None, 21),
-        "price_desc_deep_cursor": queries.listing(
+        "price_asc": listing_sql(ProductFilter(), ProductSort.PRICE_ASC, None, 21),
+        "price_desc_deep_cursor": listing_sql(
             ProductFilter(), ProductSort.PRICE_DESC, (deep_price.price, deep_price.id), 21
         ),
-        "price_range_price_asc": queries.listing(
+        "price_range_price_asc": listing_sql(
             ProductFilter(min_price=Decimal("100"), max_price=Decimal("120")), ProductSort.PRICE_ASC, None, 21
         ),
-        "rating": queries.listing(ProductFilter(), ProductSort.RATING, None, 21),
-        "rating_in_stock": queries.listing(ProductFilter(in_stock=True), ProductSort.RATING, None, 21),
-        "seller_newest": queries.listing(ProductFilter(seller_id=seller), ProductSort.NEWEST, None, 21),
-        "search_relevance": queries.listing(ProductFilter(q="wireless headphones"), ProductSort.RELEVANCE, None, 21),
-        "search_newest": queries.listing(ProductFilter(q="bamboo teapot"), ProductSort.NEWEST, None, 21),
-        "search_rare_relevance": queries.listing(ProductFilter(q="lisbon kitchens"), ProductSort.RELEVANCE, None, 21),
-        "newest_page_of_100": queries.listing(ProductFilter(), ProductSort.NEWEST, None, 101),
+        "rating": listing_sql(ProductFilter(), ProductSort.RATING, None, 21),
+        "rating_in_stock": listing_sql(ProductFilter(in_stock=True), ProductSort.RATING, None, 21),
+        "seller_newest": listing_sql(ProductFilter(seller_id=seller), ProductSort.NEWEST, None, 21),
+        "search_relevance": listing_sql(ProductFilter(q="wireless headphones"), ProductSort.RELEVANCE, None, 21),
+        "search_newest": listing_sql(ProductFilter(q="bamboo teapot"), ProductSort.NEWEST, None, 21),
+        "search_rare_relevance": listing_sql(ProductFilter(q="lisbon kitchens"), ProductSort.RELEVANCE, None, 21),
+        "newest_page_of_100": listing_sql(ProductFilter(), ProductSort.NEWEST, None, 101),
         "favorites_page": queries._favorites()
         .where(F.c.user_id == fan)
         .order_by(F.c.created_at.desc(), F.c.id.desc())
@@ -225,12 +227,19 @@ async def main(url: str) -> None:
     }
     PLANS.mkdir(parents=True, exist_ok=True)
     print(f"{'query':28} {'ms':>9}  indexes")
+    raw = await db.reads.pool() if db.reads is not None else None
+    assert raw is not None
     async with db.engine.connect() as conn:
         for name, statement in listings.items():
-            await conn.execute(Explain(statement))  # warm the cache: report steady-state plans
-            rows = await conn.execute(Explain(statement))
-            plan = "\n".join(row[0] for row in rows)
-            sql = str(statement.compile(dialect=conn.dialect))
+            if isinstance(statement, tuple):  # (sql, args) for asyncpg
+                sql, args = statement
+                explain = "EXPLAIN (ANALYZE, BUFFERS) " + sql
+                await raw.fetch(explain, *args)  # warm the cache: report steady-state plans
+                plan = "\n".join(row[0] for row in await raw.fetch(explain, *args))
+            else:
+                await conn.execute(Explain(statement))
+                plan = "\n".join(row[0] for row in await conn.execute(Explain(statement)))
+                sql = str(statement.compile(dialect=conn.dialect))
             (PLANS / f"{name}.txt").write_text(f"-- {name}\n{sql}\n\n{plan}\n")
             used, ms = summarize(plan)
             print(f"{name:28} {ms:>9}  {used}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -40,16 +41,24 @@ class JobDispatcher:
         self._context = context
 
     async def dispatch(self, jobs: Iterable[tuple[uuid.UUID, str, dict[str, Any]]]) -> int:
-        sent: list[uuid.UUID] = []
         context = dict(self._context()) if self._context is not None else {}
-        for outbox_id, kind, payload in jobs:
-            try:
-                body = {"outbox_id": str(outbox_id), **payload, **context}
-                await self._queue.enqueue(kind, body, key=f"outbox:{outbox_id}")
-            except Exception:  # the relay retries; the caller's work already committed
+        batch = list(jobs)
+        # Enqueued concurrently: a checkout's jobs cost one queue round trip, not one each.
+        outcomes = await asyncio.gather(
+            *(
+                self._queue.enqueue(
+                    kind, {"outbox_id": str(outbox_id), **payload, **context}, key=f"outbox:{outbox_id}"
+                )
+                for outbox_id, kind, payload in batch
+            ),
+            return_exceptions=True,
+        )
+        sent: list[uuid.UUID] = []
+        for (outbox_id, _, _), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):  # the relay retries; the caller's work already committed
                 log.warning("job queue unavailable; outbox row %s left for the relay", outbox_id)
-                break
-            sent.append(outbox_id)
+            else:
+                sent.append(outbox_id)
         if sent:
             try:
                 await self._marker.mark_dispatched(sent)

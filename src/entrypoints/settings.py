@@ -65,6 +65,9 @@ class Settings:
     redis_key_prefix: str = "mkt:"
     # Seconds a cached value may live in a process's own first-level cache (0 turns it off).
     cache_local_ttl: float = 10.0
+    # Move everything loaded at start-up out of the garbage collector's way (gc.freeze): full
+    # collections stop pausing requests (p99 down about half in `make bench`) at some throughput.
+    gc_freeze: bool = False
     job_queue_name: str = "marketplace"
     worker_concurrency: int = 10
     # None: var_dir / "reports"
@@ -125,6 +128,7 @@ class Settings:
             log_json=_bool(e.get("LOG_JSON"), True),
             redis_key_prefix=e.get("REDIS_KEY_PREFIX", "mkt:"),
             cache_local_ttl=float(e.get("CACHE_LOCAL_TTL", "10")),
+            gc_freeze=_bool(e.get("GC_FREEZE"), False),
             job_queue_name=e.get("JOB_QUEUE_NAME", "marketplace"),
             worker_concurrency=int(e.get("WORKER_CONCURRENCY", "10")),
             reports_dir_override=Path(e["REPORTS_DIR"]) if e.get("REPORTS_DIR") else None,

@@ -49,8 +49,13 @@ async def test_every_write_shows_in_the_next_read(cached_client) -> None:
         page = (await client.get(f"/api/products?category_id={category['id']}")).json()
         return [p["id"] for p in page["items"]]
 
+    async def search_ids() -> list[str]:
+        page = (await client.get("/api/products?q=kettle")).json()
+        return [p["id"] for p in page["items"]]
+
     assert await categories_count() == 0
     assert await first_page_ids() == []
+    assert await search_ids() == []  # a cached empty search page ...
     profile = (await client.get(f"/api/users/{seller['id']}")).json()
     assert profile["product_count"] == 0
 
@@ -70,6 +75,7 @@ async def test_every_write_shows_in_the_next_read(cached_client) -> None:
     pid = product["id"]
     assert await categories_count() == 1
     assert await first_page_ids() == [pid]
+    assert await search_ids() == [pid]  # ... is gone once the product is listed
     assert (await client.get(f"/api/users/{seller['id']}")).json()["product_count"] == 1
 
     assert (await client.get(f"/api/products/{pid}")).json()["price"] == "20.00"  # now cached

@@ -197,3 +197,26 @@ async def test_dispatcher_and_relay_use_the_same_job_key() -> None:
     await RelayOutbox(store, w.queue, w.clock).execute()
     assert {key for _, _, key in w.queue.jobs} == direct
     assert isinstance(w.deps.jobs, JobDispatcher)
+
+
+async def test_dispatch_enqueues_together_and_marks_only_what_reached_the_queue() -> None:
+    class FlakyQueue(RecordingQueue):
+        """Refuses one kind of job; the others get through."""
+
+        async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str) -> None:
+            await asyncio.sleep(0)  # a round trip: enqueues overlap only if sent together
+            if kind == "refused":
+                raise ConnectionError("queue hiccup")
+            self.jobs.append((kind, payload, key))
+
+    marked: list[uuid.UUID] = []
+
+    class Marker:
+        async def mark_dispatched(self, ids: Any) -> None:
+            marked.extend(ids)
+
+    queue = FlakyQueue()
+    jobs = [(uuid.uuid4(), kind, {"n": str(n)}) for n, kind in enumerate(["a", "refused", "b"])]
+    assert await JobDispatcher(queue, Marker()).dispatch(jobs) == 2
+    assert [kind for kind, _, _ in queue.jobs] == ["a", "b"]
+    assert marked == [jobs[0][0], jobs[2][0]]  # the refused row stays for the relay

@@ -78,6 +78,7 @@ class TieredCache:
 
     async def delete(self, key: str) -> None:
         await self.local.delete(key)
+        # In this order: a process told by the message must not find the old value in Redis.
         await self.shared.delete(key)
         await self._publish(_KEY + key)
 

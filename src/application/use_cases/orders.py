@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -140,10 +142,12 @@ class Checkout:
             outbox_ids = await uow.outbox.add_many(payloads)
             jobs = [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(outbox_ids, payloads, strict=True)]
             await uow.commit()
+        # After the commit, concurrently (none of these raises): jobs onto the queue, caches told.
+        after_commit: list[Coroutine[Any, Any, object]] = [self.deps.jobs.dispatch(jobs)]
         if self.deps.invalidation is not None:
-            await self.deps.invalidation.products_changed(line.product_id for line in lines)
-            await self.deps.invalidation.feed_changed(principal.id)
-        await self.deps.jobs.dispatch(jobs)
+            after_commit.append(self.deps.invalidation.products_changed(line.product_id for line in lines))
+            after_commit.append(self.deps.invalidation.feed_changed(principal.id))
+        await asyncio.gather(*after_commit)
         return order_view(order)
 
 
