@@ -5,8 +5,9 @@
 Creates and migrates the database when missing, seeds it in SQL with ``generate_series`` (users,
 a two-level category tree, 100k products with ratings and a few withdrawn, favorites), runs the
 exact statements the project sends on Postgres for each hot listing (``listing_sql`` of
-``PgCatalogQueries`` on asyncpg, the favorites, reviews and category counts of ``SqlCatalogQueries``), and writes the plans to
-``bench/plans/<name>.txt`` plus a summary (index used, execution time) on stdout.
+``PgCatalogQueries`` on asyncpg; the favorites, reviews and category counts of
+``SqlCatalogQueries``), and writes the plans to ``bench/plans/<name>.txt`` plus a summary
+(index used, execution time) on stdout.
 """
 
 from __future__ import annotations
