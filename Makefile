@@ -57,7 +57,7 @@ openapi: install
 
 bench: install
 	$(UV) sync --frozen --inexact --group bench
-	$(RUN) --group bench python bench/run.py
+	$(RUN) --group bench python bench/run.py --rounds 3 --duration 5
 
 bench-recs: install
 	$(RUN) python bench/recs_scale.py --sizes 100k,1M,10M

@@ -100,7 +100,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     """A Markdown table (also what the terminal shows)."""
     head = (
         "| server | endpoint | req/s | p50 ms | p99 ms | errors | SQL/req | DB round trips | Redis/req "
-        "| vs twin | vs FastAPI | other CPU |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "| vs twin | vs FastAPI | other CPU | req/s per round |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     )
     lines = [head]
     for key, row in results.items():
@@ -108,14 +108,15 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         count = row.get("count") or {}
         if row.get("status") != "ok":
             status = " ".join(str(row.get("status", "?")).split()).replace("|", "/")
-            lines.append(f"| {server} | {endpoint} | {status} | | | | | | | | | |")
+            lines.append(f"| {server} | {endpoint} | {status} | | | | | | | | | | |")
             continue
         twin = f"{row['vs_twin']:.2f}× {row['twin'].split(':')[1]}" if row.get("vs_twin") is not None else ""
         fast = f"{row['vs_fastapi']:.2f}×" if row.get("vs_fastapi") is not None else ""
         lines.append(
             f"| {server} | {endpoint} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
             f"| {row['errors']} | {_num(count.get('sql'), 'd')} | {_num(count.get('round_trips'), 'd')} "
-            f"| {_num(count.get('redis'), 'd')} | {twin} | {fast} | {_num(row.get('foreign_cores'), '.2f')} |"
+            f"| {_num(count.get('redis'), 'd')} | {twin} | {fast} | {_num(row.get('foreign_cores'), '.2f')} "
+            f"| {' / '.join(f'{rps:,}' for rps in row.get('rounds_rps', []))} |"
         )
     return "\n".join(lines)
 

@@ -21,8 +21,6 @@ U = table_of(UserRow)
 R = table_of(RefreshTokenRow)
 E = table_of(EmailTokenRow)
 O = table_of(OutboxRow)  # noqa: E741
-# Rows per multi-row INSERT: well under the 32,766 bound parameters SQLite allows (Postgres: 32,767).
-_ROWS_PER_INSERT = 1000
 
 
 def _user(row: Any) -> User:
@@ -221,8 +219,8 @@ class SqlOutboxRepository:
             {"id": outbox_id, "kind": kind, "payload": payload, "attempts": 0, "created_at": now, "updated_at": now}
             for outbox_id, (kind, payload) in zip(ids, jobs, strict=True)
         ]
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            await self.s.execute(insert(O).values(rows[start : start + _ROWS_PER_INSERT]))
+        if rows:  # executemany form: a cached compiled statement, the rows in one batch
+            await self.s.execute(insert(O), rows)
         return ids
 
 

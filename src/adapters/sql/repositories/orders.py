@@ -58,11 +58,6 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
-# Rows per multi-row INSERT: 1,000 rows of 11 columns stay well under the 32,766 bound parameters
-# SQLite allows (Postgres: 32,767), and any usual order is a single statement.
-_ROWS_PER_INSERT = 1000
-
-
 def _take_all_postgres() -> Any:
     """All of an order's stock in one statement: lock, check, decrement, all or nothing.
 
@@ -304,9 +299,10 @@ class SqlOrderRepository:
             }
             for line in order.lines
         ]
-        # Multi-row INSERTs, not executemany (which runs the statement once per line).
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            await self.s.execute(insert(L).values(rows[start : start + _ROWS_PER_INSERT]))
+        # The executemany form: SQLAlchemy caches its compiled statement and sends the rows in one
+        # batch (insertmanyvalues or asyncpg's pipelined executemany). ``insert().values(rows)``
+        # would be one statement too, but has no cache key: it was compiled on every checkout.
+        await self.s.execute(insert(L), rows)
         return True
 
     async def _with_lines(self, rows: list[Any]) -> list[Order]:
