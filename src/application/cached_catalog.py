@@ -91,11 +91,17 @@ def product_key(product_id: uuid.UUID) -> str:
 
 
 class CachedCatalogQueries:
-    """Implements ``CatalogQueries``; reads through ``cache`` where it pays, delegates the rest."""
+    """Implements ``CatalogQueries``; reads through ``cache`` where it pays, delegates the rest.
 
-    def __init__(self, inner: CatalogQueries, cache: Cache) -> None:
+    Product details may go to a separate ``detail_cache``: a detail is a primary-key read, so a
+    cache that costs a network round trip on every miss barely pays for it, and the wiring can
+    give details a process-local cache under the same invalidations instead.
+    """
+
+    def __init__(self, inner: CatalogQueries, cache: Cache, *, detail_cache: Cache | None = None) -> None:
         self.inner = inner
         self.cache = cache
+        self.detail_cache = detail_cache or cache
 
     async def categories(self) -> list[CategoryView]:
         return await cached(
@@ -111,7 +117,7 @@ class CachedCatalogQueries:
         async def load() -> ProductDetail | None:
             return await self.inner.product(product_id)
 
-        return await cached(self.cache, product_key(product_id), DETAIL_TTL, load, *_DETAIL)
+        return await cached(self.detail_cache, product_key(product_id), DETAIL_TTL, load, *_DETAIL)
 
     async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
         return await self.inner.product_summaries(product_ids)

@@ -169,7 +169,9 @@ class Container:
         }
         reads = self.replica or self.db
         catalog_reads = PgCatalogQueries(reads) if reads.reads is not None else SqlCatalogQueries(reads)
-        self.catalog_queries = CachedCatalogQueries(catalog_reads, self.cache)
+        # Details (primary-key reads) are cached per process only; see ProcessLocalCache.
+        detail_cache = self.cache.process_local() if isinstance(self.cache, TieredCache) else self.cache
+        self.catalog_queries = CachedCatalogQueries(catalog_reads, self.cache, detail_cache=detail_cache)
         self.use_cases.update(
             build_catalog_use_cases(
                 CatalogDeps(

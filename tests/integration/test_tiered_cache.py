@@ -111,3 +111,18 @@ async def test_a_lost_channel_turns_the_local_tier_off_until_it_is_back(
     await eventually(lambda: a.subscribed and b.subscribed)
     await a.delete("product:4")
     assert await b.get("product:4") is None
+
+
+async def test_the_process_local_view_keeps_values_out_of_redis_under_the_same_invalidations(
+    pair: tuple[TieredCache, TieredCache],
+) -> None:
+    a, b = pair
+    details_a, details_b = a.process_local(), b.process_local()
+    for details in (details_a, details_b):
+        assert await details.get("product:5") is None
+        await details.set("product:5", b"row", 60)
+        assert await details.get("product:5") == b"row"  # from memory
+    assert await a.shared.get("product:5") is None  # never written to Redis
+    await details_a.delete("product:5")  # a write in process a ...
+    await eventually(lambda: b.local.stats()["entries"] == 0)  # ... reaches process b
+    assert await details_b.get("product:5") is None

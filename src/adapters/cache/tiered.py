@@ -97,6 +97,10 @@ class TieredCache:
         await self.shared.bump(namespace)
         await self._publish(_NAMESPACE + namespace)
 
+    def process_local(self) -> ProcessLocalCache:
+        """A view that caches in this process only, under the same invalidations (see below)."""
+        return ProcessLocalCache(self)
+
     def stats(self) -> dict[str, int]:
         local = self.local.stats()
         shared = self.shared.stats()
@@ -168,3 +172,43 @@ class TieredCache:
                 await self._listener
             self._listener = None
         self._forget_everything()
+
+
+class ProcessLocalCache:
+    """The first-level tier alone, for reads cheaper to repeat than a Redis round trip.
+
+    A product detail is one primary-key lookup: going to Redis on every miss (a GET, then a SET)
+    costs about what it saves, so hot details live in each process's memory only. Invalidation is
+    the tiered cache's (``delete`` and ``bump`` publish to every process), and nothing is kept
+    while the invalidation channel is down.
+    """
+
+    def __init__(self, tiered: TieredCache) -> None:
+        self.tiered = tiered
+
+    async def get(self, key: str) -> bytes | None:
+        tiered = self.tiered
+        tiered._listen_in_background()
+        if not tiered.subscribed:
+            return None
+        value = await tiered.local.get(key)
+        if value is None:
+            if len(tiered._pending) >= _MAX_PENDING:
+                tiered._pending.clear()
+            tiered._pending[key] = tiered._generation
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        tiered = self.tiered
+        started = tiered._pending.pop(key, None)
+        if tiered.subscribed and started == tiered._generation:
+            await tiered.local.set(key, value, min(ttl_seconds, tiered.local_ttl))
+
+    async def delete(self, key: str) -> None:
+        await self.tiered.delete(key)
+
+    async def version(self, namespace: str) -> int:
+        return await self.tiered.version(namespace)
+
+    async def bump(self, namespace: str) -> None:
+        await self.tiered.bump(namespace)
