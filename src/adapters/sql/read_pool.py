@@ -42,8 +42,9 @@ class PgReadPool:
                 max_size=self.size,
                 reset=_no_reset,
                 timeout=2,
-                command_timeout=30,
-                server_settings={"jit": "off"},
+                # The 30 s limit is enforced by the server (statement_timeout), not by a client-side
+                # timer per query (asyncpg's command_timeout arms one on every execute).
+                server_settings={"jit": "off", "statement_timeout": "30000"},
             )
             if self._pool is None:
                 self._pool = pool

@@ -124,9 +124,9 @@ _UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
     RedisTimeoutError,
 )
 # SQLSTATEs with the same meaning: connection exceptions (08xxx), operator intervention (57P01
-# admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), and 53300
-# too many connections.
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+# admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), 53300
+# too many connections, and 57014 a statement cancelled by statement_timeout (an overloaded database).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300", "57014")
 
 
 def is_unavailable(exc: BaseException) -> bool:
