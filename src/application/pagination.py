@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import uuid
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
@@ -22,6 +22,8 @@ from domain.errors import InvalidInput
 
 MAX_CURSOR_CHARS = 512
 _DIGEST = 6
+_CENT = Decimal("0.01")
+_KEY_BOUND = Decimal(10) ** 12
 _KEY_TYPES: dict[str, Any] = {
     "newest": datetime,
     "price_asc": Decimal,
@@ -70,8 +72,17 @@ def decode_cursor(raw: str, kind: str) -> tuple[Any, uuid.UUID]:
         raise bad
     if isinstance(key, float) and key != key:  # NaN never orders
         raise bad
-    if isinstance(key, Decimal) and not key.is_finite():
-        raise bad
+    if isinstance(key, Decimal):
+        if not key.is_finite():
+            raise bad
+        # Decimal keys are prices and ratings, stored with two places: a forged key with a huge
+        # exponent would otherwise reach the database driver (which cannot encode some of them).
+        try:
+            key = key.quantize(_CENT)
+        except InvalidOperation:
+            raise bad from None
+        if abs(key) >= _KEY_BOUND:
+            raise bad
     if isinstance(key, datetime) and key.tzinfo is None:
         raise bad
     return key, last_id

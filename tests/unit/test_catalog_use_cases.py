@@ -424,3 +424,25 @@ async def test_rating_counters_match_a_recount(ops: list[tuple[int, str, int]]) 
     detail = await shop.uc["get_product"].execute(made.id)
     expected = rating_average(sum(ratings), len(ratings))
     assert detail.rating_avg == (None if expected is None else float(expected))
+
+
+@pytest.mark.parametrize("key", ["1E+100000", "NaN", "Infinity", "1E+12"])
+def test_a_forged_cursor_with_an_absurd_decimal_key_is_refused(key: str) -> None:
+    from decimal import Decimal
+
+    from application.pagination import decode_cursor
+    from domain.errors import InvalidInput
+
+    forged = encode_cursor("price_asc", Decimal(key), uuid.uuid4())  # well-formed, checksum included
+    with pytest.raises(InvalidInput):
+        decode_cursor(forged, "price_asc")
+
+
+@pytest.mark.parametrize(("key", "decoded"), [("19.99", "19.99"), ("-1E-100000", "-0.00"), ("4.5", "4.50")])
+def test_decimal_cursor_keys_come_back_with_two_places(key: str, decoded: str) -> None:
+    from decimal import Decimal
+
+    from application.pagination import decode_cursor
+
+    cursor = encode_cursor("price_asc", Decimal(key), uuid.UUID(int=1))
+    assert decode_cursor(cursor, "price_asc") == (Decimal(decoded), uuid.UUID(int=1))

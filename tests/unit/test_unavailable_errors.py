@@ -16,6 +16,7 @@ from entrypoints.http.problems import is_unavailable
         (asyncpg.exceptions.InternalClientError("cannot switch to state 12"), True),
         (ConnectionRefusedError(), True),
         (asyncpg.exceptions.UniqueViolationError("duplicate key"), False),
+        (asyncpg.exceptions.DataError("invalid input for query argument $1"), False),
         (ValueError("a bug"), False),
     ],
 )

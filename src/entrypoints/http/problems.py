@@ -135,6 +135,8 @@ def is_unavailable(exc: BaseException) -> bool:
     for _ in range(6):
         if current is None:
             return False
+        if isinstance(current, asyncpg.exceptions.DataError):
+            return False  # an argument the driver cannot encode: a bug here, not an outage
         if isinstance(current, _UNAVAILABLE_TYPES):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
