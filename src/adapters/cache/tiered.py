@@ -51,6 +51,7 @@ class TieredCache:
         self._pending: dict[str, int] = {}  # key → generation when its read from Redis began
         self._versions: dict[str, int] = {}  # namespace versions, valid while subscribed
         self._listener: asyncio.Task[None] | None = None
+        self.local_only_misses = 0  # misses of the process-local view (they never reach Redis)
 
     # --- the Cache port -------------------------------------------------------------------
 
@@ -106,7 +107,7 @@ class TieredCache:
         shared = self.shared.stats()
         return {
             "hits": local["hits"] + shared["hits"],
-            "misses": shared["misses"],
+            "misses": shared["misses"] + self.local_only_misses,
             "errors": shared["errors"],
             "local_hits": local["hits"],
             "local_entries": local["entries"],
@@ -190,9 +191,11 @@ class ProcessLocalCache:
         tiered = self.tiered
         tiered._listen_in_background()
         if not tiered.subscribed:
+            tiered.local_only_misses += 1
             return None
         value = await tiered.local.get(key)
         if value is None:
+            tiered.local_only_misses += 1
             if len(tiered._pending) >= _MAX_PENDING:
                 tiered._pending.clear()
             tiered._pending[key] = tiered._generation
