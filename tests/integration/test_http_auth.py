@@ -242,6 +242,10 @@ async def test_security_headers_and_request_id(client) -> None:
     assert r.headers["x-request-id"] == "abc-123"
     r = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": "whatever123"})
     assert r.headers["cache-control"] == "no-store"
+    for unknown in (client.get("/no/such/path"), client.delete("/health")):  # no route: 404, 405
+        r = await unknown
+        assert r.status_code in (404, 405)
+        assert r.headers["x-content-type-options"] == "nosniff" and len(r.headers["x-request-id"]) == 32
     await client.post(
         "/api/auth/register",
         json={"username": "metered", "email": "metered@example.com", "password": "correct horse battery"},

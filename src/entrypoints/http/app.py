@@ -120,7 +120,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         on_app_init=[jwt_auth.on_app_init],
         openapi_config=openapi,
         lifespan=[lifespan],
-        middleware=[edge],
         stores={AUTH_STORE: build_store(container.redis, settings.redis_key_prefix)},
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=CORSConfig(
@@ -137,6 +136,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         before_request=reject_coerced_json_types,
         debug=False,
     )
+    # The edge middleware wraps the whole ASGI handler, not just the routes (Litestar's own
+    # middleware runs only once a route matched): 404s for unknown paths, 405s and answers from the
+    # exception handler get the request id, the security headers and a metrics sample too.
+    app.asgi_handler = edge(app.asgi_handler)
     document_errors(app.openapi_schema)
     app.state.container = container
     app.state.settings = settings
