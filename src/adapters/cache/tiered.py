@@ -64,18 +64,26 @@ class TieredCache:
         started = self._generation
         value = await self.shared.get(key)
         if value is None:
-            if len(self._pending) >= _MAX_PENDING:
-                self._pending.clear()
-            self._pending[key] = started
+            self._remember_miss(key, started)
         elif self.subscribed and self._generation == started:
             await self.local.set(key, value, self.local_ttl)
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        await self._keep_locally(key, value, ttl_seconds)
+        await self.shared.set(key, value, ttl_seconds)
+
+    def _remember_miss(self, key: str, generation: int) -> None:
+        """Note when the read of ``key`` began, for ``_keep_locally`` (bounded: misses never set)."""
+        if len(self._pending) >= _MAX_PENDING:
+            self._pending.clear()
+        self._pending[key] = generation
+
+    async def _keep_locally(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        """Keep a loaded value in memory only if no invalidation arrived since its read began."""
         started = self._pending.pop(key, None)
         if self.subscribed and started == self._generation:
             await self.local.set(key, value, min(ttl_seconds, self.local_ttl))
-        await self.shared.set(key, value, ttl_seconds)
 
     async def delete(self, key: str) -> None:
         await self.local.delete(key)
@@ -196,16 +204,11 @@ class ProcessLocalCache:
         value = await tiered.local.get(key)
         if value is None:
             tiered.local_only_misses += 1
-            if len(tiered._pending) >= _MAX_PENDING:
-                tiered._pending.clear()
-            tiered._pending[key] = tiered._generation
+            tiered._remember_miss(key, tiered._generation)
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        tiered = self.tiered
-        started = tiered._pending.pop(key, None)
-        if tiered.subscribed and started == tiered._generation:
-            await tiered.local.set(key, value, min(ttl_seconds, tiered.local_ttl))
+        await self.tiered._keep_locally(key, value, ttl_seconds)
 
     async def delete(self, key: str) -> None:
         await self.tiered.delete(key)
