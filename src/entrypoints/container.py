@@ -167,8 +167,8 @@ class Container:
             "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation),
             "list_sales": orders.ListSales(self.uow),
         }
-        reads = self.replica or self.db
-        catalog_reads = PgCatalogQueries(reads) if reads.reads is not None else SqlCatalogQueries(reads)
+        catalog_db = self.replica or self.db  # raw asyncpg reads where it has them (Postgres)
+        catalog_reads = PgCatalogQueries(catalog_db) if catalog_db.reads is not None else SqlCatalogQueries(catalog_db)
         # Details (primary-key reads) are cached per process only; see ProcessLocalCache.
         detail_cache = self.cache.process_local() if isinstance(self.cache, TieredCache) else self.cache
         self.catalog_queries = CachedCatalogQueries(catalog_reads, self.cache, detail_cache=detail_cache)
