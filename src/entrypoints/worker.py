@@ -79,9 +79,16 @@ class MarketplaceWorker(Worker[Context]):
     """
 
     async def stop(self) -> None:
-        for task in list(self.tasks):
-            if task.get_name() != "process":
+        housekeeping = {task for task in self.tasks if task.get_name() != "process"}
+        # Cancelled again while any is left: a task can swallow one cancellation (a Redis call it
+        # interrupts catches it) and then sleep out its poll interval (a minute for the sweep),
+        # which would hold the shutdown for the whole grace period.
+        for _ in range(5):
+            for task in housekeeping:
                 task.cancel()
+            _, housekeeping = await asyncio.wait(housekeeping, timeout=0.2) if housekeeping else (set(), set())
+            if not housekeeping:
+                break
         await super().stop()
 
 

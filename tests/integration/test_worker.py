@@ -186,3 +186,27 @@ async def test_run_job_marks_processed_and_drops_secrets(container: Any) -> None
     assert files == sorted(f"{row_id}.eml" for row_id in rows)
     again = await run_job(container, verify.kind, {"outbox_id": str(verify.id), **verify.payload})
     assert again["outcome"] == "already processed"
+
+
+async def test_stop_does_not_wait_for_a_housekeeping_task_that_swallowed_its_cancellation(tmp_path: Path) -> None:
+    """A SIGTERM that lands while a housekeeping loop is inside a Redis call: the call catches the
+    cancellation, the loop goes on to sleep its interval. Stop must not wait out the grace period."""
+    from entrypoints.worker import build_worker
+    from tests.conftest import REDIS_URL, test_settings
+
+    worker = build_worker(
+        test_settings(REDIS_URL=REDIS_URL, JOB_QUEUE_NAME=queue_name(), VAR_DIR=str(tmp_path / "var")),
+        alive_file=tmp_path / "alive",
+    )
+
+    async def stubborn_poll() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # swallowed, as the Redis call did
+            await asyncio.sleep(60)
+        await asyncio.sleep(60)  # the poll interval
+
+    task = asyncio.create_task(stubborn_poll())
+    await asyncio.sleep(0)
+    worker.tasks.add(task)
+    started = time.monotonic()
+    await worker.stop()
+    assert task.done() and time.monotonic() - started < 2
