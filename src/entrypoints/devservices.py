@@ -527,23 +527,27 @@ class EmbeddedRedis(_Server):
 
 
 @contextlib.contextmanager
+def throwaway_dir(prefix: str = "marketplace-services-") -> Iterator[Path]:
+    """A temporary directory removed on exit, or by the watchdog if this process dies first."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        _Watchdog.send(remove=str(base))
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def dev_services(base_dir: Path | None = None) -> Iterator[tuple[EmbeddedPostgres, EmbeddedRedis]]:
     """A running Postgres and Redis; stopped on exit (and a temporary base_dir removed)."""
-    temporary = base_dir is None
-    base = Path(tempfile.mkdtemp(prefix="marketplace-services-")) if base_dir is None else Path(base_dir).absolute()
-    base.mkdir(parents=True, exist_ok=True)
-    if temporary:
-        _Watchdog.send(remove=str(base))
-    postgres, redis = EmbeddedPostgres(base / "postgres"), EmbeddedRedis(base / "redis")
-    try:
+    with contextlib.ExitStack() as stack:
+        base = stack.enter_context(throwaway_dir()) if base_dir is None else Path(base_dir).absolute()
+        postgres, redis = EmbeddedPostgres(base / "postgres"), EmbeddedRedis(base / "redis")
+        stack.callback(postgres.stop)
+        stack.callback(redis.stop)
         redis.start()
         postgres.start()
         yield postgres, redis
-    finally:
-        redis.stop()
-        postgres.stop()
-        if temporary:
-            shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--watchdog"]:
