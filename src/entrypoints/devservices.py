@@ -153,6 +153,12 @@ class _Watchdog:
             cls._proc.stdin.flush()
 
 
+def watch_process(pid: int, marker: list[str], pidfile: Path, stop_signal: int = signal.SIGTERM) -> None:
+    """Have the watchdog stop this process too if we die first (marker: what its command line contains)."""
+    pidfile.write_text(json.dumps({"pid": pid, "marker": marker, "signal": int(stop_signal)}))
+    _Watchdog.send(watch=str(pidfile))
+
+
 def _watchdog_main() -> None:
     """Wait for end of file on stdin (the owner is gone), then stop its servers and remove its dirs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -280,7 +286,6 @@ class _Server:
             return
         _install_hooks()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        _Watchdog.send(watch=str(self.pidfile))
         self._prepare()
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -351,8 +356,7 @@ class _Server:
                 start_new_session=True,  # a Ctrl-C reaches us, and we stop it in order
                 **self._popen_options(),
             )
-        record = {"pid": self._proc.pid, "marker": self._marker(), "signal": int(self.stop_signal)}
-        self.pidfile.write_text(json.dumps(record))
+        watch_process(self._proc.pid, self._marker(), self.pidfile, self.stop_signal)
 
     def _wait_ready(self, deadline: float) -> str | None:
         """None once the server answers, else why not."""

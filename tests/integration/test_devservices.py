@@ -183,3 +183,44 @@ def test_a_taken_port_is_refused_when_asked_for_and_avoided_when_picked(tmp_path
         picked.start()
         assert picked.running and picked.port != port
     assert free_port() != picked.port
+
+
+def test_the_dev_services_command_serves_the_production_shape_and_stops_it_all(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "PORT": str(port),
+        "VAR_DIR": str(tmp_path / "var"),
+        "SEED_DEMO_DATA": "false",
+        "JWT_SECRET": "x" * 48,
+    }
+    base = tmp_path / "services"
+    cli = [sys.executable, "-c", "from entrypoints.cli import main; main()", "dev-services", "--dir", str(base)]
+    stack = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        import httpx
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).json()["checks"] == {
+                    "database": True,
+                    "cache": True,
+                    "queue": True,
+                }
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+
+        assert _eventually(ready, timeout=60), "the API never became ready on its own Postgres and Redis"
+        pids = [
+            json.loads((base / f"{name}.pid").read_text())["pid"] for name in ("postgres", "redis", "worker", "api")
+        ]
+        stack.send_signal(signal.SIGINT)  # Ctrl-C
+        output, _ = stack.communicate(timeout=60)
+        assert stack.returncode == 0, output
+        assert "DATABASE_URL  postgresql://postgres@127.0.0.1:" in output and str(base / "postgres") in output
+        assert not any(_alive(pid) for pid in pids)
+        assert (base / "postgres" / "PG_VERSION").exists()  # kept for the next run
+    finally:
+        stack.kill()
+        stack.wait()
