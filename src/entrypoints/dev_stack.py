@@ -109,9 +109,9 @@ def run(base_dir: Path, say: Callable[[str], None] = print) -> int:
     from entrypoints.devservices import EmbeddedPostgres, EmbeddedRedis
 
     base_dir = base_dir.absolute()
-    base_dir.mkdir(parents=True, exist_ok=True)
     postgres = EmbeddedPostgres(base_dir / "postgres", port=_port(PREFERRED_PORTS[0], base_dir / "postgres.port"))
     redis = EmbeddedRedis(base_dir / "redis", port=_port(PREFERRED_PORTS[1], base_dir / "redis.port"))
+    base_dir.mkdir(parents=True, exist_ok=True)
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _exit_on_signal)
     with contextlib.ExitStack() as stack:

