@@ -176,15 +176,15 @@ def _watchdog_main() -> None:
     """Wait for end of file on stdin (the owner is gone), then stop its servers and remove its dirs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    pidfiles: list[Path] = []
+    pidfiles: dict[Path, None] = {}  # in the order first registered
     remove: list[Path] = []
     for line in sys.stdin:
         message = json.loads(line)
         if "watch" in message:
-            pidfiles.append(Path(message["watch"]))
+            pidfiles.setdefault(Path(message["watch"]))
         if "remove" in message:
             remove.append(Path(message["remove"]))
-    for pidfile in pidfiles:
+    for pidfile in reversed(pidfiles):  # the last started first: the API before the servers it uses
         _stop_recorded(pidfile)
     for directory in remove:
         shutil.rmtree(directory, ignore_errors=True)
