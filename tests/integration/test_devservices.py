@@ -87,6 +87,7 @@ async def test_postgres_stops_restarts_and_recovers_from_a_kill(tmp_path: Path, 
     assert not pg.running and not _listening(port)
     pg.start()  # crash recovery from the WAL
     assert pg.port == port and await _count_rows(pg.url) == 2
+    assert (pg.data_dir / "PG_VERSION").exists()  # as root: a link to where the server user can reach it
 
 
 async def test_redis_stops_restarts_and_keeps_nothing(tmp_path: Path, servers: list) -> None:
