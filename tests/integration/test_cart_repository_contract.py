@@ -46,9 +46,7 @@ def owner_kind(request: pytest.FixtureRequest) -> str:
 
 
 async def add_guest_cart(any_uow, token_hash: str | None = None, *, last_used_at: datetime = NOW) -> GuestCart:
-    cart = GuestCart(
-        id=new_id(), token_hash=token_hash or new_id().hex * 2, created_at=NOW, last_used_at=last_used_at
-    )
+    cart = GuestCart(id=new_id(), token_hash=token_hash or new_id().hex * 2, created_at=NOW, last_used_at=last_used_at)
     async with any_uow() as uow:
         await uow.guest_carts.add(cart)
         await uow.commit()
