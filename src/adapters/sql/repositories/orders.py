@@ -118,9 +118,10 @@ def owned_by(owner: CartOwner) -> ColumnElement[bool]:
     return C.c.guest_cart_id == owner.guest_cart_id
 
 
-def _owner_key(owner: CartOwner) -> list[Any]:
-    """The unique (owner, product) constraint an upsert of this owner's line conflicts on."""
-    return [C.c.user_id if owner.user_id is not None else C.c.guest_cart_id, C.c.product_id]
+def _owner_key(by_user: bool) -> list[Any]:
+    """The unique (owner, product) constraint an upsert of a user's (or a guest cart's) line
+    conflicts on."""
+    return [C.c.user_id if by_user else C.c.guest_cart_id, C.c.product_id]
 
 
 def _line_values(line: CartLine) -> dict[str, Any]:
@@ -145,7 +146,7 @@ class SqlCartRepository:
         stmt = _insert(self.dialect)(C).values(**_line_values(line))
         summed = C.c.quantity + stmt.excluded.quantity
         stmt = stmt.on_conflict_do_update(
-            index_elements=_owner_key(line.owner),
+            index_elements=_owner_key(line.owner.user_id is not None),
             set_={
                 "quantity": summed,
                 "price_at_add": stmt.excluded.price_at_add,
@@ -170,14 +171,16 @@ class SqlCartRepository:
         return stored, row.id == line.id
 
     async def add_capped(self, lines: Sequence[tuple[CartLine, int]]) -> None:
-        owners = {line.owner.user_id is not None for line, _ in lines}
-        for by_user in owners:  # one batch per conflict target (in practice: one)
-            batch = [(line, cap) for line, cap in lines if (line.owner.user_id is not None) == by_user]
+        # One batch per conflict target (user lines, guest lines); a merge has only one.
+        batches: dict[bool, list[dict[str, Any]]] = defaultdict(list)
+        for line, line_cap in lines:
+            batches[line.owner.user_id is not None].append({**_line_values(line), "cap": line_cap})
+        for by_user, rows in batches.items():
             stmt = _insert(self.dialect)(C)
             summed = C.c.quantity + stmt.excluded.quantity
             cap = bindparam("cap", type_=Integer)
             stmt = stmt.on_conflict_do_update(
-                index_elements=_owner_key(batch[0][0].owner),
+                index_elements=_owner_key(by_user),
                 set_={
                     # domain.orders.merged_quantity: the sum, capped, never below the line's own.
                     "quantity": case((summed <= cap, summed), (C.c.quantity >= cap, C.c.quantity), else_=cap),
@@ -185,8 +188,8 @@ class SqlCartRepository:
                     "updated_at": stmt.excluded.updated_at,
                 },
             )
-            # executemany: one prepared statement, the rows sent in one batch (each with its cap).
-            await self.s.execute(stmt, [{**_line_values(line), "cap": cap_} for line, cap_ in batch])
+            # executemany: one prepared statement, the rows (each with its cap) sent in one batch.
+            await self.s.execute(stmt, rows)
 
     async def set_quantity(self, line_id: uuid.UUID, owner: CartOwner, quantity: int, now: datetime) -> bool:
         result = await self.s.execute(
