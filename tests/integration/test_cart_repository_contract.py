@@ -617,6 +617,33 @@ async def test_guest_carts_are_found_by_hash_touched_forward_and_spent_once(any_
     assert stored.spent_at == spent_at and stored.last_used_at == NOW + timedelta(hours=2)
 
 
+async def test_hold_refuses_a_spent_cart_and_a_merge_waits_for_a_holder(any_uow) -> None:
+    cart = await add_guest_cart(any_uow, "d" * 64)
+    order: list[str] = []
+
+    async def hold_then_write() -> bool:
+        async with any_uow() as uow:
+            held = await uow.guest_carts.hold(cart.id)
+            await asyncio.sleep(0.05)  # a merge starting now must wait for this transaction
+            order.append("holder done")
+            await uow.commit()
+        return held
+
+    async def spend() -> uuid.UUID | None:
+        await asyncio.sleep(0.01)
+        async with any_uow() as uow:
+            won = await uow.guest_carts.spend("d" * 64, now=NOW, used_after=NOW - timedelta(1))
+            order.append("spent")
+            await uow.commit()
+        return won
+
+    held, won = await asyncio.gather(hold_then_write(), spend())
+    assert held and won == cart.id and order == ["holder done", "spent"]
+    async with any_uow() as uow:
+        assert not await uow.guest_carts.hold(cart.id)
+        assert not await uow.guest_carts.hold(new_id())
+
+
 async def test_racing_spends_of_one_token_have_one_winner(any_uow) -> None:
     cart = await add_guest_cart(any_uow, "c" * 64)
 

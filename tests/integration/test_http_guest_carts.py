@@ -208,6 +208,26 @@ async def test_racing_logins_with_one_token_merge_once(client, market: Market, c
     assert guest_lines == []
 
 
+async def test_an_add_racing_a_merge_is_merged_or_refused_never_lost(client, market: Market, container) -> None:
+    _, seller_h = await user_headers(client)
+    gail = await register(client)
+    products = [await market.product(seller_h, stock=50, name=f"P{i}") for i in range(4)]
+    merged_in: set[str] = set()
+    for product in products:
+        guest = await new_guest(client)
+        added, logged_in = await asyncio.gather(
+            market.add(guest, product["id"]), login_with(client, gail["username"], headers=guest)
+        )
+        assert logged_in.status_code == 200 and added.status_code in (201, 401), added.text
+        if added.status_code == 201:
+            merged_in.add(product["name"])
+    gail_h = {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
+    assert set(by_name(await market.cart(gail_h))) == merged_in
+    async with container.uow() as uow:
+        left = (await uow.session.execute(select(table_of(CartItemRow).c.guest_cart_id))).scalars().all()
+    assert [g for g in left if g is not None] == []
+
+
 async def test_the_purge_job_deletes_carts_unused_for_30_days(client, market: Market, container) -> None:
     from entrypoints.jobs import purge_guest_carts
     from entrypoints.schedule import SCHEDULE

@@ -123,6 +123,8 @@ async def test_login_merges_quantities_capped_and_drops_own_and_withdrawn(shop: 
     await login(shop, "dora", token)
     assert quantities(await cart.GetCart(shop.w.uow).execute(dora)) == {"Capped": 4, "Limit": 99, "Fresh": 2}
     assert await resolver(shop).execute(token) is None  # spent
+    with pytest.raises(AuthenticationFailed):  # a holder of the spent token can no longer write to it
+        await add.execute(guest, product_id=fresh)
     assert all(line.owner.guest_cart_id is None for line in shop.store["cart_items"].values())
     # The spent token merges nothing a second time, and the login still works.
     await login(shop, "dora", token)

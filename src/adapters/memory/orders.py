@@ -137,6 +137,10 @@ class MemoryGuestCartRepository:
         if cart is not None and cart.spent_at is None and cart.last_used_at < now:
             cart.last_used_at = now
 
+    async def hold(self, cart_id: uuid.UUID) -> bool:
+        cart = self.rows.get(cart_id)  # units of work run one at a time: nothing to lock
+        return cart is not None and cart.spent_at is None
+
     async def spend(self, token_hash: str, *, now: datetime, used_after: datetime) -> uuid.UUID | None:
         for cart in self.rows.values():
             if cart.token_hash == token_hash and cart.spent_at is None and cart.last_used_at > used_after:

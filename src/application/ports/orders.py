@@ -164,6 +164,11 @@ class GuestCartRepository(Protocol):
         """Move ``last_used_at`` forward to ``now`` (never back) while the cart is unspent."""
         ...
 
+    async def hold(self, cart_id: uuid.UUID) -> bool:
+        """Keep an unspent cart from being spent (merged) until this transaction ends, so a line
+        written now is never left behind by a racing merge; False when it is spent or gone."""
+        ...
+
     async def spend(self, token_hash: str, *, now: datetime, used_after: datetime) -> uuid.UUID | None:
         """Mark the live cart with this token spent, atomically: its id for the one caller that
         wins, None for an unknown, expired (last used at or before ``used_after``) or already

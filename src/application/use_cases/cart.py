@@ -16,7 +16,7 @@ from application.ports.cart_reads import CartReads
 from application.ports.clock import Clock
 from application.ports.orders import CartEntry, CartItemView, CartView
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
-from domain.errors import NotFound, RuleViolation
+from domain.errors import AuthenticationFailed, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.orders import (
     GUEST_CART_LIFETIME,
@@ -32,7 +32,15 @@ from domain.orders import (
 )
 
 _NO_ITEM = "No such cart item."
+_SPENT = "The cart token is unknown, expired or already merged."
 _NO_PRODUCT = "No such product (unknown or withdrawn)."
+
+
+async def _hold_guest_cart(uow: UnitOfWork, owner: CartOwner) -> None:
+    """A guest cart's line is written only while the cart is unspent, and a racing merge at login
+    waits for it (``GuestCartRepository.hold``); a user's cart needs nothing."""
+    if owner.guest_cart_id is not None and not await uow.guest_carts.hold(owner.guest_cart_id):
+        raise AuthenticationFailed(_SPENT)
 
 
 def cart_item_view(entry: CartEntry) -> CartItemView:
@@ -93,6 +101,7 @@ class AddToCart:
         owner = holder.cart_owner
         now = self.clock.now()
         async with self.uow() as uow:
+            await _hold_guest_cart(uow, owner)
             product = await uow.inventory.purchasable(product_id)
             if product is None:
                 raise RuleViolation(_NO_PRODUCT, field="product_id")
@@ -136,6 +145,7 @@ class ChangeCartQuantity:
         validate_quantity(quantity)
         owner = holder.cart_owner
         async with self.uow() as uow:
+            await _hold_guest_cart(uow, owner)
             if not await uow.cart.set_quantity(line_id, owner, quantity, self.clock.now()):
                 raise NotFound(_NO_ITEM, field="item_id")
             entries = await uow.cart.entries(owner, line_id=line_id)

@@ -285,6 +285,13 @@ class SqlGuestCartRepository:
             .values(last_used_at=now, updated_at=now)
         )
 
+    async def hold(self, cart_id: uuid.UUID) -> bool:
+        # FOR SHARE conflicts with the row lock spend()'s UPDATE takes: a merge waits for this
+        # transaction (and then sees its line), or this one waits for the merge and sees it spent.
+        # SQLite's writer lock already serializes the two.
+        stmt = select(G.c.id).where(G.c.id == cart_id, G.c.spent_at.is_(None)).with_for_update(read=True)
+        return (await self.s.execute(stmt)).first() is not None
+
     async def spend(self, token_hash: str, *, now: datetime, used_after: datetime) -> uuid.UUID | None:
         # The guard is the WHERE: a racing transaction waits on the row lock (Postgres) or the
         # writer lock (SQLite), then finds spent_at set and updates nothing.
