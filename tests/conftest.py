@@ -32,6 +32,7 @@ TABLES = [
     "order_lines",
     "orders",
     "cart_items",
+    "guest_carts",
     "favorites",
     "reviews",
     "products",

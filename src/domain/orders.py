@@ -6,7 +6,7 @@ import enum
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from domain.errors import Conflict, Forbidden, InvalidInput, RuleViolation
@@ -17,6 +17,8 @@ QUANTITY_MIN, QUANTITY_MAX = 1, 99
 # What NUMERIC(12,2) holds: a bigger cart is refused instead of overflowing the column.
 ORDER_TOTAL_MAX = Decimal("9999999999.99")
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+# A guest cart lives this long after its last use (sliding).
+GUEST_CART_LIFETIME = timedelta(days=30)
 
 
 def validate_quantity(value: int) -> int:
@@ -46,8 +48,8 @@ def ensure_in_stock(*, quantity: int, stock: int, name: str) -> None:
         raise Conflict(f'Only {stock} of "{name}" in stock.', field="quantity")
 
 
-def ensure_buyable(*, buyer_id: uuid.UUID, seller_id: uuid.UUID, quantity: int, stock: int, name: str) -> None:
-    """A buyer cannot buy their own product, nor more than is in stock."""
+def ensure_buyable(*, buyer_id: uuid.UUID | None, seller_id: uuid.UUID, quantity: int, stock: int, name: str) -> None:
+    """A buyer cannot buy their own product, nor more than is in stock (a guest, ``None``, owns none)."""
     if buyer_id == seller_id:
         raise Forbidden("You cannot buy your own product.", field="product_id")
     ensure_in_stock(quantity=quantity, stock=stock, name=name)
@@ -58,10 +60,53 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+@dataclass(frozen=True, slots=True)
+class CartOwner:
+    """Whose cart a line is in: a user's or a guest cart's (exactly one of the two ids)."""
+
+    user_id: uuid.UUID | None = None
+    guest_cart_id: uuid.UUID | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user_id is None) == (self.guest_cart_id is None):
+            raise ValueError("a cart belongs to exactly one user or one guest cart")
+
+    @classmethod
+    def of_user(cls, user_id: uuid.UUID) -> CartOwner:
+        return cls(user_id=user_id)
+
+    @classmethod
+    def of_guest(cls, guest_cart_id: uuid.UUID) -> CartOwner:
+        return cls(guest_cart_id=guest_cart_id)
+
+
+@dataclass(slots=True)
+class GuestCart:
+    """A cart without an account, reached by an opaque token stored only as its hash.
+
+    It lives ``GUEST_CART_LIFETIME`` after its last use; merging it into a user's cart at login
+    spends it for good.
+    """
+
+    id: uuid.UUID
+    token_hash: str
+    created_at: datetime
+    last_used_at: datetime
+    spent_at: datetime | None = None
+
+    def is_live(self, now: datetime) -> bool:
+        return self.spent_at is None and now < self.last_used_at + GUEST_CART_LIFETIME
+
+
+def merged_quantity(*, current: int, added: int, cap: int) -> int:
+    """A merged line's quantity: the sum, capped (stock, per-line limit), never below ``current``."""
+    return max(current, min(current + added, cap))
+
+
 @dataclass(slots=True)
 class CartLine:
     id: uuid.UUID
-    user_id: uuid.UUID
+    owner: CartOwner
     product_id: uuid.UUID
     quantity: int
     price_at_add: Decimal

@@ -139,6 +139,7 @@ class Container:
             jobs=self.dispatcher,
         )
         self.auth_deps = deps
+        cart_reads = PgCartReads(self.db.reads) if self.db.reads is not None else None
         self.use_cases: dict[str, Any] = {
             "register_user": auth.Register(deps),
             "login_user": auth.Login(deps, failure_limit=settings.login_failure_limit),
@@ -154,11 +155,14 @@ class Container:
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
             "delete_me": users.DeleteMe(deps, self.invalidation),
-            "get_cart": cart.GetCart(self.uow, PgCartReads(self.db.reads) if self.db.reads is not None else None),
+            "get_cart": cart.GetCart(self.uow, cart_reads),
             "add_to_cart": cart.AddToCart(self.uow, self.clock),
             "change_cart_quantity": cart.ChangeCartQuantity(self.uow, self.clock),
             "remove_cart_item": cart.RemoveCartItem(self.uow),
             "clear_cart": cart.ClearCart(self.uow),
+            "create_guest_cart": cart.CreateGuestCart(self.uow, self.clock),
+            "resolve_cart_token": cart.ResolveCartToken(self.uow, self.clock, cart_reads),
+            "purge_guest_carts": cart.PurgeGuestCarts(self.uow, self.clock),
             "checkout": orders.Checkout(
                 orders.OrderDeps(uow=self.uow, clock=self.clock, jobs=self.dispatcher, invalidation=self.invalidation)
             ),

@@ -115,3 +115,9 @@ async def recommendations_due(container: Container) -> bool:
 async def refresh_popular_items(container: Container) -> dict[str, Any]:
     """Recompute the popular items the cold-start feed falls back to (``refresh_popular_items``)."""
     return await _optional_refresh(container, "refresh_popular_items")
+
+
+async def purge_guest_carts(container: Container) -> int:
+    """Delete guest carts unused for 30 days, with their lines; every hour."""
+    purged: int = await container.use_cases["purge_guest_carts"].execute()
+    return purged

@@ -1,4 +1,4 @@
-"""Scheduled work: the outbox relay and the recommendation refreshes.
+"""Scheduled work: the outbox relay, the recommendation refreshes and the guest-cart purge.
 
 With Redis, the SAQ worker runs these as cron jobs (``entrypoints.worker``). In the embedded
 default there is no worker, so the API process runs them as background asyncio tasks started
@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from entrypoints.jobs import recommendations_due, refresh_popular_items, refresh_recommendations, relay_outbox
+from entrypoints.jobs import (
+    purge_guest_carts,
+    recommendations_due,
+    refresh_popular_items,
+    refresh_recommendations,
+    relay_outbox,
+)
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -51,6 +57,7 @@ SCHEDULE = (
         due_now=recommendations_due,
     ),
     Scheduled("refresh_popular_items", "*/5 * * * *", 300, 30, refresh_popular_items, timeout_seconds=240),
+    Scheduled("purge_guest_carts", "41 * * * *", 3600, 120, purge_guest_carts, timeout_seconds=600),
 )
 
 

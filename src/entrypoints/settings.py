@@ -47,6 +47,7 @@ class Settings:
     access_token_ttl: int = 900
     auth_rate_limit_per_minute: int = 60
     login_failure_limit: int = 10
+    guest_cart_rate_limit_per_minute: int = 60
     cors_allow_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=lambda: ["*"])
     public_base_url: str = "http://127.0.0.1:8000"
@@ -110,6 +111,7 @@ class Settings:
             access_token_ttl=int(e.get("ACCESS_TOKEN_TTL_SECONDS", "900")),
             auth_rate_limit_per_minute=int(e.get("AUTH_RATE_LIMIT_PER_MINUTE", "60")),
             login_failure_limit=int(e.get("LOGIN_FAILURE_LIMIT", "10")),
+            guest_cart_rate_limit_per_minute=int(e.get("GUEST_CART_RATE_LIMIT_PER_MINUTE", "60")),
             cors_allow_origins=_list(e.get("CORS_ALLOW_ORIGINS")),
             allowed_hosts=_list(e.get("ALLOWED_HOSTS")) or ["*"],
             public_base_url=e.get("PUBLIC_BASE_URL", "").rstrip("/")

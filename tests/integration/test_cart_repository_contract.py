@@ -1,7 +1,9 @@
-"""One contract for the cart, order and inventory repositories, on memory, SQLite and Postgres.
+"""One contract for the cart, guest cart, order and inventory repositories, on memory, SQLite and
+Postgres.
 
-The racing tests run real concurrent units of work: on Postgres they overlap, on SQLite and in
-memory they take turns; the outcome must be the same everywhere.
+The cart tests run for both kinds of cart owner (a user, a guest cart): one repository, one set
+of rules. The racing tests run real concurrent units of work: on Postgres they overlap, on
+SQLite and in memory they take turns; the outcome must be the same everywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from domain.catalog import Product
 from domain.ids import new_id
-from domain.orders import CartLine, Order, OrderLine, OrderStatus, order_total
+from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderLine, OrderStatus, order_total
 from domain.users import Role, User
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -36,6 +38,26 @@ async def add_user(any_uow, name: str) -> uuid.UUID:
         await uow.users.add(user)
         await uow.commit()
     return user.id
+
+
+@pytest.fixture(params=["user", "guest"])
+def owner_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def add_guest_cart(any_uow, token_hash: str | None = None, *, last_used_at: datetime = NOW) -> GuestCart:
+    cart = GuestCart(id=new_id(), token_hash=token_hash or new_id().hex * 2, created_at=NOW, last_used_at=last_used_at)
+    async with any_uow() as uow:
+        await uow.guest_carts.add(cart)
+        await uow.commit()
+    return cart
+
+
+async def add_owner(any_uow, kind: str, name: str) -> CartOwner:
+    """A cart owner of the kind under test: a user, or a guest cart."""
+    if kind == "user":
+        return CartOwner.of_user(await add_user(any_uow, name))
+    return CartOwner.of_guest((await add_guest_cart(any_uow)).id)
 
 
 async def add_product(any_uow, seller_id: uuid.UUID, *, price: str = "10.00", stock: int = 10, name: str = "Thing"):
@@ -120,10 +142,10 @@ async def stock_of(any_uow, product_id: uuid.UUID) -> int:
         )
 
 
-def cart_line(user_id: uuid.UUID, product_id: uuid.UUID, quantity: int, price: str = "10.00", at: datetime = NOW):
+def cart_line(owner: CartOwner | uuid.UUID, product_id: uuid.UUID, quantity: int, price: str = "10.00", at=NOW):
     return CartLine(
         id=new_id(),
-        user_id=user_id,
+        owner=owner if isinstance(owner, CartOwner) else CartOwner.of_user(owner),
         product_id=product_id,
         quantity=quantity,
         price_at_add=Decimal(price),
@@ -158,8 +180,8 @@ def make_order(buyer_id: uuid.UUID, items: list[tuple[uuid.UUID, uuid.UUID, str,
     )
 
 
-async def test_cart_upsert_adds_quantities_into_one_line(any_uow) -> None:
-    seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
+async def test_cart_upsert_adds_quantities_into_one_line(any_uow, owner_kind) -> None:
+    seller, buyer = await add_user(any_uow, "seller"), await add_owner(any_uow, owner_kind, "buyer")
     product = await add_product(any_uow, seller, stock=500)
     first = cart_line(buyer, product, 2, "10.00")
     async with any_uow() as uow:
@@ -179,11 +201,11 @@ async def test_cart_upsert_adds_quantities_into_one_line(any_uow) -> None:
     assert entry.id == first.id and entry.quantity == 5
 
 
-async def test_cart_entries_join_live_products_and_sellers(any_uow) -> None:
+async def test_cart_entries_join_live_products_and_sellers(any_uow, owner_kind) -> None:
     seller, buyer, other = (
         await add_user(any_uow, "seller"),
-        await add_user(any_uow, "buyer"),
-        await add_user(any_uow, "o"),
+        await add_owner(any_uow, owner_kind, "buyer"),
+        await add_owner(any_uow, owner_kind, "o"),
     )
     a = await add_product(any_uow, seller, price="0.10", name="A")
     b = await add_product(any_uow, seller, price="0.20", name="B")
@@ -215,8 +237,9 @@ async def test_cart_entries_join_live_products_and_sellers(any_uow) -> None:
         assert await PgCartReads(db.reads).entries(buyer) == entries
 
 
-async def test_cart_changes_only_touch_ones_own_lines(any_uow) -> None:
-    seller, buyer, other = await add_user(any_uow, "s"), await add_user(any_uow, "b"), await add_user(any_uow, "o")
+async def test_cart_changes_only_touch_ones_own_lines(any_uow, owner_kind) -> None:
+    seller = await add_user(any_uow, "s")
+    buyer, other = await add_owner(any_uow, owner_kind, "b"), await add_owner(any_uow, owner_kind, "o")
     a, b = await add_product(any_uow, seller), await add_product(any_uow, seller)
     async with any_uow() as uow:
         line_a = (await uow.cart.add(cart_line(buyer, a, 1)))[0]
@@ -306,17 +329,18 @@ async def test_take_all_counts_withdrawn_and_missing_products_as_short(any_uow) 
 
 async def test_uncommitted_stock_and_cart_changes_roll_back(any_uow) -> None:
     seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
+    mine = CartOwner.of_user(buyer)
     product = await add_product(any_uow, seller, stock=5)
     async with any_uow() as uow:
         await uow.cart.add(cart_line(buyer, product, 1))
         await uow.commit()
     async with any_uow() as uow:
         assert await uow.inventory.take_all({product: 5}, NOW) is None
-        await uow.cart.clear(buyer)
+        await uow.cart.clear(mine)
         assert await uow.orders.add(make_order(buyer, [(product, seller, "10.00", 5)]))
     assert await stock_of(any_uow, product) == 5
     async with any_uow() as uow:
-        assert len(await uow.cart.entries(buyer)) == 1
+        assert len(await uow.cart.entries(mine)) == 1
         assert await uow.orders.list_for_buyer(buyer, limit=10, after=None) == []
 
 
@@ -423,8 +447,8 @@ async def test_history_and_sales_are_keyset_pages_newest_first(any_uow) -> None:
     assert all(s.sale.product_id == mine and s.sale.line_total == Decimal(s.sale.quantity) for s in sales)
 
 
-async def test_racing_adds_make_one_line_with_the_sum(any_uow) -> None:
-    seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
+async def test_racing_adds_make_one_line_with_the_sum(any_uow, owner_kind) -> None:
+    seller, buyer = await add_user(any_uow, "seller"), await add_owner(any_uow, owner_kind, "buyer")
     product = await add_product(any_uow, seller, stock=100)
 
     async def add_one(quantity: int) -> bool:
@@ -503,7 +527,160 @@ async def test_money_is_exact_at_the_edges(any_uow, price: str) -> None:
         await uow.orders.add(order)
         await uow.commit()
     async with any_uow() as uow:
-        [entry] = await uow.cart.entries(buyer)
+        [entry] = await uow.cart.entries(CartOwner.of_user(buyer))
         stored = await uow.orders.get(order.id, buyer)
     assert entry.price_at_add == entry.product.price == Decimal(price)
     assert stored.total == Decimal(price) * 99 and str(stored.total) == str(Decimal(price) * 99)
+
+
+async def test_user_and_guest_lines_of_one_product_stay_apart(any_uow) -> None:
+    seller, user = await add_user(any_uow, "seller"), CartOwner.of_user(await add_user(any_uow, "buyer"))
+    guest = CartOwner.of_guest((await add_guest_cart(any_uow)).id)
+    product = await add_product(any_uow, seller, stock=50)
+    async with any_uow() as uow:
+        mine, created_mine = await uow.cart.add(cart_line(user, product, 2))
+        theirs, created_theirs = await uow.cart.add(cart_line(guest, product, 3))
+        await uow.commit()
+    assert created_mine and created_theirs and mine.id != theirs.id
+    async with any_uow() as uow:
+        # A line id of another cart is not found, whichever kind of owner asks.
+        assert not await uow.cart.set_quantity(mine.id, guest, 9, NOW)
+        assert not await uow.cart.remove(theirs.id, user)
+        assert await uow.cart.entries(guest, line_id=mine.id) == []
+        await uow.cart.clear(guest)
+        await uow.commit()
+    async with any_uow() as uow:
+        assert [(e.id, e.quantity) for e in await uow.cart.entries(user)] == [(mine.id, 2)]
+        assert await uow.cart.entries(guest) == []
+
+
+async def test_add_capped_clamps_to_the_cap_and_never_lowers_a_line(any_uow) -> None:
+    seller, buyer = await add_user(any_uow, "seller"), CartOwner.of_user(await add_user(any_uow, "buyer"))
+    a, b, c = [await add_product(any_uow, seller, stock=10, name=n) for n in "ABC"]
+    async with any_uow() as uow:
+        await uow.cart.add(cart_line(buyer, a, 5, "10.00"))
+        await uow.cart.add(cart_line(buyer, b, 7, "10.00", at=NOW + timedelta(seconds=1)))
+        await uow.commit()
+    later = NOW + timedelta(seconds=5)
+    async with any_uow() as uow:
+        await uow.cart.add_capped(
+            [
+                (cart_line(buyer, a, 8, "9.00", at=later), 10),  # 5 + 8 -> capped at 10
+                (cart_line(buyer, b, 1, "9.00", at=later), 5),  # 7 is already above 5: stays 7
+                (cart_line(buyer, c, 3, "9.00", at=later), 5),  # new line
+            ]
+        )
+        await uow.cart.add_capped([])
+        await uow.commit()
+    async with any_uow() as uow:
+        entries = await uow.cart.entries(buyer)
+    assert [(e.product.name, e.quantity, e.price_at_add) for e in entries] == [
+        ("A", 10, Decimal("9.00")),
+        ("B", 7, Decimal("9.00")),
+        ("C", 3, Decimal("9.00")),
+    ]
+    async with any_uow() as uow:
+        await uow.cart.add_capped([(cart_line(buyer, c, 2, "9.00"), 99)])  # an exact sum under the cap
+        await uow.commit()
+    async with any_uow() as uow:
+        assert [e.quantity for e in await uow.cart.entries(buyer)] == [10, 7, 5]
+
+
+async def test_guest_carts_are_found_by_hash_touched_forward_and_spent_once(any_uow) -> None:
+    cart = await add_guest_cart(any_uow, "a" * 64)
+    async with any_uow() as uow:
+        assert await uow.guest_carts.get_by_hash("a" * 64) == cart
+        assert await uow.guest_carts.get_by_hash("b" * 64) is None
+        await uow.guest_carts.touch(cart.id, NOW + timedelta(hours=2))
+        await uow.guest_carts.touch(cart.id, NOW + timedelta(hours=1))  # never backwards
+        await uow.commit()
+    async with any_uow() as uow:
+        assert (await uow.guest_carts.get_by_hash("a" * 64)).last_used_at == NOW + timedelta(hours=2)
+    db = getattr(any_uow, "db", None)
+    if db is not None and db.reads is not None:  # Postgres: the token check's one-statement read agrees
+        from adapters.sql.pg_cart_reads import PgCartReads
+
+        async with any_uow() as uow:
+            assert await PgCartReads(db.reads).guest_cart("a" * 64) == await uow.guest_carts.get_by_hash("a" * 64)
+        assert await PgCartReads(db.reads).guest_cart("b" * 64) is None
+    spent_at = NOW + timedelta(hours=3)
+    async with any_uow() as uow:
+        assert await uow.guest_carts.spend("b" * 64, now=spent_at, used_after=NOW) is None
+        # Last used at or before ``used_after``: expired, not spendable.
+        assert await uow.guest_carts.spend("a" * 64, now=spent_at, used_after=NOW + timedelta(hours=2)) is None
+        assert await uow.guest_carts.spend("a" * 64, now=spent_at, used_after=NOW) == cart.id
+        assert await uow.guest_carts.spend("a" * 64, now=spent_at, used_after=NOW) is None
+        await uow.guest_carts.touch(cart.id, spent_at + timedelta(hours=1))  # a spent cart is not touched
+        await uow.commit()
+    async with any_uow() as uow:
+        stored = await uow.guest_carts.get_by_hash("a" * 64)
+    assert stored.spent_at == spent_at and stored.last_used_at == NOW + timedelta(hours=2)
+
+
+async def test_hold_refuses_a_spent_cart_and_a_merge_waits_for_a_holder(any_uow) -> None:
+    cart = await add_guest_cart(any_uow, "d" * 64)
+    order: list[str] = []
+
+    async def hold_then_write() -> bool:
+        async with any_uow() as uow:
+            held = await uow.guest_carts.hold(cart.id)
+            await asyncio.sleep(0.05)  # a merge starting now must wait for this transaction
+            order.append("holder done")
+            await uow.commit()
+        return held
+
+    async def spend() -> uuid.UUID | None:
+        await asyncio.sleep(0.01)
+        async with any_uow() as uow:
+            won = await uow.guest_carts.spend("d" * 64, now=NOW, used_after=NOW - timedelta(1))
+            order.append("spent")
+            await uow.commit()
+        return won
+
+    held, won = await asyncio.gather(hold_then_write(), spend())
+    assert held and won == cart.id and order == ["holder done", "spent"]
+    async with any_uow() as uow:
+        assert not await uow.guest_carts.hold(cart.id)
+        assert not await uow.guest_carts.hold(new_id())
+
+
+async def test_racing_spends_of_one_token_have_one_winner(any_uow) -> None:
+    cart = await add_guest_cart(any_uow, "c" * 64)
+
+    async def spend() -> uuid.UUID | None:
+        async with any_uow() as uow:
+            won = await uow.guest_carts.spend("c" * 64, now=NOW + timedelta(minutes=1), used_after=NOW - timedelta(1))
+            await asyncio.sleep(0.01)  # hold the row so Postgres transactions overlap
+            await uow.commit()
+        return won
+
+    results = await asyncio.gather(*(spend() for _ in range(6)))
+    assert [r for r in results if r is not None] == [cart.id]
+
+
+async def test_purge_deletes_stale_guest_carts_with_their_lines_in_batches(any_uow) -> None:
+    seller = await add_user(any_uow, "seller")
+    product = await add_product(any_uow, seller, stock=50)
+    stale = [await add_guest_cart(any_uow, last_used_at=NOW - timedelta(days=31, minutes=i)) for i in range(3)]
+    fresh = await add_guest_cart(any_uow, last_used_at=NOW - timedelta(days=29))
+    user = CartOwner.of_user(await add_user(any_uow, "buyer"))
+    async with any_uow() as uow:
+        for cart in [*stale, fresh]:
+            await uow.cart.add(cart_line(CartOwner.of_guest(cart.id), product, 1))
+        await uow.cart.add(cart_line(user, product, 1))
+        await uow.commit()
+    cutoff = NOW - timedelta(days=30)
+    async with any_uow() as uow:
+        assert await uow.guest_carts.purge(unused_since=cutoff, limit=2) == 2
+        await uow.commit()
+    async with any_uow() as uow:
+        assert await uow.guest_carts.purge(unused_since=cutoff, limit=2) == 1
+        assert await uow.guest_carts.purge(unused_since=cutoff, limit=2) == 0
+        await uow.commit()
+    async with any_uow() as uow:
+        for cart in stale:
+            assert await uow.guest_carts.get_by_hash(cart.token_hash) is None
+            assert await uow.cart.entries(CartOwner.of_guest(cart.id)) == []
+        assert await uow.guest_carts.get_by_hash(fresh.token_hash) == fresh
+        assert len(await uow.cart.entries(CartOwner.of_guest(fresh.id))) == 1
+        assert len(await uow.cart.entries(user)) == 1

@@ -19,7 +19,7 @@ from application.views.catalog import CategoryRef, ProductDetail, ProductFilter,
 from domain.catalog import Category, Favorite, Product, Review, rating_average
 from domain.errors import Conflict, RuleViolation
 from domain.ids import new_id
-from domain.orders import CartLine, Order, OrderLine, OrderStatus
+from domain.orders import CartLine, CartOwner, Order, OrderLine, OrderStatus
 from domain.users import Role, User
 from tests.conftest import _truncate
 
@@ -115,7 +115,7 @@ class Env:
     async def add_cart_line(self, user_id: uuid.UUID, product: Product) -> None:
         line = CartLine(
             id=new_id(),
-            user_id=user_id,
+            owner=CartOwner.of_user(user_id),
             product_id=product.id,
             quantity=1,
             price_at_add=product.price,
@@ -144,7 +144,7 @@ class Env:
 
     async def cart_lines(self) -> set[tuple[uuid.UUID, uuid.UUID]]:
         if self.kind == "memory":
-            return {(c.user_id, c.product_id) for c in self.uow.store.table("cart_items").values()}
+            return {(c.owner.user_id, c.product_id) for c in self.uow.store.table("cart_items").values()}
         from sqlalchemy import select
 
         from adapters.sql.tables import CartItemRow, table_of
@@ -458,7 +458,7 @@ async def test_cart_cleanup(env: Env) -> None:
         await uow.commit()
     assert await env.cart_lines() == {(shopper.id, b.id), (other.id, b.id)}
     async with env.uow() as uow:
-        await uow.cart.clear(shopper.id)
+        await uow.cart.clear(CartOwner.of_user(shopper.id))
         await uow.commit()
     assert await env.cart_lines() == {(other.id, b.id)}
 

@@ -19,7 +19,7 @@ from application.views.catalog import ProductSort
 from domain.catalog import creates_cycle, descendants, rating_average, slugify, subtree_totals, unique_slug
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from domain.ids import new_id
-from domain.orders import CartLine, Order, OrderLine, OrderStatus
+from domain.orders import CartLine, CartOwner, Order, OrderLine, OrderStatus
 from domain.users import Role, User
 from tests.unit.fakes import World, make_world
 
@@ -173,7 +173,7 @@ async def test_only_seller_or_admin_changes_or_withdraws() -> None:
         await shop.uc["update_product"].execute(shop.alice, made.id, category_id=uuid.uuid4())
     shop.store.table("cart_items")[new_id()] = CartLine(
         id=new_id(),
-        user_id=shop.bob.id,
+        owner=CartOwner.of_user(shop.bob.id),
         product_id=made.id,
         quantity=1,
         price_at_add=Decimal("12.50"),
@@ -359,7 +359,7 @@ async def test_deleting_an_account_cleans_up_the_catalog() -> None:
     for user, product in ((shop.alice, bobs), (shop.bob, alices)):
         line = CartLine(
             id=new_id(),
-            user_id=user.id,
+            owner=CartOwner.of_user(user.id),
             product_id=product.id,
             quantity=1,
             price_at_add=product.price,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from adapters.memory.store import MemoryStore
@@ -22,7 +22,8 @@ from application.ports.orders import (
     SaleView,
 )
 from domain.catalog import Product
-from domain.orders import QUANTITY_MAX, CartLine, Order, OrderStatus
+from domain.errors import Conflict
+from domain.orders import QUANTITY_MAX, CartLine, CartOwner, GuestCart, Order, OrderStatus, merged_quantity
 from domain.users import User
 
 
@@ -37,29 +38,44 @@ class MemoryCartRepository:
         self.products: dict[uuid.UUID, Product] = store.table("products")
         self.users: dict[uuid.UUID, User] = store.table("users")
 
+    def _find(self, owner: CartOwner, product_id: uuid.UUID) -> CartLine | None:
+        return next(
+            (line for line in self.rows.values() if line.owner == owner and line.product_id == product_id), None
+        )
+
     async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
-        for stored in self.rows.values():
-            if stored.user_id == line.user_id and stored.product_id == line.product_id:
-                if stored.quantity + line.quantity > QUANTITY_MAX:
-                    return None
-                stored.quantity += line.quantity
-                stored.price_at_add = line.price_at_add
-                stored.updated_at = line.updated_at
-                return copy.copy(stored), False
+        stored = self._find(line.owner, line.product_id)
+        if stored is not None:
+            if stored.quantity + line.quantity > QUANTITY_MAX:
+                return None
+            stored.quantity += line.quantity
+            stored.price_at_add = line.price_at_add
+            stored.updated_at = line.updated_at
+            return copy.copy(stored), False
         self.rows[line.id] = copy.copy(line)
         return copy.copy(line), True
 
-    async def set_quantity(self, line_id: uuid.UUID, user_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+    async def add_capped(self, lines: Sequence[tuple[CartLine, int]]) -> None:
+        for line, cap in lines:
+            stored = self._find(line.owner, line.product_id)
+            if stored is None:
+                self.rows[line.id] = copy.copy(line)
+                continue
+            stored.quantity = merged_quantity(current=stored.quantity, added=line.quantity, cap=cap)
+            stored.price_at_add = line.price_at_add
+            stored.updated_at = line.updated_at
+
+    async def set_quantity(self, line_id: uuid.UUID, owner: CartOwner, quantity: int, now: datetime) -> bool:
         stored = self.rows.get(line_id)
-        if stored is None or stored.user_id != user_id:
+        if stored is None or stored.owner != owner:
             return False
         stored.quantity = quantity
         stored.updated_at = now
         return True
 
-    async def remove(self, line_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    async def remove(self, line_id: uuid.UUID, owner: CartOwner) -> bool:
         stored = self.rows.get(line_id)
-        if stored is None or stored.user_id != user_id:
+        if stored is None or stored.owner != owner:
             return False
         del self.rows[line_id]
         return True
@@ -68,17 +84,17 @@ class MemoryCartRepository:
         for line_id in line_ids:
             self.rows.pop(line_id, None)
 
-    async def clear(self, user_id: uuid.UUID) -> None:
-        for line_id in [line.id for line in self.rows.values() if line.user_id == user_id]:
+    async def clear(self, owner: CartOwner) -> None:
+        for line_id in [line.id for line in self.rows.values() if line.owner == owner]:
             del self.rows[line_id]
 
     async def entries(
-        self, user_id: uuid.UUID, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
+        self, owner: CartOwner, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
     ) -> list[CartEntry]:
         found: list[CartEntry] = []
         lines = sorted(self.rows.values(), key=lambda line: (line.created_at, line.id))
         for line in lines:
-            if line.user_id != user_id or (line_id is not None and line.id != line_id):
+            if line.owner != owner or (line_id is not None and line.id != line_id):
                 continue
             product = _live(self.products, line.product_id)
             seller = self.users.get(product.seller_id) if product is not None else None
@@ -100,6 +116,46 @@ class MemoryCartRepository:
                 )
             )
         return found
+
+
+class MemoryGuestCartRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self.rows: dict[uuid.UUID, GuestCart] = store.table("guest_carts")
+        self.lines: dict[uuid.UUID, CartLine] = store.table("cart_items")
+
+    async def add(self, cart: GuestCart) -> None:
+        if any(other.token_hash == cart.token_hash for other in self.rows.values()):
+            raise Conflict("That token is taken.", field="cart_token")
+        self.rows[cart.id] = copy.copy(cart)
+
+    async def get_by_hash(self, token_hash: str) -> GuestCart | None:
+        found = next((cart for cart in self.rows.values() if cart.token_hash == token_hash), None)
+        return copy.copy(found) if found is not None else None
+
+    async def touch(self, cart_id: uuid.UUID, now: datetime) -> None:
+        cart = self.rows.get(cart_id)
+        if cart is not None and cart.spent_at is None and cart.last_used_at < now:
+            cart.last_used_at = now
+
+    async def hold(self, cart_id: uuid.UUID) -> bool:
+        cart = self.rows.get(cart_id)  # units of work run one at a time: nothing to lock
+        return cart is not None and cart.spent_at is None
+
+    async def spend(self, token_hash: str, *, now: datetime, used_after: datetime) -> uuid.UUID | None:
+        for cart in self.rows.values():
+            if cart.token_hash == token_hash and cart.spent_at is None and cart.last_used_at > used_after:
+                cart.spent_at = now
+                return cart.id
+        return None
+
+    async def purge(self, *, unused_since: datetime, limit: int) -> int:
+        stale = sorted((c for c in self.rows.values() if c.last_used_at < unused_since), key=lambda c: c.last_used_at)
+        ids = {cart.id for cart in stale[:limit]}
+        for line_id in [line.id for line in self.lines.values() if line.owner.guest_cart_id in ids]:
+            del self.lines[line_id]
+        for cart_id in ids:
+            del self.rows[cart_id]
+        return len(ids)
 
 
 class MemoryInventoryRepository:

@@ -18,7 +18,12 @@ from adapters.memory.catalog import (
     MemoryProductRepository,
     MemoryReviewRepository,
 )
-from adapters.memory.orders import MemoryCartRepository, MemoryInventoryRepository, MemoryOrderRepository
+from adapters.memory.orders import (
+    MemoryCartRepository,
+    MemoryGuestCartRepository,
+    MemoryInventoryRepository,
+    MemoryOrderRepository,
+)
 from adapters.memory.reports import MemoryReportRepository
 from adapters.memory.store import MemoryStore
 from application.ports import persistence as ports
@@ -30,6 +35,7 @@ class MemoryUnitOfWork:
     email_tokens: ports.EmailTokenRepository
     outbox: ports.OutboxRepository
     cart: ports.CartRepository
+    guest_carts: ports.GuestCartRepository
     orders: ports.OrderRepository
     inventory: ports.InventoryRepository
     reports: ports.ReportRepository
@@ -54,6 +60,7 @@ class MemoryUnitOfWork:
         self.email_tokens = MemoryEmailTokenRepository(s)
         self.outbox = MemoryOutboxRepository(s)
         self.cart = MemoryCartRepository(s)
+        self.guest_carts = MemoryGuestCartRepository(s)
         self.orders = MemoryOrderRepository(s)
         self.inventory = MemoryInventoryRepository(s)
         self.reports = MemoryReportRepository(s)

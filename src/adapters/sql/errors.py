@@ -14,6 +14,7 @@ CONSTRAINTS: dict[str, DomainError] = {
     "uq_reviews_product_author": Conflict("You have already reviewed this product.", field="product_id"),
     "uq_favorites_user_product": Conflict("Already a favorite.", field="product_id"),
     "uq_cart_items_user_product": Conflict("That product is already in the cart.", field="product_id"),
+    "uq_cart_items_guest_product": Conflict("That product is already in the cart.", field="product_id"),
     "uq_orders_buyer_idempotency_key": Conflict("An order with that Idempotency-Key exists.", field="Idempotency-Key"),
     "ck_products_stock_nonnegative": Conflict("Not enough stock.", field="stock"),
     "ck_cart_items_quantity_range": RuleViolation("Quantity must be 1–99.", field="quantity"),
@@ -28,6 +29,7 @@ _SQLITE_UNIQUE = {
     "reviews.product_id, reviews.author_id": "uq_reviews_product_author",
     "favorites.user_id, favorites.product_id": "uq_favorites_user_product",
     "cart_items.user_id, cart_items.product_id": "uq_cart_items_user_product",
+    "cart_items.guest_cart_id, cart_items.product_id": "uq_cart_items_guest_product",
     "orders.buyer_id, orders.idempotency_key": "uq_orders_buyer_idempotency_key",
 }
 

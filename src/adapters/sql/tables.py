@@ -176,15 +176,31 @@ class FavoriteRow(UUIDv7AuditBase):
     )
 
 
+class GuestCartRow(UUIDv7AuditBase):
+    """A cart without an account; the token is stored only as its SHA-256 hash."""
+
+    __tablename__ = "guest_carts"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    last_used_at: Mapped[datetime.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)
+    spent_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+
 class CartItemRow(UUIDv7AuditBase):
+    """A cart line of a user (``user_id``) or of a guest cart (``guest_cart_id``), never both."""
+
     __tablename__ = "cart_items"
-    user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    guest_cart_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("guest_carts.id", ondelete="CASCADE"), nullable=True
+    )
     product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     price_at_add: Mapped[Decimal] = mapped_column(Money)
     __table_args__ = (
         UniqueConstraint("user_id", "product_id", name="uq_cart_items_user_product"),
+        UniqueConstraint("guest_cart_id", "product_id", name="uq_cart_items_guest_product"),
         CheckConstraint("quantity BETWEEN 1 AND 99", name="quantity_range"),
+        CheckConstraint("(user_id IS NULL) <> (guest_cart_id IS NULL)", name="one_owner"),
     )
 
 

@@ -21,7 +21,12 @@ from adapters.sql.repositories.catalog import (
     SqlProductRepository,
     SqlReviewRepository,
 )
-from adapters.sql.repositories.orders import SqlCartRepository, SqlInventoryRepository, SqlOrderRepository
+from adapters.sql.repositories.orders import (
+    SqlCartRepository,
+    SqlGuestCartRepository,
+    SqlInventoryRepository,
+    SqlOrderRepository,
+)
 from adapters.sql.repositories.reports import SqlReportRepository
 from application.ports import persistence as ports
 
@@ -38,6 +43,7 @@ class SqlUnitOfWork:
     email_tokens: ports.EmailTokenRepository
     outbox: ports.OutboxRepository
     cart: ports.CartRepository
+    guest_carts: ports.GuestCartRepository
     orders: ports.OrderRepository
     inventory: ports.InventoryRepository
     reports: ports.ReportRepository
@@ -68,6 +74,7 @@ class SqlUnitOfWork:
         self.email_tokens = SqlEmailTokenRepository(s)
         self.outbox = SqlOutboxRepository(s)
         self.cart = SqlCartRepository(s, self._db.dialect)
+        self.guest_carts = SqlGuestCartRepository(s)
         self.orders = SqlOrderRepository(s, self._db.dialect)
         self.inventory = SqlInventoryRepository(s, self._db.dialect)
         self.reports = SqlReportRepository(s)

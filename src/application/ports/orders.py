@@ -8,7 +8,7 @@ does not wait on the catalog's code.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +16,7 @@ from typing import Annotated, Protocol
 
 from msgspec import Meta, Struct
 
-from domain.orders import CartLine, Order, OrderStatus
+from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderStatus
 
 # Encoded as a JSON string with two places ("19.99"), never a float.
 Money = Annotated[Decimal, Meta(description="A decimal string with two places.", examples=["19.99"])]
@@ -115,32 +115,69 @@ Keyset = tuple[datetime, uuid.UUID]
 
 
 class CartRepository(Protocol):
+    """Cart lines of one owner: a user or a guest cart (``CartOwner``), with the same rules."""
+
     async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
-        """Upsert by (user, product): a new line, or the existing one with ``line.quantity`` added.
+        """Upsert by (owner, product): a new line, or the existing one with ``line.quantity`` added.
 
         Returns the stored line and whether it was created; None when the summed quantity would
         exceed the maximum (nothing changes then). Atomic, so concurrent adds never make two lines.
         """
         ...
 
-    async def set_quantity(self, line_id: uuid.UUID, user_id: uuid.UUID, quantity: int, now: datetime) -> bool:
-        """False when the line does not exist or is someone else's."""
+    async def add_capped(self, lines: Sequence[tuple[CartLine, int]]) -> None:
+        """Upsert each (line, cap) like ``add``, but the summed quantity is clamped to ``cap``
+        instead of refused, and a line already above ``cap`` keeps its quantity
+        (``domain.orders.merged_quantity``); the line's ``price_at_add`` is taken. One batch;
+        atomic per line, as ``add``."""
         ...
 
-    async def remove(self, line_id: uuid.UUID, user_id: uuid.UUID) -> bool: ...
+    async def set_quantity(self, line_id: uuid.UUID, owner: CartOwner, quantity: int, now: datetime) -> bool:
+        """False when the line does not exist or is in another cart."""
+        ...
+
+    async def remove(self, line_id: uuid.UUID, owner: CartOwner) -> bool: ...
 
     async def remove_lines(self, line_ids: list[uuid.UUID]) -> None: ...
 
-    async def clear(self, user_id: uuid.UUID) -> None: ...
+    async def clear(self, owner: CartOwner) -> None: ...
 
     async def entries(
-        self, user_id: uuid.UUID, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
+        self, owner: CartOwner, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
     ) -> list[CartEntry]:
-        """The user's lines of live products in one statement, oldest first.
+        """The owner's lines of live products in one statement, oldest first.
 
-        ``for_checkout`` also locks the user's lines until the transaction ends, so two checkouts
+        ``for_checkout`` also locks the owner's lines until the transaction ends, so two checkouts
         of one cart take turns.
         """
+        ...
+
+
+class GuestCartRepository(Protocol):
+    async def add(self, cart: GuestCart) -> None: ...
+
+    async def get_by_hash(self, token_hash: str) -> GuestCart | None:
+        """The guest cart with this token hash, live or not (the caller decides)."""
+        ...
+
+    async def touch(self, cart_id: uuid.UUID, now: datetime) -> None:
+        """Move ``last_used_at`` forward to ``now`` (never back) while the cart is unspent."""
+        ...
+
+    async def hold(self, cart_id: uuid.UUID) -> bool:
+        """Keep an unspent cart from being spent (merged) until this transaction ends, so a line
+        written now is never left behind by a racing merge; False when it is spent or gone."""
+        ...
+
+    async def spend(self, token_hash: str, *, now: datetime, used_after: datetime) -> uuid.UUID | None:
+        """Mark the live cart with this token spent, atomically: its id for the one caller that
+        wins, None for an unknown, expired (last used at or before ``used_after``) or already
+        spent token. Racing callers wait for each other; only one gets the id."""
+        ...
+
+    async def purge(self, *, unused_since: datetime, limit: int) -> int:
+        """Delete up to ``limit`` guest carts last used before ``unused_since`` (spent ones
+        included) with their lines; how many carts went."""
         ...
 
 

@@ -20,6 +20,7 @@ from application.ports.catalog import FavoriteRepository as FavoriteRepository
 from application.ports.catalog import ProductRepository as ProductRepository
 from application.ports.catalog import ReviewRepository as ReviewRepository
 from application.ports.orders import CartRepository as CartRepository  # re-exported for the units of work
+from application.ports.orders import GuestCartRepository as GuestCartRepository
 from application.ports.orders import InventoryRepository as InventoryRepository
 from application.ports.orders import OrderRepository as OrderRepository
 from application.ports.reports import ReportRepository as ReportRepository  # re-exported for the units of work
@@ -82,6 +83,7 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     reports: ReportRepository
     cart: CartRepository
+    guest_carts: GuestCartRepository
     orders: OrderRepository
     inventory: InventoryRepository
     categories: CategoryRepository

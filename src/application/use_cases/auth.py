@@ -13,6 +13,7 @@ from application.ports.clock import Clock
 from application.ports.kv import KeyValueStore
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from application.ports.security import AccessTokenIssuer, AccountStates, PasswordHasher
+from application.use_cases.cart import merge_guest_cart
 from domain.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from domain.ids import new_id
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
@@ -145,7 +146,9 @@ class Login:
         self.failure_limit = failure_limit
         self.failure_window = failure_window
 
-    async def execute(self, *, login: str, password: str) -> TokenPair:
+    async def execute(self, *, login: str, password: str, cart_token: str | None = None) -> TokenPair:
+        """``cart_token``: a guest cart to merge into the user's cart (``merge_guest_cart``) in the
+        same transaction; an unknown, expired or spent one is ignored, never failing the login."""
         throttle_key = f"login-failures:{login.strip().lower()[:254]}"
         failures = await self.deps.kv.get(throttle_key)
         if failures is not None and int(failures) >= self.failure_limit:
@@ -168,6 +171,8 @@ class Login:
                 user.updated_at = self.deps.clock.now()
                 await uow.users.update(user)
             pair = await _start_session(self.deps, uow, user)
+            if cart_token:
+                await merge_guest_cart(uow, user_id=user.id, token=cart_token, now=self.deps.clock.now())
             await uow.commit()
         await self.deps.kv.delete(throttle_key)
         return pair

@@ -55,6 +55,7 @@ from domain.catalog import (
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.money import MAX_PRICE, validate_price
+from domain.orders import CartOwner
 
 T = TypeVar("T")
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = PAGE_MIN, PAGE_MAX, PAGE_DEFAULT
@@ -640,7 +641,7 @@ async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: 
     withdrawn = await uow.products.withdraw_all_of_seller(user_id, now)
     if withdrawn:
         await uow.cart_cleanup.remove_lines_of_products(withdrawn)
-    await uow.cart.clear(user_id)
+    await uow.cart.clear(CartOwner.of_user(user_id))
     dropped = await uow.favorites.remove_all_of_user(user_id)
     if dropped:
         await uow.products.apply_favorite_change(dropped, -1)

@@ -87,7 +87,7 @@ class Checkout:
         async with self.deps.uow() as uow:
             # Locks this buyer's lines first: a concurrent checkout of the same cart waits here
             # and then sees an emptied cart (and the finished order by its key).
-            entries = await uow.cart.entries(principal.id, for_checkout=True)
+            entries = await uow.cart.entries(principal.cart_owner, for_checkout=True)
             if not entries:
                 if (existing := await _earlier_order(uow, principal.id, key)) is not None:
                     return order_view(existing)

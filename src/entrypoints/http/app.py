@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.container import Container
 from entrypoints.http.controllers.auth import AuthController
-from entrypoints.http.controllers.cart import CartController
+from entrypoints.http.controllers.cart import CartController, GuestCartController
 from entrypoints.http.controllers.catalog import CategoriesController, ProductsController, ReviewsController
 from entrypoints.http.controllers.favorites import FavoritesController
 from entrypoints.http.controllers.health import HealthController
@@ -30,8 +30,14 @@ from entrypoints.http.docs import docs_assets, docs_page
 from entrypoints.http.metrics import MetricsController, edge
 from entrypoints.http.openapi import document_errors
 from entrypoints.http.problems import exception_handlers
-from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
-from entrypoints.http.security import build_jwt_auth
+from entrypoints.http.ratelimit import (
+    AUTH_STORE,
+    GUEST_CART_STORE,
+    auth_rate_limit,
+    build_store,
+    guest_cart_rate_limit,
+)
+from entrypoints.http.security import CART_TOKEN_HEADER, CART_TOKEN_SCHEME, build_jwt_auth
 from entrypoints.http.strict_json import reject_coerced_json_types
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
@@ -104,6 +110,12 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
                         )
                     ),
                 ),
+                CART_TOKEN_SCHEME: SecurityScheme(
+                    type="apiKey",
+                    name=CART_TOKEN_HEADER,
+                    security_scheme_in="header",
+                    description="A guest cart's token from POST /api/cart/guest; cart routes only, not checkout.",
+                ),
             }
         ),
     )
@@ -113,19 +125,27 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         route_handlers=[AuthController],
         middleware=[auth_rate_limit(settings.auth_rate_limit_per_minute).middleware],
     )
+    guest_cart_routes = Router(
+        path="/",
+        route_handlers=[GuestCartController],
+        middleware=[guest_cart_rate_limit(settings.guest_cart_rate_limit_per_minute).middleware],
+    )
     app = Litestar(
-        route_handlers=[*ROUTE_HANDLERS, auth_routes],
+        route_handlers=[*ROUTE_HANDLERS, auth_routes, guest_cart_routes],
         dependencies=dependencies,
         exception_handlers=exception_handlers,
         on_app_init=[jwt_auth.on_app_init],
         openapi_config=openapi,
         lifespan=[lifespan],
-        stores={AUTH_STORE: build_store(container.redis, settings.redis_key_prefix)},
+        stores={
+            AUTH_STORE: build_store(container.redis, settings.redis_key_prefix),
+            GUEST_CART_STORE: build_store(container.redis, settings.redis_key_prefix + "guest-cart-"),
+        },
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=CORSConfig(
             allow_origins=settings.cors_allow_origins,
             allow_credentials=False,
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", CART_TOKEN_HEADER],
             expose_headers=["ETag", "Retry-After"],
         )
         if settings.cors_allow_origins

@@ -65,6 +65,7 @@ _AUTH_THROTTLED = {
     "/api/auth/password-reset",
     "/api/auth/password-reset/confirm",
 }
+_GUEST_CART_THROTTLED = "/api/cart/guest"
 
 
 def _codes(path: str, method: str, op: Operation) -> set[str]:
@@ -83,7 +84,7 @@ def _codes(path: str, method: str, op: Operation) -> set[str]:
         codes |= {"409", "422"}
         if secured:
             codes.add("403")
-    if path in _AUTH_THROTTLED:
+    if path in _AUTH_THROTTLED or path == _GUEST_CART_THROTTLED:
         codes.add("429")
     if path in {"/api/auth/login", "/api/auth/token", "/api/auth/refresh"}:
         codes |= {"401", "429"}

@@ -1,4 +1,5 @@
-"""Per-client-address rate limits on the auth routes (Litestar's RateLimitMiddleware).
+"""Per-client-address rate limits on the auth routes and on new guest carts (Litestar's
+RateLimitMiddleware).
 
 The counter lives in a Litestar store: Redis when REDIS_URL is set (shared by every API
 process), in-process otherwise. If Redis fails, the limiter falls back to an in-process store
@@ -18,6 +19,7 @@ from litestar.stores.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 AUTH_STORE = "auth_rate_limit"
+GUEST_CART_STORE = "guest_cart_rate_limit"
 THROTTLED_PATHS = frozenset(
     {
         "/api/auth/login",
@@ -42,6 +44,15 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 async def _is_throttled(request: Request[Any, Any, Any]) -> bool:
     """Async on purpose: Litestar would run a sync check in a thread pool on every request."""
     return request.method == "POST" and request.scope["path"] in THROTTLED_PATHS
+
+
+def guest_cart_rate_limit(per_minute: int) -> RateLimitConfig:
+    """New guest carts per client address per minute; its own counter, apart from the auth one."""
+    return RateLimitConfig(
+        rate_limit=("minute", per_minute),
+        store=GUEST_CART_STORE,
+        identifier_for_request=client_address,
+    )
 
 
 def auth_rate_limit(per_minute: int) -> RateLimitConfig:

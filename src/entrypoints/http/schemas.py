@@ -40,6 +40,8 @@ class LoginBody(Struct):
         Meta(min_length=1, max_length=254, description="Email or username.", examples=["alice@example.com"]),
     ]
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
+    # A guest cart to merge at login (or the X-Cart-Token header, which wins); never fails a login.
+    cart_token: str | None = None
 
 
 class OAuth2PasswordForm(Struct):

@@ -1,17 +1,62 @@
-"""Bearer authentication with Litestar's JWT auth: our claims, our lifetime, one algorithm."""
+"""Bearer authentication with Litestar's JWT auth: our claims, our lifetime, one algorithm.
+
+The cart routes (handlers marked with ``GUEST_OK``) also take a guest cart's ``X-Cart-Token``
+instead: without an ``Authorization`` header, the middleware resolves the token to a ``Guest``
+(401 when it is unknown, expired or spent). With both headers the bearer token wins and the cart
+token is ignored, so a signed-in client that still sends it keeps working on its own cart.
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.connection import ASGIConnection
-from litestar.security.jwt import JWTAuth, Token
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.params import HeaderParameter
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 
-from application.identity import Principal
+from application.identity import Guest, Principal
 from entrypoints.settings import Settings
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti", "sub"]
+CART_TOKEN_HEADER = "X-Cart-Token"
+CART_TOKEN_SCHEME = "CartToken"
+_ACCEPTS_CART_TOKEN = "accepts_cart_token"  # a route handler's opt key
+# Route-decorator keywords for a route a guest cart token may call: the marker the middleware
+# reads, and the two alternative security requirements for the OpenAPI document.
+GUEST_OK: dict[str, Any] = {
+    _ACCEPTS_CART_TOKEN: True,
+    "security": [{"BearerToken": []}, {CART_TOKEN_SCHEME: []}],
+}
+# Declared on those handlers for the OpenAPI document (and generated clients); the middleware
+# reads it, the handlers do not.
+CartTokenHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=CART_TOKEN_HEADER,
+        required=False,
+        description="A guest cart's token (from POST /api/cart/guest), instead of a bearer token; "
+        "ignored when a bearer token is sent too.",
+    ),
+]
+
+
+class CartTokenAuthenticationMiddleware(JWTAuthenticationMiddleware):
+    """JWT bearer auth that lets a guest cart token through on the routes marked ``GUEST_OK``."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        if not connection.headers.get(self.auth_header):
+            token = connection.headers.get(CART_TOKEN_HEADER)
+            handler = connection.scope.get("route_handler")
+            if token is not None and handler is not None and handler.opt.get(_ACCEPTS_CART_TOKEN):
+                resolve = connection.app.state.container.use_cases["resolve_cart_token"]
+                cart_id = await resolve.execute(token)
+                if cart_id is None:
+                    raise NotAuthorizedException("The cart token is unknown, expired or already merged.")
+                return AuthenticationResult(user=Guest(cart_id=cart_id), auth=None)
+        return await super().authenticate_request(connection)
 
 
 def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
@@ -40,5 +85,6 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
         require_claims=REQUIRED_CLAIMS,
         exclude=["^/schema", "^/docs", "^/health$", "^/ready$", "^/metrics$", "^/$"],
         openapi_security_scheme_name="BearerToken",
+        authentication_middleware_class=CartTokenAuthenticationMiddleware,
         description="Access token from POST /api/auth/login (or the OAuth2 form at /api/auth/token).",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    case,
     column,
     delete,
     func,
@@ -30,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.sql.tables import CartItemRow, OrderLineRow, OrderRow, ProductRow, UserRow, table_of
+from adapters.sql.tables import CartItemRow, GuestCartRow, OrderLineRow, OrderRow, ProductRow, UserRow, table_of
 from application.ports.orders import (
     CartEntry,
     CartProductView,
@@ -40,9 +41,10 @@ from application.ports.orders import (
     SaleEntry,
     SaleView,
 )
-from domain.orders import QUANTITY_MAX, CartLine, Order, OrderLine, OrderStatus
+from domain.orders import QUANTITY_MAX, CartLine, CartOwner, GuestCart, Order, OrderLine, OrderStatus
 
 C = table_of(CartItemRow)
+G = table_of(GuestCartRow)
 P = table_of(ProductRow)
 U = table_of(UserRow)
 O = table_of(OrderRow)  # noqa: E741
@@ -109,24 +111,42 @@ def _before(created_at: Any, row_id: Any, after: Keyset) -> ColumnElement[bool]:
     return tuple_(created_at, row_id) < tuple_(literal(after[0], created_at.type), literal(after[1], row_id.type))
 
 
+def owned_by(owner: CartOwner) -> ColumnElement[bool]:
+    """The owner's lines: by ``user_id`` or by ``guest_cart_id`` (each with its unique index)."""
+    if owner.user_id is not None:
+        return C.c.user_id == owner.user_id
+    return C.c.guest_cart_id == owner.guest_cart_id
+
+
+def _owner_key(by_user: bool) -> list[Any]:
+    """The unique (owner, product) constraint an upsert of a user's (or a guest cart's) line
+    conflicts on."""
+    return [C.c.user_id if by_user else C.c.guest_cart_id, C.c.product_id]
+
+
+def _line_values(line: CartLine) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "user_id": line.owner.user_id,
+        "guest_cart_id": line.owner.guest_cart_id,
+        "product_id": line.product_id,
+        "quantity": line.quantity,
+        "price_at_add": line.price_at_add,
+        "created_at": line.created_at,
+        "updated_at": line.updated_at,
+    }
+
+
 class SqlCartRepository:
     def __init__(self, session: AsyncSession, dialect: str) -> None:
         self.s = session
         self.dialect = dialect
 
     async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
-        stmt = _insert(self.dialect)(C).values(
-            id=line.id,
-            user_id=line.user_id,
-            product_id=line.product_id,
-            quantity=line.quantity,
-            price_at_add=line.price_at_add,
-            created_at=line.created_at,
-            updated_at=line.updated_at,
-        )
+        stmt = _insert(self.dialect)(C).values(**_line_values(line))
         summed = C.c.quantity + stmt.excluded.quantity
         stmt = stmt.on_conflict_do_update(
-            index_elements=[C.c.user_id, C.c.product_id],
+            index_elements=_owner_key(line.owner.user_id is not None),
             set_={
                 "quantity": summed,
                 "price_at_add": stmt.excluded.price_at_add,
@@ -140,7 +160,7 @@ class SqlCartRepository:
             return None
         stored = CartLine(
             id=row.id,
-            user_id=line.user_id,
+            owner=line.owner,
             product_id=line.product_id,
             quantity=row.quantity,
             price_at_add=row.price_at_add,
@@ -150,25 +170,46 @@ class SqlCartRepository:
         # Our fresh id came back only if the row is new.
         return stored, row.id == line.id
 
-    async def set_quantity(self, line_id: uuid.UUID, user_id: uuid.UUID, quantity: int, now: datetime) -> bool:
+    async def add_capped(self, lines: Sequence[tuple[CartLine, int]]) -> None:
+        # One batch per conflict target (user lines, guest lines); a merge has only one.
+        batches: dict[bool, list[dict[str, Any]]] = defaultdict(list)
+        for line, line_cap in lines:
+            batches[line.owner.user_id is not None].append({**_line_values(line), "cap": line_cap})
+        for by_user, rows in batches.items():
+            stmt = _insert(self.dialect)(C)
+            summed = C.c.quantity + stmt.excluded.quantity
+            cap = bindparam("cap", type_=Integer)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=_owner_key(by_user),
+                set_={
+                    # domain.orders.merged_quantity: the sum, capped, never below the line's own.
+                    "quantity": case((summed <= cap, summed), (C.c.quantity >= cap, C.c.quantity), else_=cap),
+                    "price_at_add": stmt.excluded.price_at_add,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+            # executemany: one prepared statement, the rows (each with its cap) sent in one batch.
+            await self.s.execute(stmt, rows)
+
+    async def set_quantity(self, line_id: uuid.UUID, owner: CartOwner, quantity: int, now: datetime) -> bool:
         result = await self.s.execute(
-            update(C).where(C.c.id == line_id, C.c.user_id == user_id).values(quantity=quantity, updated_at=now)
+            update(C).where(C.c.id == line_id, owned_by(owner)).values(quantity=quantity, updated_at=now)
         )
         return _rowcount(result) > 0
 
-    async def remove(self, line_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-        result = await self.s.execute(delete(C).where(C.c.id == line_id, C.c.user_id == user_id))
+    async def remove(self, line_id: uuid.UUID, owner: CartOwner) -> bool:
+        result = await self.s.execute(delete(C).where(C.c.id == line_id, owned_by(owner)))
         return _rowcount(result) > 0
 
     async def remove_lines(self, line_ids: list[uuid.UUID]) -> None:
         if line_ids:
             await self.s.execute(delete(C).where(C.c.id.in_(line_ids)))
 
-    async def clear(self, user_id: uuid.UUID) -> None:
-        await self.s.execute(delete(C).where(C.c.user_id == user_id))
+    async def clear(self, owner: CartOwner) -> None:
+        await self.s.execute(delete(C).where(owned_by(owner)))
 
     async def entries(
-        self, user_id: uuid.UUID, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
+        self, owner: CartOwner, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
     ) -> list[CartEntry]:
         stmt = (
             select(
@@ -184,7 +225,7 @@ class SqlCartRepository:
                 U.c.username,
             )
             .select_from(C.join(P, P.c.id == C.c.product_id).join(U, U.c.id == P.c.seller_id))
-            .where(C.c.user_id == user_id, P.c.withdrawn_at.is_(None))
+            .where(owned_by(owner), P.c.withdrawn_at.is_(None))
             .order_by(C.c.created_at, C.c.id)
         )
         if line_id is not None:
@@ -208,6 +249,69 @@ class SqlCartRepository:
             )
             for row in rows
         ]
+
+
+_GUEST_COLUMNS = (G.c.id, G.c.token_hash, G.c.created_at, G.c.last_used_at, G.c.spent_at)
+
+
+def guest_cart_of(row: Any) -> GuestCart:
+    return GuestCart(id=row[0], token_hash=row[1], created_at=row[2], last_used_at=row[3], spent_at=row[4])
+
+
+class SqlGuestCartRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(self, cart: GuestCart) -> None:
+        await self.s.execute(
+            insert(G).values(
+                id=cart.id,
+                token_hash=cart.token_hash,
+                last_used_at=cart.last_used_at,
+                spent_at=cart.spent_at,
+                created_at=cart.created_at,
+                updated_at=cart.created_at,
+            )
+        )
+
+    async def get_by_hash(self, token_hash: str) -> GuestCart | None:
+        row = (await self.s.execute(select(*_GUEST_COLUMNS).where(G.c.token_hash == token_hash))).first()
+        return guest_cart_of(row) if row is not None else None
+
+    async def touch(self, cart_id: uuid.UUID, now: datetime) -> None:
+        await self.s.execute(
+            update(G)
+            .where(G.c.id == cart_id, G.c.spent_at.is_(None), G.c.last_used_at < now)
+            .values(last_used_at=now, updated_at=now)
+        )
+
+    async def hold(self, cart_id: uuid.UUID) -> bool:
+        # FOR SHARE conflicts with the row lock spend()'s UPDATE takes: a merge waits for this
+        # transaction (and then sees its line), or this one waits for the merge and sees it spent.
+        # SQLite's writer lock already serializes the two.
+        stmt = select(G.c.id).where(G.c.id == cart_id, G.c.spent_at.is_(None)).with_for_update(read=True)
+        return (await self.s.execute(stmt)).first() is not None
+
+    async def spend(self, token_hash: str, *, now: datetime, used_after: datetime) -> uuid.UUID | None:
+        # The guard is the WHERE: a racing transaction waits on the row lock (Postgres) or the
+        # writer lock (SQLite), then finds spent_at set and updates nothing.
+        row = (
+            await self.s.execute(
+                update(G)
+                .where(G.c.token_hash == token_hash, G.c.spent_at.is_(None), G.c.last_used_at > used_after)
+                .values(spent_at=now, updated_at=now)
+                .returning(G.c.id)
+            )
+        ).first()
+        return row[0] if row is not None else None
+
+    async def purge(self, *, unused_since: datetime, limit: int) -> int:
+        stale = select(G.c.id).where(G.c.last_used_at < unused_since).order_by(G.c.last_used_at).limit(limit)
+        ids = list((await self.s.execute(stale)).scalars())
+        if ids:
+            await self.s.execute(delete(C).where(C.c.guest_cart_id.in_(ids)))
+            await self.s.execute(delete(G).where(G.c.id.in_(ids)))
+        return len(ids)
 
 
 class SqlInventoryRepository:

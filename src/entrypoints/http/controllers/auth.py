@@ -23,9 +23,17 @@ from entrypoints.http.schemas import (
     UserOut,
     to_struct,
 )
+from entrypoints.http.security import CartTokenHeader
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PUBLIC = {"exclude_from_auth": True, "security": [{}]}
+MERGE_NOTE = (
+    "With a guest cart token (`X-Cart-Token`, or `cart_token` in the JSON body; the header wins) the "
+    "guest cart is merged into the user's cart and the token is spent: quantities add per product, "
+    "capped by the stock and 99 per line; the user's own and withdrawn products are dropped. One merge "
+    "however many logins race with one token. An unknown, expired or spent token never fails the "
+    "login: it succeeds and nothing is merged."
+)
 
 
 def _pair(pair: auth.TokenPair) -> Response[TokenPairOut]:
@@ -67,9 +75,16 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         exclude_from_auth=True,
         security=[{}],
+        description=MERGE_NOTE,
     )
-    async def login(self, data: JSONBody[LoginBody], login_user: NamedDependency[auth.Login]) -> Response[TokenPairOut]:
-        return _pair(await login_user.execute(login=data.email, password=data.password))
+    async def login(
+        self,
+        data: JSONBody[LoginBody],
+        login_user: NamedDependency[auth.Login],
+        cart_token: CartTokenHeader = None,
+    ) -> Response[TokenPairOut]:
+        merge = cart_token if cart_token is not None else data.cart_token
+        return _pair(await login_user.execute(login=data.email, password=data.password, cart_token=merge))
 
     @post(
         "/token",
@@ -78,13 +93,15 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         exclude_from_auth=True,
         security=[{}],
+        description=MERGE_NOTE,
     )
     async def token(
         self,
         data: URLEncodedBody[OAuth2PasswordForm],
         login_user: NamedDependency[auth.Login],
+        cart_token: CartTokenHeader = None,
     ) -> Response[TokenPairOut]:
-        return _pair(await login_user.execute(login=data.username, password=data.password))
+        return _pair(await login_user.execute(login=data.username, password=data.password, cart_token=cart_token))
 
     @post(
         "/refresh",

@@ -1,4 +1,8 @@
-"""Cart routes and checkout (the cart turns into an order here)."""
+"""Cart routes and checkout (the cart turns into an order here).
+
+Every cart route but checkout also serves a guest cart: ``X-Cart-Token`` instead of a bearer
+token (``entrypoints.http.security`` resolves it; with both headers the bearer token wins).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from msgspec import Meta, Struct
 
-from application.identity import Principal
+from application.identity import CartHolder, Principal
 from application.ports.orders import CartItemView, CartView, OrderView
 from application.use_cases import cart, orders
 from domain.ids import parse_id
 from domain.orders import QUANTITY_MAX, QUANTITY_MIN
+from entrypoints.http.security import GUEST_OK, CartTokenHeader
 
 Quantity = Annotated[int, Meta(ge=QUANTITY_MIN, le=QUANTITY_MAX, description="1–99.", examples=[1])]
 IdempotencyKey = Annotated[
@@ -42,6 +47,33 @@ class UpdateCartItemBody(Struct):
     quantity: Quantity
 
 
+class GuestCartOut(Struct):
+    cart_token: Annotated[str, Meta(description="Send it as `X-Cart-Token` on the cart routes; shown only here.")]
+
+
+class GuestCartController(Controller):
+    """``POST /api/cart/guest``, apart so that only it sits behind its rate limit (``http.app``)."""
+
+    path = "/api/cart"
+    tags = ["cart"]
+
+    @post(
+        "/guest",
+        operation_id="createGuestCart",
+        summary="Start a guest cart",
+        status_code=HTTP_201_CREATED,
+        exclude_from_auth=True,
+        security=[{}],
+        description="Anyone; rate-limited per client address (429 with `Retry-After`). The token is "
+        "valid for 30 days since its last use and is spent when it is merged at login.",
+    )
+    async def create_guest(self, create_guest_cart: NamedDependency[cart.CreateGuestCart]) -> Response[GuestCartOut]:
+        token = await create_guest_cart.execute()
+        return Response(
+            GuestCartOut(cart_token=token), status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"}
+        )
+
+
 class CartController(Controller):
     path = "/api/cart"
     tags = ["cart"]
@@ -52,9 +84,13 @@ class CartController(Controller):
         summary="Your cart",
         description="Lines at current prices with exact decimal totals; `price_changed` is true when the "
         "price moved since the line was added. Withdrawn products drop out.",
+        **GUEST_OK,
     )
     async def get_cart(
-        self, request: Request[Principal, Any, Any], get_cart: NamedDependency[cart.GetCart]
+        self,
+        request: Request[CartHolder, Any, Any],
+        get_cart: NamedDependency[cart.GetCart],
+        cart_token: CartTokenHeader = None,
     ) -> CartView:
         return await get_cart.execute(request.user)
 
@@ -70,12 +106,14 @@ class CartController(Controller):
         },
         description="201 with a new line, or 200 when the product was already in the cart (quantities add, "
         "up to 99). Own product → 403; unknown or withdrawn `product_id` → 422; more than the stock → 409.",
+        **GUEST_OK,
     )
     async def add_item(
         self,
-        request: Request[Principal, Any, Any],
+        request: Request[CartHolder, Any, Any],
         data: JSONBody[AddCartItemBody],
         add_to_cart: NamedDependency[cart.AddToCart],
+        cart_token: CartTokenHeader = None,
     ) -> Response[CartItemView]:
         item, created = await add_to_cart.execute(request.user, product_id=data.product_id, quantity=data.quantity)
         return Response(item, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
@@ -85,13 +123,15 @@ class CartController(Controller):
         operation_id="updateCartItem",
         summary="Change a cart line's quantity",
         description="Others' lines → 404; more than the stock → 409.",
+        **GUEST_OK,
     )
     async def update_item(
         self,
-        request: Request[Principal, Any, Any],
+        request: Request[CartHolder, Any, Any],
         item_id: FromPath[str],
         data: JSONBody[UpdateCartItemBody],
         change_cart_quantity: NamedDependency[cart.ChangeCartQuantity],
+        cart_token: CartTokenHeader = None,
     ) -> CartItemView:
         return await change_cart_quantity.execute(
             request.user, line_id=parse_id(item_id, field="item_id"), quantity=data.quantity
@@ -102,17 +142,25 @@ class CartController(Controller):
         operation_id="removeCartItem",
         summary="Remove a line from the cart",
         status_code=HTTP_204_NO_CONTENT,
+        description="Others' lines → 404.",
+        **GUEST_OK,
     )
     async def remove_item(
         self,
-        request: Request[Principal, Any, Any],
+        request: Request[CartHolder, Any, Any],
         item_id: FromPath[str],
         remove_cart_item: NamedDependency[cart.RemoveCartItem],
+        cart_token: CartTokenHeader = None,
     ) -> None:
         await remove_cart_item.execute(request.user, line_id=parse_id(item_id, field="item_id"))
 
-    @delete("/", operation_id="clearCart", summary="Empty the cart", status_code=HTTP_204_NO_CONTENT)
-    async def clear(self, request: Request[Principal, Any, Any], clear_cart: NamedDependency[cart.ClearCart]) -> None:
+    @delete("/", operation_id="clearCart", summary="Empty the cart", status_code=HTTP_204_NO_CONTENT, **GUEST_OK)
+    async def clear(
+        self,
+        request: Request[CartHolder, Any, Any],
+        clear_cart: NamedDependency[cart.ClearCart],
+        cart_token: CartTokenHeader = None,
+    ) -> None:
         await clear_cart.execute(request.user)
 
     @post(
@@ -122,7 +170,8 @@ class CartController(Controller):
         status_code=HTTP_201_CREATED,
         description="Prices and names are snapshotted, stock is taken atomically (409 naming the product "
         "when it runs out; nothing is ordered and the cart stays) and the cart empties. With an "
-        "`Idempotency-Key` a retry returns the same order. Empty cart → 422.",
+        "`Idempotency-Key` a retry returns the same order. Empty cart → 422. Needs a signed-in user: a guest "
+        "cart token alone gets 401 (log in with it to merge the cart first).",
     )
     async def checkout(
         self,

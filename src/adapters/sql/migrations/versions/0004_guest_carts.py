@@ -1,0 +1,70 @@
+"""guest carts: a guest_carts table, and cart lines owned by a user or a guest cart
+
+A cart line keeps one table and one set of statements for both kinds of owner: ``user_id``
+becomes nullable, ``guest_cart_id`` joins it, a check says exactly one is set, and each owner
+kind has its own unique (owner, product) constraint for the upsert to conflict on (NULLs never
+collide, so user lines and guest lines do not meet there).
+
+Revision ID: a17c00000004
+Revises: c5368e179cc0
+Create Date: 2026-12-04 20:30:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from advanced_alchemy.types import GUID, DateTimeUTC
+from alembic import op
+
+revision = "a17c00000004"
+down_revision = "c5368e179cc0"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "guest_carts",
+        sa.Column("id", GUID(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("last_used_at", DateTimeUTC(), nullable=False),
+        sa.Column("spent_at", DateTimeUTC(), nullable=True),
+        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
+        sa.Column("created_at", DateTimeUTC(), nullable=False),
+        sa.Column("updated_at", DateTimeUTC(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_guest_carts")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_guest_carts_token_hash")),
+    )
+    with op.batch_alter_table("guest_carts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_guest_carts_last_used_at"), ["last_used_at"], unique=False)
+
+    # SQLite rebuilds the table (batch mode: reflected, copied, renamed; the id columns come back
+    # declared NUMERIC(16) instead of BINARY(16), the same column affinity, so values are stored
+    # alike); Postgres alters it in place.
+    with op.batch_alter_table("cart_items", schema=None) as batch_op:
+        batch_op.alter_column("user_id", existing_type=GUID(), nullable=True)
+        batch_op.add_column(sa.Column("guest_cart_id", GUID(), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_cart_items_guest_cart_id_guest_carts"),
+            "guest_carts",
+            ["guest_cart_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+        batch_op.create_unique_constraint("uq_cart_items_guest_product", ["guest_cart_id", "product_id"])
+        batch_op.create_check_constraint(
+            batch_op.f("ck_cart_items_one_owner"), "(user_id IS NULL) <> (guest_cart_id IS NULL)"
+        )
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM cart_items WHERE guest_cart_id IS NOT NULL")
+    with op.batch_alter_table("cart_items", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("ck_cart_items_one_owner"), type_="check")
+        batch_op.drop_constraint("uq_cart_items_guest_product", type_="unique")
+        batch_op.drop_constraint(batch_op.f("fk_cart_items_guest_cart_id_guest_carts"), type_="foreignkey")
+        batch_op.drop_column("guest_cart_id")
+        batch_op.alter_column("user_id", existing_type=GUID(), nullable=False)
+    with op.batch_alter_table("guest_carts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_guest_carts_last_used_at"))
+    op.drop_table("guest_carts")
