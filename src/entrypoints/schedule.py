@@ -1,4 +1,4 @@
-"""Scheduled work: the outbox relay and the recommendation refreshes.
+"""Scheduled work: the outbox relay, webhook retries and the recommendation refreshes.
 
 With Redis, the SAQ worker runs these as cron jobs (``entrypoints.worker``). In the embedded
 default there is no worker, so the API process runs them as background asyncio tasks started
@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from entrypoints.jobs import recommendations_due, refresh_popular_items, refresh_recommendations, relay_outbox
+from entrypoints.jobs import (
+    recommendations_due,
+    refresh_popular_items,
+    refresh_recommendations,
+    relay_outbox,
+    retry_webhook_deliveries,
+)
 
 if TYPE_CHECKING:
     from entrypoints.container import Container
@@ -51,6 +57,8 @@ SCHEDULE = (
         due_now=recommendations_due,
     ),
     Scheduled("refresh_popular_items", "*/5 * * * *", 300, 30, refresh_popular_items, timeout_seconds=240),
+    # croniter's optional sixth field is seconds: every 5 s, so a first retry comes 5–10 s after a failure.
+    Scheduled("webhook_retries", "* * * * * */5", 5, 5, retry_webhook_deliveries, timeout_seconds=4),
 )
 
 

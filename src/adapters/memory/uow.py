@@ -21,6 +21,7 @@ from adapters.memory.catalog import (
 from adapters.memory.orders import MemoryCartRepository, MemoryInventoryRepository, MemoryOrderRepository
 from adapters.memory.reports import MemoryReportRepository
 from adapters.memory.store import MemoryStore
+from adapters.memory.webhooks import MemoryDeliveryRepository, MemoryWebhookRepository
 from application.ports import persistence as ports
 
 
@@ -38,6 +39,8 @@ class MemoryUnitOfWork:
     reviews: ports.ReviewRepository
     favorites: ports.FavoriteRepository
     cart_cleanup: ports.CartCleanup
+    webhooks: ports.WebhookRepository
+    webhook_deliveries: ports.DeliveryRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
@@ -62,6 +65,8 @@ class MemoryUnitOfWork:
         self.reviews = MemoryReviewRepository(s)
         self.favorites = MemoryFavoriteRepository(s)
         self.cart_cleanup = MemoryCartCleanup(s)
+        self.webhooks = MemoryWebhookRepository(s)
+        self.webhook_deliveries = MemoryDeliveryRepository(s)
         return self
 
     async def __aexit__(

@@ -1,0 +1,59 @@
+"""Resolving webhook hosts and POSTing deliveries to a vetted address (httpx).
+
+The sender connects to the address the application vetted, never to whatever the host name
+resolves to by the time the socket opens (DNS rebinding): the request goes to that IP with the
+original ``Host`` header, and for https the TLS handshake names (SNI) and verifies the original
+host. No redirect is followed, proxies from the environment are ignored, connections are not
+kept (two hosts on one address must never share one), and the answer's body is never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Mapping
+
+import httpx
+
+from application.ports.webhooks import DeliveryFailed
+
+USER_AGENT = "Marketplace-Webhooks/1"
+
+
+class DnsResolver:
+    async def resolve(self, host: str, port: int) -> list[str]:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return [str(info[4][0]) for info in infos]
+
+
+class HttpxWebhookSender:
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self.client = client or httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    async def post(self, url: str, address: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
+        target = httpx.URL(url)
+        request = self.client.build_request(
+            "POST",
+            target.copy_with(host=address),
+            content=body,
+            headers={**headers, "Host": target.netloc.decode("ascii")},
+            extensions={"sni_hostname": target.host} if target.scheme == "https" else None,
+            timeout=timeout,
+        )
+        try:
+            async with asyncio.timeout(timeout):  # the whole exchange, not each phase
+                response = await self.client.send(request, stream=True)
+                await response.aclose()
+        except TimeoutError:
+            raise DeliveryFailed(f"no answer within {timeout:.0f} s") from None
+        except (httpx.HTTPError, OSError) as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}"[:300]) from None
+        return response.status_code
+
+    async def close(self) -> None:
+        await self.client.aclose()
