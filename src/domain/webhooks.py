@@ -89,6 +89,8 @@ def url_host_port(url: str) -> tuple[str, int]:
 
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Special-purpose blocks that not every Python version's ``is_global`` leaves out.
+_ALSO_BLOCKED = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("192.88.99.0/24"))
 
 
 def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -117,6 +119,7 @@ def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
         or ip.is_reserved
         or ip.is_unspecified
         or not ip.is_global
+        or any(ip in network for network in _ALSO_BLOCKED)
     )
     return not blocked
 
