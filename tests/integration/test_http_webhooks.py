@@ -322,6 +322,7 @@ BAD_SUBSCRIPTIONS = [
     ({"url": "https://example.com/" + "a" * 2040, "events": ["order.placed"]}, "url"),
     ({"url": "not a url", "events": ["order.placed"]}, "url"),
     ({"url": "http://[::1/h", "events": ["order.placed"]}, "url"),
+    ({"url": "https://" + "a" * 70 + ".example/h", "events": ["order.placed"]}, "url"),  # IDNA refuses the label
 ]
 
 

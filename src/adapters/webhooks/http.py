@@ -36,15 +36,18 @@ class HttpxWebhookSender:
         )
 
     async def post(self, url: str, address: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
-        target = httpx.URL(url)
-        request = self.client.build_request(
-            "POST",
-            target.copy_with(host=address),
-            content=body,
-            headers={**headers, "Host": target.netloc.decode("ascii")},
-            extensions={"sni_hostname": target.host} if target.scheme == "https" else None,
-            timeout=timeout,
-        )
+        try:
+            target = httpx.URL(url)
+            request = self.client.build_request(
+                "POST",
+                target.copy_with(host=address),
+                content=body,
+                headers={**headers, "Host": target.netloc.decode("ascii")},
+                extensions={"sni_hostname": target.host} if target.scheme == "https" else None,
+                timeout=timeout,
+            )
+        except (httpx.InvalidURL, ValueError) as error:
+            raise DeliveryFailed(f"unusable URL: {error}"[:300]) from None
         try:
             async with asyncio.timeout(timeout):  # the whole exchange, not each phase
                 response = await self.client.send(request, stream=True)

@@ -106,7 +106,7 @@ async def vetted_address(deps: WebhookDeps, url: str) -> str:
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
             addresses = await deps.resolver.resolve(host, port)
-    except (LookupError, OSError, TimeoutError):
+    except (LookupError, OSError, TimeoutError, ValueError):  # ValueError: a name IDNA cannot encode
         raise RuleViolation(f"The URL's host {host!r} cannot be resolved.", field="url") from None
     return check_addresses(addresses, allow_private=deps.allow_private)
 
