@@ -363,3 +363,64 @@ async def test_private_targets_are_refused_by_default(database_url: str, tmp_pat
             assert (await c.get("/api/webhooks", headers=owner)).json()["items"] == []
     finally:
         await container.shutdown()
+
+
+async def test_saq_worker_delivers_and_its_cron_retries(sqlite_url: str, tmp_path: Path, receiver: Receiver) -> None:
+    """The production shape: the API enqueues on Redis, the SAQ worker sends, and its 5-second
+    cron job picks up the retry (no test code drives it)."""
+    from adapters.jobs.saq_queue import SaqJobQueue
+    from entrypoints.container import Container
+    from entrypoints.http.app import create_app
+    from entrypoints.worker import build_worker
+    from tests.conftest import REDIS_URL
+    from tests.integration.queues import clear_queue, queue_name
+
+    name = queue_name()
+    settings = test_settings(
+        DATABASE_URL=sqlite_url,
+        VAR_DIR=str(tmp_path / "var"),
+        REDIS_URL=REDIS_URL,
+        JOB_QUEUE_NAME=name,
+        WEBHOOK_ALLOW_PRIVATE="true",
+        WEBHOOK_RETRY_BASE_SECONDS="0.5",
+    )
+    container = Container(settings)
+    assert isinstance(container.queue, SaqJobQueue)
+    worker = build_worker(settings, concurrency=4, alive_file=tmp_path / "alive", shutdown_grace_seconds=2)
+    await worker.queue.connect()
+    running = asyncio.create_task(worker.start())
+    app = create_app(settings, container=container)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as c:
+            _, admin = await admin_headers(c, container)
+            assert (await c.post("/api/categories", json={"name": "Home"}, headers=admin)).status_code == 201
+            _, seller = await user_headers(c)
+            _, buyer = await user_headers(c)
+            lamp = await _product(c, seller, "Lamp", "10.00", 5)
+            hook = await _webhook(c, seller, f"{receiver.base}/w", ["order.placed"])
+            receiver.script["/w"] = [500]
+            started = time.monotonic()
+            await _order(c, buyer, lamp)
+            deadline = started + 30
+            while len(receiver.on("/w")) < 2:
+                assert time.monotonic() < deadline, "the worker did not retry"
+                await asyncio.sleep(0.1)
+            took = time.monotonic() - started
+            first, second = receiver.on("/w")
+            assert first.body == second.body and verify_signature(
+                hook["secret"], second.headers["marketplace-signature"], second.body, now=time.time()
+            )
+            for _ in range(50):
+                [delivery] = (await c.get(f"/api/webhooks/{hook['id']}/deliveries", headers=seller)).json()["items"]
+                if delivery["status"] == "delivered":
+                    break
+                await asyncio.sleep(0.1)
+            assert delivery["status"] == "delivered" and delivery["attempts"] == 2, delivery
+            print(f"first attempt failed, retry delivered {took:.1f}s after the checkout")
+            assert took < 15
+    finally:
+        await worker.stop()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await container.shutdown()
+        await clear_queue(name)
