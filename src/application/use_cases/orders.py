@@ -77,7 +77,8 @@ class Checkout:
     concurrent one, returns the first order instead of making another: the unique (buyer, key)
     constraint decides, so the order is looked up only when the insert finds the key taken (or
     when nothing could be ordered: an emptied cart is what a retry usually finds). Confirmation
-    emails go through the outbox, so a queue outage delays them and never loses them or the order.
+    emails go through the outbox, so a queue outage delays them and never loses them or the order;
+    so do the webhook events of sellers who subscribed (``application.webhook_events``).
     """
 
     def __init__(self, deps: OrderDeps) -> None:
