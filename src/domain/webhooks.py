@@ -124,8 +124,8 @@ def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
     return not blocked
 
 
-def check_addresses(addresses: Iterable[str], *, allow_private: bool) -> str:
-    """The first address to connect to, when every address the host resolves to is allowed.
+def check_addresses(addresses: Iterable[str], *, allow_private: bool) -> list[str]:
+    """The addresses to connect to (in the resolver's order), when every one of them is allowed.
 
     All of them must pass: a host that resolves to one public and one private address could be
     steered to the private one by the resolver's order.
@@ -139,7 +139,7 @@ def check_addresses(addresses: Iterable[str], *, allow_private: bool) -> str:
                 raise RuleViolation(
                     "The URL points at a loopback, private, link-local, multicast or reserved address.", field="url"
                 )
-    return resolved[0]
+    return resolved
 
 
 def retry_delay(failures: int, *, base: timedelta = RETRY_BASE, cap: timedelta = RETRY_CAP) -> timedelta:

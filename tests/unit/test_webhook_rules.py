@@ -89,13 +89,13 @@ def test_scoped_ipv6_is_refused() -> None:
 
 
 def test_every_resolved_address_must_pass() -> None:
-    assert check_addresses(["93.184.216.34", "2606:4700::1"], allow_private=False) == "93.184.216.34"
+    assert check_addresses(["93.184.216.34", "2606:4700::1"], allow_private=False) == ["93.184.216.34", "2606:4700::1"]
     with pytest.raises(RuleViolation) as caught:
         check_addresses(["93.184.216.34", "10.0.0.7"], allow_private=False)
     assert caught.value.field == "url"
     with pytest.raises(RuleViolation):
         check_addresses([], allow_private=True)
-    assert check_addresses(["127.0.0.1", "127.0.0.1"], allow_private=True) == "127.0.0.1"
+    assert check_addresses(["127.0.0.1", "127.0.0.1"], allow_private=True) == ["127.0.0.1"]
 
 
 secrets_ = st.text(min_size=1, max_size=64)

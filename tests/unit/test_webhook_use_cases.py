@@ -16,7 +16,7 @@ import pytest
 from adapters.memory.catalog import MemoryCatalogQueries
 from application.identity import Principal
 from application.jobs import DELIVER_WEBHOOK, WEBHOOK_EVENT
-from application.ports.webhooks import DeliveryFailed
+from application.ports.webhooks import ConnectFailed, DeliveryFailed
 from application.use_cases import catalog, orders, webhooks
 from domain.catalog import Category, Product
 from domain.errors import Conflict, NotFound, RuleViolation
@@ -353,3 +353,23 @@ async def test_deleting_the_account_removes_its_webhooks() -> None:
     await h.subscribe(alice, ["order.placed"])
     await users.DeleteMe(h.w.deps).execute(alice)
     assert h.w.uow.store.table("webhooks") == {}
+
+
+async def test_a_refused_connection_moves_on_to_the_next_address_only() -> None:
+    h = make_hooks()
+    alice, buyer = h.user("alice"), h.user("buyer")
+    h.resolver.hosts["hooks.example"] = ["2606:4700::1", "93.184.216.34"]
+    hook = await h.subscribe(alice, ["order.placed"])
+    h.sender.answers = [ConnectFailed("refused"), 200]
+    await h.buy(buyer, h.product(alice, "Lamp"))
+    await h.fan_out_all()
+    assert await h.deliver_queued() == ["delivered"]
+    assert [address for _, address, _, _ in h.sender.sent] == ["2606:4700::1", "93.184.216.34"]
+    # any other failure (a timeout, a reset) ends the attempt: no second request for one attempt
+    await h.buy(buyer, h.product(alice, "Rug"))
+    h.sender.answers = [DeliveryFailed("no answer within 10 s")]
+    await h.fan_out_all()
+    assert await h.deliver_queued() == ["pending"]
+    assert len(h.sender.sent) == 3
+    [newest, _] = await h.deliveries(alice, hook.id)
+    assert newest.last_error == "no answer within 10 s"

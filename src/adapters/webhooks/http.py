@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from application.ports.webhooks import DeliveryFailed
+from application.ports.webhooks import ConnectFailed, DeliveryFailed
 
 USER_AGENT = "Marketplace-Webhooks/1"
 
@@ -54,6 +54,8 @@ class HttpxWebhookSender:
                 await response.aclose()
         except TimeoutError:
             raise DeliveryFailed(f"no answer within {timeout:.0f} s") from None
+        except httpx.ConnectError as error:
+            raise ConnectFailed(f"cannot connect to {address}: {error}"[:300]) from None
         except (httpx.HTTPError, OSError) as error:
             raise DeliveryFailed(f"{type(error).__name__}: {error}"[:300]) from None
         return response.status_code

@@ -144,6 +144,10 @@ class DeliveryFailed(Exception):
     """The request did not get an HTTP answer (refused, reset, timed out, TLS failed)."""
 
 
+class ConnectFailed(DeliveryFailed):
+    """No connection could be made to this address (refused, unreachable): another may work."""
+
+
 class AddressResolver(Protocol):
     async def resolve(self, host: str, port: int) -> list[str]:
         """Every address ``host`` resolves to (an IP literal resolves to itself); raises ``LookupError``."""

@@ -5,7 +5,8 @@ delivery row per subscribed webhook (unique per webhook and event, so a replayed
 nothing) and enqueues a ``deliver_webhook`` job for each. An attempt first claims its row by
 moving ``next_retry_at`` a lease ahead (a guarded update: one claimant wins; a worker that dies
 mid-attempt leaves the row due again when the lease ends), then re-checks where the host points
-now, POSTs to that vetted address, and stores the outcome: delivered, or the next attempt with
+now, POSTs to a vetted address (the next one only when one refuses the connection), and stores
+the outcome: delivered, or the next attempt with
 exponential backoff, or failed once the retry window has closed. A frequent scheduled job
 (``RetryWebhookDeliveries``) enqueues the attempts that have come due.
 
@@ -35,6 +36,7 @@ from application.ports.persistence import UnitOfWorkFactory
 from application.ports.webhooks import (
     AddressResolver,
     AttemptResult,
+    ConnectFailed,
     DeliveryFailed,
     DeliveryTarget,
     DeliveryView,
@@ -100,8 +102,8 @@ def delivery_key(delivery_id: uuid.UUID, due_at: datetime) -> str:
     return f"webhook-delivery:{delivery_id}:{int(due_at.timestamp() * 1000)}"
 
 
-async def vetted_address(deps: WebhookDeps, url: str) -> str:
-    """The address to connect to for ``url``, resolved now; RuleViolation (field url) when refused."""
+async def vetted_addresses(deps: WebhookDeps, url: str) -> list[str]:
+    """The addresses ``url``'s host resolves to now, all allowed; RuleViolation (field url) otherwise."""
     host, port = url_host_port(url)
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
@@ -121,7 +123,7 @@ class CreateWebhook:
     async def execute(self, principal: Principal, *, url: str, events: list[str]) -> CreatedWebhook:
         url = validate_url(url)
         chosen = validate_events(events)
-        await vetted_address(self.deps, url)
+        await vetted_addresses(self.deps, url)
         webhook = Webhook(
             id=new_id(),
             user_id=principal.id,
@@ -298,7 +300,7 @@ class DeliverWebhook:
     async def _attempt(self, target: DeliveryTarget) -> tuple[int | None, str | None]:
         """(status code, error): error is None only for a 2xx answer."""
         try:
-            address = await vetted_address(self.deps, target.url)
+            addresses = await vetted_addresses(self.deps, target.url)
         except RuleViolation as refused:
             return None, f"refused: {refused.detail}"
         body = target.body.encode()
@@ -307,10 +309,18 @@ class DeliverWebhook:
             EVENT_ID_HEADER: str(target.event_id),
             SIGNATURE_HEADER: sign(target.secret, int(self.deps.clock.now().timestamp()), body),
         }
-        try:
-            status = await self.deps.sender.post(target.url, address, body, headers, timeout=SEND_TIMEOUT_SECONDS)
-        except DeliveryFailed as failed:
-            return None, str(failed) or type(failed).__name__
+        status: int | None = None
+        error = "no address to connect to"
+        for address in addresses:  # the next address only when this one took no connection
+            try:
+                status = await self.deps.sender.post(target.url, address, body, headers, timeout=SEND_TIMEOUT_SECONDS)
+                break
+            except ConnectFailed as failed:
+                error = str(failed) or type(failed).__name__
+            except DeliveryFailed as failed:
+                return None, str(failed) or type(failed).__name__
+        if status is None:
+            return None, error
         if 200 <= status < 300:
             return status, None
         if 300 <= status < 400:
