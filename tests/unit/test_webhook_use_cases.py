@@ -373,3 +373,15 @@ async def test_a_refused_connection_moves_on_to_the_next_address_only() -> None:
     assert len(h.sender.sent) == 3
     [newest, _] = await h.deliveries(alice, hook.id)
     assert newest.last_error == "no answer within 10 s"
+
+
+async def test_an_unexpected_error_counts_as_a_failed_attempt() -> None:
+    h = make_hooks()
+    alice, buyer = h.user("alice"), h.user("buyer")
+    hook = await h.subscribe(alice, ["order.placed"])
+    h.sender.answers = [KeyError("bug")]
+    await h.buy(buyer, h.product(alice, "Lamp"))
+    await h.fan_out_all()
+    assert await h.deliver_queued() == ["pending"]
+    [delivery] = await h.deliveries(alice, hook.id)
+    assert delivery.attempts == 1 and delivery.last_error == "internal error: KeyError"

@@ -265,7 +265,11 @@ class DeliverWebhook:
             await uow.commit()
         if target is None:
             return {"delivery_id": str(delivery_id), "outcome": "not due or gone"}
-        status_code, error = await self._attempt(target)
+        try:
+            status_code, error = await self._attempt(target)
+        except Exception as bug:  # counted as a failed attempt, so a bug cannot retry it forever
+            log.exception("webhook delivery %s failed unexpectedly", delivery_id)
+            status_code, error = None, f"internal error: {type(bug).__name__}"
         finished = self.deps.clock.now()
         attempts = target.attempts + 1
         first = target.first_attempt_at or now
