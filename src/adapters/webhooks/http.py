@@ -5,6 +5,8 @@ resolves to by the time the socket opens (DNS rebinding): the request goes to th
 original ``Host`` header, and for https the TLS handshake names (SNI) and verifies the original
 host. No redirect is followed, proxies from the environment are ignored, connections are not
 kept (two hosts on one address must never share one), and the answer's body is never read.
+httpx and its client (a TLS context) are loaded on the first delivery: API processes in the
+production shape never send one and do not pay for them at start-up.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from application.ports.webhooks import ConnectFailed, DeliveryFailed
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "Marketplace-Webhooks/1"
 
@@ -28,14 +32,24 @@ class DnsResolver:
 
 class HttpxWebhookSender:
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self.client = client or httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._client = client
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._client
 
     async def post(self, url: str, address: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
+        import httpx
+
         try:
             target = httpx.URL(url)
             request = self.client.build_request(
@@ -61,4 +75,6 @@ class HttpxWebhookSender:
         return response.status_code
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
