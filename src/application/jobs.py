@@ -19,6 +19,9 @@ SEND_PASSWORD_RESET = "send_password_reset_email"
 SEND_ORDER_CONFIRMATION = "send_order_confirmation"
 SEND_SALE_NOTICE = "send_sale_notice"
 BUILD_SALES_REPORT = "build_sales_report"
+# Webhooks: an outbox job fans an event out to deliveries; a queue-only job makes one attempt.
+WEBHOOK_EVENT = "webhook_event"
+DELIVER_WEBHOOK = "deliver_webhook"
 
 
 class OutboxMarker(Protocol):
@@ -91,6 +94,9 @@ JOB_POLICIES: dict[str, JobPolicy] = {
     SEND_ORDER_CONFIRMATION: EMAIL_POLICY,
     SEND_SALE_NOTICE: EMAIL_POLICY,
     BUILD_SALES_REPORT: JobPolicy(timeout_seconds=600, attempts=3, retry_delay_seconds=10.0),
+    WEBHOOK_EVENT: JobPolicy(timeout_seconds=30, attempts=5, retry_delay_seconds=2.0),
+    # One attempt per job: the delivery row keeps its own backoff (a 10 s request, then bookkeeping).
+    DELIVER_WEBHOOK: JobPolicy(timeout_seconds=30, attempts=1),
 }
 
 

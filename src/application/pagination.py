@@ -34,6 +34,7 @@ _KEY_TYPES: dict[str, Any] = {
     "favorites": datetime,
     "orders": datetime,
     "sales": datetime,
+    "webhooks": datetime,
 }
 _encoder = msgspec.msgpack.Encoder()
 _decoders = {

@@ -7,6 +7,7 @@ else; use cases never learn which adapter they got.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from adapters.cache.memory_cache import MemoryCache
@@ -32,13 +33,14 @@ from adapters.sql.repositories.auth import SqlAccountStates
 from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.storage.files import FileReportStorage
+from adapters.webhooks.http import DnsResolver, HttpxWebhookSender
 from application.cached_catalog import CachedCatalogQueries, CacheInvalidation
 from application.jobs import JobDispatcher
 from application.ports.cache import Cache
 from application.ports.jobs import JobQueue
 from application.ports.kv import KeyValueStore
 from application.ports.mail import Mailer
-from application.use_cases import auth, cart, notifications, orders, reports, users
+from application.use_cases import auth, cart, notifications, orders, reports, users, webhooks
 from application.use_cases.catalog import CatalogDeps, build_catalog_use_cases
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob
 from application.use_cases.recommendations import RecommendationDeps, build_recommendation_use_cases
@@ -168,7 +170,7 @@ class Container:
             ),
             "list_orders": orders.ListOrders(self.uow),
             "get_order": orders.GetOrder(self.uow),
-            "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation),
+            "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation, self.dispatcher),
             "list_sales": orders.ListSales(self.uow),
         }
         catalog_db = self.replica or self.db  # raw asyncpg reads where it has them (Postgres)
@@ -179,7 +181,11 @@ class Container:
         self.use_cases.update(
             build_catalog_use_cases(
                 CatalogDeps(
-                    uow=self.uow, queries=self.catalog_queries, clock=self.clock, invalidation=self.invalidation
+                    uow=self.uow,
+                    queries=self.catalog_queries,
+                    clock=self.clock,
+                    invalidation=self.invalidation,
+                    jobs=self.dispatcher,
                 )
             )
         )
@@ -210,12 +216,33 @@ class Container:
             sales=SqlSalesLineSource(self.db),
             storage=FileReportStorage(settings.reports_dir),
         )
+        self.webhook_sender = HttpxWebhookSender()
+        webhook_deps = webhooks.WebhookDeps(
+            uow=self.uow,
+            clock=self.clock,
+            resolver=DnsResolver(),
+            sender=self.webhook_sender,
+            queue=self.queue,
+            allow_private=settings.webhook_allow_private,
+            retry_base=timedelta(seconds=settings.webhook_retry_base_seconds),
+        )
+        fan_out = webhooks.FanOutWebhookEvent(webhook_deps)
+        self.use_cases.update(
+            {
+                "create_webhook": webhooks.CreateWebhook(webhook_deps),
+                "list_webhooks": webhooks.ListWebhooks(self.uow),
+                "delete_webhook": webhooks.DeleteWebhook(self.uow),
+                "list_webhook_deliveries": webhooks.ListDeliveries(self.uow),
+                "deliver_webhook": webhooks.DeliverWebhook(webhook_deps),
+                "retry_webhook_deliveries": webhooks.RetryWebhookDeliveries(webhook_deps),
+            }
+        )
         self.use_cases.update(
             {
                 "request_report": reports.RequestReport(report_deps),
                 "get_report": reports.GetReport(report_deps),
                 "open_report_download": reports.OpenReportDownload(report_deps),
-                "run_outbox_job": RunOutboxJob(self.outbox, outbox_handlers(mail, report_deps), self.clock),
+                "run_outbox_job": RunOutboxJob(self.outbox, outbox_handlers(mail, report_deps, fan_out), self.clock),
                 "relay_outbox": RelayOutbox(self.outbox, self.queue, self.clock),
             }
         )
@@ -289,6 +316,7 @@ class Container:
             await self.queue.drain(timeout=5)
         if isinstance(self.queue, SaqJobQueue):
             await self.queue.close()
+        await self.webhook_sender.close()
         if isinstance(self.cache, TieredCache):
             await self.cache.close()
         if self.redis is not None:

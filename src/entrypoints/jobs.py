@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from application import jobs
 from application.ports.outbox import OutboxEntry
-from application.use_cases import notifications, reports
+from application.use_cases import notifications, reports, webhooks
 from application.use_cases.outbox import JobHandler
 
 if TYPE_CHECKING:
@@ -27,7 +27,11 @@ def _id(entry: OutboxEntry, field: str) -> uuid.UUID:
     return uuid.UUID(str(entry.payload[field]))
 
 
-def outbox_handlers(mail: notifications.MailDeps, report_deps: reports.ReportDeps) -> dict[str, JobHandler]:
+def outbox_handlers(
+    mail: notifications.MailDeps,
+    report_deps: reports.ReportDeps,
+    fan_out: webhooks.FanOutWebhookEvent | None = None,
+) -> dict[str, JobHandler]:
     """Job kind → handler; the message id of every email is its outbox row's id."""
     welcome = notifications.SendWelcomeEmail(mail)
     verification = notifications.SendVerificationEmail(mail)
@@ -56,7 +60,7 @@ def outbox_handlers(mail: notifications.MailDeps, report_deps: reports.ReportDep
     async def build_sales_report(e: OutboxEntry) -> str:
         return await build_report.execute(report_id=_id(e, "report_id"))
 
-    return {
+    handlers: dict[str, JobHandler] = {
         jobs.SEND_WELCOME: send_welcome,
         jobs.SEND_VERIFICATION: send_verification,
         jobs.SEND_PASSWORD_RESET: send_reset,
@@ -64,6 +68,17 @@ def outbox_handlers(mail: notifications.MailDeps, report_deps: reports.ReportDep
         jobs.SEND_SALE_NOTICE: send_sale,
         jobs.BUILD_SALES_REPORT: build_sales_report,
     }
+    if fan_out is not None:
+
+        async def webhook_event(e: OutboxEntry) -> str:
+            return await fan_out.execute(e.payload)
+
+        handlers[jobs.WEBHOOK_EVENT] = webhook_event
+    return handlers
+
+
+# Jobs that are not outbox rows: their own row keeps their state (a delivery and its attempts).
+QUEUE_ONLY_JOBS = {jobs.DELIVER_WEBHOOK: "deliver_webhook"}
 
 
 async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> dict[str, str]:
@@ -73,7 +88,10 @@ async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> d
     request_id = payload.get("request_id")
     bound = {"job": kind, **({"request_id": request_id} if isinstance(request_id, str) else {})}
     with structlog.contextvars.bound_contextvars(**bound):
-        result: dict[str, str] = await container.use_cases["run_outbox_job"].execute(kind, payload)
+        if kind in QUEUE_ONLY_JOBS:
+            result: dict[str, str] = await container.use_cases[QUEUE_ONLY_JOBS[kind]].execute(payload)
+        else:
+            result = await container.use_cases["run_outbox_job"].execute(kind, payload)
         log.info("job %s: %s", kind, result.get("outcome"))
     return result
 
@@ -81,6 +99,12 @@ async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> d
 async def relay_outbox(container: Container) -> int:
     """Re-enqueue outbox rows the queue never got (or lost); every minute."""
     sent: int = await container.use_cases["relay_outbox"].execute()
+    return sent
+
+
+async def retry_webhook_deliveries(container: Container) -> int:
+    """Enqueue webhook delivery attempts that have come due; every 5 seconds."""
+    sent: int = await container.use_cases["retry_webhook_deliveries"].execute()
     return sent
 
 

@@ -1,4 +1,4 @@
-"""Scheduled work: the outbox relay, the recommendation refreshes and the guest-cart purge.
+"""Scheduled work: the outbox relay, webhook retries, the recommendation refreshes and the guest-cart purge.
 
 With Redis, the SAQ worker runs these as cron jobs (``entrypoints.worker``). In the embedded
 default there is no worker, so the API process runs them as background asyncio tasks started
@@ -22,6 +22,7 @@ from entrypoints.jobs import (
     refresh_popular_items,
     refresh_recommendations,
     relay_outbox,
+    retry_webhook_deliveries,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ SCHEDULE = (
     ),
     Scheduled("refresh_popular_items", "*/5 * * * *", 300, 30, refresh_popular_items, timeout_seconds=240),
     Scheduled("purge_guest_carts", "41 * * * *", 3600, 120, purge_guest_carts, timeout_seconds=600),
+    # croniter's optional sixth field is seconds: every 5 s, so a first retry comes 5–10 s after a failure.
+    Scheduled("webhook_retries", "* * * * * */5", 5, 5, retry_webhook_deliveries, timeout_seconds=4),
 )
 
 

@@ -73,6 +73,10 @@ class Settings:
     worker_concurrency: int = 10
     # None: var_dir / "reports"
     reports_dir_override: Path | None = None
+    # Development and tests only: webhooks may target loopback and private addresses.
+    webhook_allow_private: bool = False
+    # The first retry of a failed webhook delivery comes this many seconds later, then doubling.
+    webhook_retry_base_seconds: float = 5.0
 
     @property
     def is_dev(self) -> bool:
@@ -134,6 +138,8 @@ class Settings:
             job_queue_name=e.get("JOB_QUEUE_NAME", "marketplace"),
             worker_concurrency=int(e.get("WORKER_CONCURRENCY", "10")),
             reports_dir_override=Path(e["REPORTS_DIR"]) if e.get("REPORTS_DIR") else None,
+            webhook_allow_private=_bool(e.get("WEBHOOK_ALLOW_PRIVATE"), False),
+            webhook_retry_base_seconds=float(e.get("WEBHOOK_RETRY_BASE_SECONDS", "5")),
         )
         return settings.checked()
 
@@ -141,6 +147,8 @@ class Settings:
         """Refuse unsafe settings outside development; in development, fill in a local secret."""
         if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
             raise SettingsError("JWT_ALGORITHM must be one of HS256, HS384, HS512.")
+        if not 0 < self.webhook_retry_base_seconds <= 3600:
+            raise SettingsError("WEBHOOK_RETRY_BASE_SECONDS must be more than 0 and at most 3600.")
         if len(self.jwt_secret.encode()) >= MIN_SECRET_BYTES:
             return self
         if not self.is_dev:

@@ -2,10 +2,10 @@
 
 - job functions: one per job kind, all through ``entrypoints.jobs.run_job`` (idempotent);
   per-kind timeouts and retries with exponential backoff are set at enqueue time;
-- cron: the outbox relay every minute, the recommendation model every 15 minutes, popular items
-  every 5 minutes, the guest-cart purge every hour (``entrypoints.schedule.SCHEDULE``); SAQ keys
-  cron jobs per queue, so several worker replicas run each tick once; a fresh install's first
-  model is built right after start-up;
+- cron: the outbox relay every minute, webhook retries every 5 seconds, the recommendation model
+  every 15 minutes, popular items every 5 minutes, the guest-cart purge every hour
+  (``entrypoints.schedule.SCHEDULE``); SAQ keys cron jobs per queue, so several worker replicas
+  run each tick once; a fresh install's first model is built right after start-up;
 - graceful shutdown on SIGTERM/SIGINT: no new jobs are taken, running ones get
   ``SHUTDOWN_GRACE_SECONDS`` to finish, then are cancelled and go back on the queue (they are
   idempotent, so running one again is safe);

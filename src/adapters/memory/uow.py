@@ -26,6 +26,7 @@ from adapters.memory.orders import (
 )
 from adapters.memory.reports import MemoryReportRepository
 from adapters.memory.store import MemoryStore
+from adapters.memory.webhooks import MemoryDeliveryRepository, MemoryWebhookRepository
 from application.ports import persistence as ports
 
 
@@ -44,6 +45,8 @@ class MemoryUnitOfWork:
     reviews: ports.ReviewRepository
     favorites: ports.FavoriteRepository
     cart_cleanup: ports.CartCleanup
+    webhooks: ports.WebhookRepository
+    webhook_deliveries: ports.DeliveryRepository
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
@@ -69,6 +72,8 @@ class MemoryUnitOfWork:
         self.reviews = MemoryReviewRepository(s)
         self.favorites = MemoryFavoriteRepository(s)
         self.cart_cleanup = MemoryCartCleanup(s)
+        self.webhooks = MemoryWebhookRepository(s)
+        self.webhook_deliveries = MemoryDeliveryRepository(s)
         return self
 
     async def __aexit__(

@@ -285,6 +285,48 @@ class PopularItemRow(UUIDv7AuditBase):
     __table_args__ = (Index("ix_popular_items_category_score", "category_id", "score"),)
 
 
+PENDING_DELIVERY = text("status = 'pending'")
+
+
+class WebhookRow(UUIDv7AuditBase):
+    """A seller's subscription; ``secret`` is kept as issued because every delivery is signed with it."""
+
+    __tablename__ = "webhooks"
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JsonB)
+    secret: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (Index("ix_webhooks_user_newest", "user_id", "created_at", "id"),)
+
+
+class WebhookDeliveryRow(UUIDv7AuditBase):
+    """One event for one webhook: the body to send and the attempts so far (unique per pair)."""
+
+    __tablename__ = "webhook_deliveries"
+    webhook_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[uuid.UUID] = mapped_column(GUID, index=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_retry_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    first_attempt_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    delivered_at: Mapped[datetime.datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_webhook_event"),
+        Index("ix_webhook_deliveries_webhook_newest", "webhook_id", "created_at", "id"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_retry_at",
+            postgresql_where=PENDING_DELIVERY,
+            sqlite_where=PENDING_DELIVERY,
+        ),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    )
+
+
 metadata = UUIDv7AuditBase.metadata
 
 

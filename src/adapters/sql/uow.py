@@ -28,6 +28,7 @@ from adapters.sql.repositories.orders import (
     SqlOrderRepository,
 )
 from adapters.sql.repositories.reports import SqlReportRepository
+from adapters.sql.repositories.webhooks import SqlDeliveryRepository, SqlWebhookRepository
 from application.ports import persistence as ports
 
 
@@ -52,6 +53,8 @@ class SqlUnitOfWork:
     reviews: ports.ReviewRepository
     favorites: ports.FavoriteRepository
     cart_cleanup: ports.CartCleanup
+    webhooks: ports.WebhookRepository
+    webhook_deliveries: ports.DeliveryRepository
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -83,6 +86,8 @@ class SqlUnitOfWork:
         self.reviews = SqlReviewRepository(s)
         self.favorites = SqlFavoriteRepository(s, self._db.dialect)
         self.cart_cleanup = SqlCartCleanup(s)
+        self.webhooks = SqlWebhookRepository(s, self._db.dialect)
+        self.webhook_deliveries = SqlDeliveryRepository(s, self._db.dialect)
         return self
 
     async def __aexit__(

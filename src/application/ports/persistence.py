@@ -24,6 +24,8 @@ from application.ports.orders import GuestCartRepository as GuestCartRepository
 from application.ports.orders import InventoryRepository as InventoryRepository
 from application.ports.orders import OrderRepository as OrderRepository
 from application.ports.reports import ReportRepository as ReportRepository  # re-exported for the units of work
+from application.ports.webhooks import DeliveryRepository as DeliveryRepository
+from application.ports.webhooks import WebhookRepository as WebhookRepository
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
 from domain.users import User
 
@@ -91,6 +93,8 @@ class UnitOfWork(Protocol):
     reviews: ReviewRepository
     favorites: FavoriteRepository
     cart_cleanup: CartCleanup
+    webhooks: WebhookRepository
+    webhook_deliveries: DeliveryRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -18,6 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
+from application.jobs import JobDispatcher
 from application.pagination import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, check_limit, decode_cursor, encode_cursor
 from application.ports.catalog import After, CatalogQueries
 from application.ports.clock import Clock
@@ -32,6 +33,7 @@ from application.views.catalog import (
     ProductSummary,
     ReviewView,
 )
+from application.webhook_events import OutboxJob, out_of_stock_events, record, review_events
 from domain.catalog import (
     DESCRIPTION_MAX,
     NAME_MAX,
@@ -70,6 +72,12 @@ class CatalogDeps:
     clock: Clock
     # Told after each commit what changed, so cached reads never outlive it (None: no cache).
     invalidation: CacheInvalidation | None = None
+    # Hands outbox jobs (webhook events) to the queue after a commit (None: the relay does).
+    jobs: JobDispatcher | None = None
+
+    async def dispatch(self, jobs: list[OutboxJob]) -> None:
+        if jobs and self.jobs is not None:
+            await self.jobs.dispatch(jobs)
 
     async def products_changed(self, *product_ids: uuid.UUID) -> None:
         if self.invalidation is not None:
@@ -342,11 +350,16 @@ class UpdateProduct:
                 category = category_ref_id(category_id)
                 await _require_category(uow, category)
                 changes["category_id"] = category
+            jobs: list[OutboxJob] = []
             if changes:
-                if not await uow.products.update_fields(product_id, changes, self.deps.clock.now()):
+                now = self.deps.clock.now()
+                if not await uow.products.update_fields(product_id, changes, now):
                     raise NotFound("No such product.", field="product_id")
+                if changes.get("stock") == 0 and product.stock > 0:
+                    jobs = await record(uow, await out_of_stock_events(uow, [product_id], now))
                 await uow.commit()
         if changes:
+            await self.deps.dispatch(jobs)
             await self.deps.products_changed(product_id)
         return await GetProduct(self.deps).execute(product_id)
 
@@ -496,7 +509,9 @@ class CreateReview:
             )
             await uow.reviews.add(review)
             await uow.products.apply_rating_change(product_id, rating, 1)
+            jobs = await record(uow, await review_events(uow, review, product.seller_id))
             await uow.commit()
+        await self.deps.dispatch(jobs)
         await self.deps.products_changed(product_id)
         await self.deps.feed_changed(principal.id)
         return await _review_view(self.deps, review.id)

@@ -15,9 +15,11 @@ from application.pagination import PAGE_DEFAULT, check_limit, decode_cursor, enc
 from application.ports.clock import Clock
 from application.ports.orders import OrderItemView, OrderView, SaleView
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from application.webhook_events import order_events, record
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
+from domain.webhooks import ORDER_CANCELLED, ORDER_PLACED
 
 T = TypeVar("T")
 LIMIT_DEFAULT = PAGE_DEFAULT
@@ -75,7 +77,8 @@ class Checkout:
     concurrent one, returns the first order instead of making another: the unique (buyer, key)
     constraint decides, so the order is looked up only when the insert finds the key taken (or
     when nothing could be ordered: an emptied cart is what a retry usually finds). Confirmation
-    emails go through the outbox, so a queue outage delays them and never loses them or the order.
+    emails go through the outbox, so a queue outage delays them and never loses them or the order;
+    so do the webhook events of sellers who subscribed (``application.webhook_events``).
     """
 
     def __init__(self, deps: OrderDeps) -> None:
@@ -139,6 +142,7 @@ class Checkout:
                 (SEND_SALE_NOTICE, {"order_id": str(order.id), "seller_id": str(seller_id)})
                 for seller_id in sorted({line.seller_id for line in lines if line.seller_id is not None})
             ]
+            payloads += await order_events(uow, order, ORDER_PLACED, now)
             outbox_ids = await uow.outbox.add_many(payloads)
             jobs = [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(outbox_ids, payloads, strict=True)]
             await uow.commit()
@@ -193,10 +197,17 @@ class CancelOrder:
     the other gets 409, and stock is returned once.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, invalidation: CacheInvalidation | None = None) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        invalidation: CacheInvalidation | None = None,
+        jobs: JobDispatcher | None = None,
+    ) -> None:
         self.uow = uow
         self.clock = clock
         self.invalidation = invalidation
+        self.jobs = jobs
 
     async def execute(self, principal: Principal, *, order_id: uuid.UUID) -> OrderView:
         now = self.clock.now()
@@ -213,7 +224,10 @@ class CancelOrder:
             for line in sorted(order.lines, key=lambda line: line.product_id):
                 await uow.inventory.put_back(line.product_id, line.quantity, now)
             order.updated_at = now
+            jobs = await record(uow, await order_events(uow, order, ORDER_CANCELLED, now))
             await uow.commit()
+        if jobs and self.jobs is not None:
+            await self.jobs.dispatch(jobs)
         if self.invalidation is not None:
             await self.invalidation.products_changed(line.product_id for line in order.lines)
             await self.invalidation.feed_changed(principal.id)

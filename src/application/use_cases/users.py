@@ -102,6 +102,7 @@ class DeleteMe:
             await uow.users.update(user)
             await uow.refresh_tokens.revoke_user(user.id, now)
             changed = await forget_account_catalog_data(uow, user.id, now)
+            await uow.webhooks.delete_for_user(user.id)
             await uow.commit()
         if self.invalidation is not None:
             await self.invalidation.products_changed(changed)

@@ -26,6 +26,7 @@ from entrypoints.http.controllers.profiles import PublicProfilesController
 from entrypoints.http.controllers.recommendations import RecommendationsController
 from entrypoints.http.controllers.reports import ReportsController
 from entrypoints.http.controllers.users import UsersController
+from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.docs import docs_assets, docs_page
 from entrypoints.http.metrics import MetricsController, edge
 from entrypoints.http.openapi import document_errors
@@ -62,6 +63,7 @@ ROUTE_HANDLERS += [
     FavoritesController,
     PublicProfilesController,
     RecommendationsController,
+    WebhooksController,
 ]
 
 
