@@ -32,7 +32,7 @@ from entrypoints.http.openapi import document_errors
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.ratelimit import AUTH_STORE, auth_rate_limit, build_store
 from entrypoints.http.security import build_jwt_auth
-from entrypoints.http.strict_json import reject_coerced_json_types
+from entrypoints.http.strict_json import check_request_input
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         allowed_hosts=AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
         if settings.allowed_hosts != ["*"]
         else None,
-        before_request=reject_coerced_json_types,
+        before_request=check_request_input,
         debug=False,
     )
     # The edge middleware wraps the whole ASGI handler, not just the routes (Litestar's own
