@@ -34,6 +34,7 @@ from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.storage.files import FileReportStorage
 from application.cached_catalog import CachedCatalogQueries, CacheInvalidation
 from application.jobs import JobDispatcher
+from application.pagination import set_cursor_secret
 from application.ports.cache import Cache
 from application.ports.jobs import JobQueue
 from application.ports.kv import KeyValueStore
@@ -121,6 +122,7 @@ class Container:
             else OutboxDirMailer(settings.outbox_dir, mail_from=settings.mail_from)
         )
         self.hasher = Argon2PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost)
+        set_cursor_secret(settings.jwt_secret)  # every process of the deployment signs cursors alike
         self.tokens = JwtAccessTokenIssuer(
             secret=settings.jwt_secret,
             algorithm=settings.jwt_algorithm,

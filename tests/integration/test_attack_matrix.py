@@ -418,7 +418,7 @@ async def test_injection_strings_round_trip_as_plain_text(world: World) -> None:
         assert r.status_code == 422, (path, r.status_code, r.text)
     for q in ("nul\x00byte", '"unbalanced', "*", "a" * 200, "%ED%A0%80", "%FF%FE"):
         r = await c.get("/api/products", params={"q": q})
-        assert r.status_code in (200, 400), (q, r.status_code, r.text)
+        assert r.status_code in ((422,) if "\x00" in q else (200, 400)), (q, r.status_code, r.text)
         if q.startswith("%"):  # sent as is: invalid UTF-8 reaches the server
             raw = await c.get(f"/api/products?q={q}")
             assert raw.status_code in (200, 400), (q, raw.status_code, raw.text)

@@ -233,8 +233,12 @@ async def test_listing_pages_cover_everything_once_and_validate_input() -> None:
     for kwargs in bad:
         with pytest.raises(InvalidInput):
             await shop.uc["list_products"].execute(**kwargs)
-    relevance = encode_cursor("relevance", 1.0, uuid.uuid4())
-    assert (await shop.uc["list_products"].execute(q="pan", cursor=relevance)).items is not None
+    relevance = (await shop.uc["list_products"].execute(q="pan", limit=1)).next_cursor
+    assert len((await shop.uc["list_products"].execute(q="pan", cursor=relevance, limit=100)).items) == 22
+    minted = encode_cursor("relevance", 1.0, uuid.uuid4())  # well-formed, but not issued for this list
+    for kwargs in ({"q": "pan", "cursor": minted}, {"q": "lamp", "cursor": relevance}):
+        with pytest.raises(InvalidInput):
+            await shop.uc["list_products"].execute(**kwargs)
     assert len((await shop.uc["list_products"].execute(q="  pan  ", limit=100)).items) == 23
 
 

@@ -83,17 +83,18 @@ class CatalogDeps:
             await self.invalidation.feed_changed(user_id)
 
 
-def _page(rows: list[T], limit: int, kind: str, position: Callable[[T], tuple[Any, uuid.UUID]]) -> Page[T]:
+def _page(rows: list[T], limit: int, kind: str, position: Callable[[T], tuple[Any, uuid.UUID]], scope: str) -> Page[T]:
     """Rows were fetched with ``limit + 1``: the extra row only says that another page exists."""
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     items = rows[:limit]
     key, last_id = position(items[-1])
-    return Page(items=items, next_cursor=encode_cursor(kind, key, last_id))
+    return Page(items=items, next_cursor=encode_cursor(kind, key, last_id, scope=scope))
 
 
-def _after(cursor: str | None, kind: str) -> After:
-    return decode_cursor(cursor, kind) if cursor is not None else None
+def _after(cursor: str | None, kind: str, scope: str) -> After:
+    """Where a page resumes; ``scope`` names the list (whose, which filters) the cursor must be from."""
+    return decode_cursor(cursor, kind, scope=scope) if cursor is not None else None
 
 
 def _require_admin(principal: Principal) -> None:
@@ -424,7 +425,8 @@ class ListProducts:
             sort = ProductSort.RELEVANCE if q else ProductSort.NEWEST
         if sort is ProductSort.RELEVANCE and not q:
             raise InvalidInput("sort=relevance needs a search query q.", field="sort")
-        after = _after(cursor, sort.value)
+        scope = f"products|{q}|{category_id}|{seller_id}|{min_price}|{max_price}|{in_stock}"
+        after = _after(cursor, sort.value, scope)
         category_ids: frozenset[uuid.UUID] | None = None
         if category_id is not None:
             parents = await self.deps.queries.category_parents()
@@ -440,7 +442,7 @@ class ListProducts:
             in_stock=in_stock,
         )
         rows = await self.deps.queries.products(filters, sort, after, limit + 1)
-        page = _page(rows, limit, sort.value, lambda row: (row[0], row[1].id))
+        page = _page(rows, limit, sort.value, lambda row: (row[0], row[1].id), scope)
         return Page(items=[summary for _, summary in page.items], next_cursor=page.next_cursor)
 
 
@@ -457,11 +459,11 @@ class ListReviews:
         self, product_id: uuid.UUID, *, cursor: str | None = None, limit: int = LIMIT_DEFAULT
     ) -> Page[ReviewView]:
         check_limit(limit)
-        after = _after(cursor, "reviews")
+        after = _after(cursor, "reviews", str(product_id))
         if await self.deps.queries.product(product_id) is None:
             raise NotFound("No such product.", field="product_id")
         rows = await self.deps.queries.reviews(product_id, after, limit + 1)
-        return _page(rows, limit, "reviews", lambda r: (r.created_at, r.id))
+        return _page(rows, limit, "reviews", lambda r: (r.created_at, r.id), str(product_id))
 
 
 class CreateReview:
@@ -627,9 +629,9 @@ class ListFavorites:
         self, principal: Principal, *, cursor: str | None = None, limit: int = LIMIT_DEFAULT
     ) -> Page[FavoriteView]:
         check_limit(limit)
-        after = _after(cursor, "favorites")
+        after = _after(cursor, "favorites", str(principal.id))
         rows = await self.deps.queries.favorites(principal.id, after, limit + 1)
-        return _page(rows, limit, "favorites", lambda f: (f.created_at, f.favorite_id))
+        return _page(rows, limit, "favorites", lambda f: (f.created_at, f.favorite_id), str(principal.id))
 
 
 async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
