@@ -121,6 +121,30 @@ async def test_other_sessions_survive_a_replay_in_one_family() -> None:
     assert await auth.Refresh(w.deps).execute(refresh_token=laptop.refresh_token)
 
 
+@pytest.mark.parametrize("with_account_states", [True, False])
+async def test_a_replay_refuses_the_familys_access_tokens_at_once(with_account_states: bool) -> None:
+    from adapters.memory.auth import MemoryAccountStates
+
+    w = make_world()
+    user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
+    phone = await auth.Login(w.deps).execute(login="alice", password=PW)
+    await auth.Login(w.deps).execute(login="alice", password=PW)  # the laptop
+    families = {t.family_id for t in w.uow.store.table("refresh_tokens").values()}
+    await auth.Refresh(w.deps).execute(refresh_token=phone.refresh_token)
+    phone_family = next(t.family_id for t in w.uow.store.table("refresh_tokens").values() if t.used_at is not None)
+    check = auth.CheckAccessToken(w.deps, MemoryAccountStates(w.uow.store) if with_account_states else None)
+
+    def claims(family: object) -> dict[str, object]:
+        return {"user_id": user.id, "token_version": 0, "token_id": None, "family_id": family}
+
+    assert all([await check.execute(**claims(f)) for f in families])  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationFailed):
+        await auth.Refresh(w.deps).execute(refresh_token=phone.refresh_token)
+    assert await check.execute(**claims(phone_family)) is None  # type: ignore[arg-type]
+    (laptop_family,) = families - {phone_family}
+    assert await check.execute(**claims(laptop_family)) is not None  # type: ignore[arg-type]
+
+
 async def test_expired_refresh_token_is_refused() -> None:
     w = make_world()
     await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)

@@ -300,7 +300,11 @@ class ConfirmPasswordReset:
 
 
 class CheckAccessToken:
-    """Accept an access token's claims only for a live user, current token version and session."""
+    """Accept an access token's claims only for a live user, current token version and session.
+
+    The session is the refresh family the token was issued from: once it is revoked (logout, a
+    replayed refresh token, a password change in another session) its access tokens are refused
+    at once, not when they expire. Adapters read all of it in one statement."""
 
     def __init__(self, deps: AuthDeps, accounts: AccountStates | None = None) -> None:
         self.deps = deps
@@ -312,12 +316,14 @@ class CheckAccessToken:
         if token_id and await self.deps.kv.get(REVOKED_TOKEN_PREFIX + token_id) is not None:
             return None
         if self.accounts is not None:
-            state = await self.accounts.auth_state(user_id)
+            state = await self.accounts.auth_state(user_id, family_id)
             if state is None or state[1] != token_version:
                 return None
             return Principal(id=user_id, role=Role(state[0]), family_id=family_id, token_id=token_id)
         async with self.deps.uow() as uow:
             user = await uow.users.get(user_id)
             if user is None or user.token_version != token_version:
+                return None
+            if family_id is not None and await uow.refresh_tokens.is_family_revoked(family_id):
                 return None
         return Principal(id=user.id, role=user.role, family_id=family_id, token_id=token_id)
