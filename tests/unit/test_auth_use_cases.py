@@ -204,12 +204,39 @@ async def test_password_change_needs_current_password() -> None:
     w = make_world()
     user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
     me = Principal(id=user.id, role=user.role)
-    with pytest.raises(RuleViolation):
+    with pytest.raises(AuthenticationFailed):  # missing: 401, as the contract says
         await users.UpdateMe(w.deps).execute(me, password="a brand new password")
     with pytest.raises(AuthenticationFailed):
         await users.UpdateMe(w.deps).execute(me, password="a brand new password", current_password="nope")
     await users.UpdateMe(w.deps).execute(me, password="a brand new password", current_password=PW)
     assert await auth.Login(w.deps).execute(login="alice", password="a brand new password")
+
+
+async def test_an_email_change_needs_the_current_password_and_reverifies() -> None:
+    from application.jobs import SEND_EMAIL_CHANGED, SEND_VERIFICATION
+
+    w = make_world()
+    user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
+    (old_link,) = [r["payload"]["token"] for r in w.uow.store.table("outbox").values() if "token" in r["payload"]]
+    me = Principal(id=user.id, role=user.role)
+    for current in (None, "wrong password!"):
+        with pytest.raises(AuthenticationFailed):
+            await users.UpdateMe(w.deps).execute(me, email="thief@example.com", current_password=current)
+    stored = w.uow.store.table("users")[user.id]
+    assert stored.email == "a@example.com"
+    stored.email_verified = True
+    outbox_before = len(w.uow.store.table("outbox"))
+    same = await users.UpdateMe(w.deps).execute(me, email="A@example.com")  # letter case only: no password
+    assert same.email_verified
+    changed = await users.UpdateMe(w.deps).execute(me, email="new@example.com", current_password=PW)
+    assert changed.email == "new@example.com" and not changed.email_verified
+    rows = list(w.uow.store.table("outbox").values())[outbox_before:]
+    assert [r["kind"] for r in rows] == [SEND_VERIFICATION, SEND_EMAIL_CHANGED]
+    assert rows[1]["payload"]["old_email"] == "A@example.com"
+    with pytest.raises(InvalidInput):  # the link mailed to the old address cannot verify the new one
+        await auth.VerifyEmail(w.deps).execute(token=old_link)
+    await auth.VerifyEmail(w.deps).execute(token=rows[0]["payload"]["token"])
+    assert w.uow.store.table("users")[user.id].email_verified
 
 
 async def test_deleted_account_cannot_log_in_and_frees_its_name() -> None:

@@ -95,6 +95,11 @@ class MemoryEmailTokenRepository:
                 return copy.copy(token)
         return None
 
+    async def spend_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, now: datetime) -> None:
+        for token in self.rows.values():
+            if token.user_id == user_id and token.purpose is purpose and token.used_at is None:
+                token.used_at = now
+
     async def spend(self, token_id: uuid.UUID, now: datetime) -> bool:
         token = self.rows.get(token_id)
         if token is None or token.used_at is not None:

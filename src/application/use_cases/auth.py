@@ -66,7 +66,7 @@ async def _start_session(deps: AuthDeps, uow: UnitOfWork, user: User, family_id:
     return TokenPair(access_token=access, refresh_token=secret, expires_in=deps.tokens.lifetime_seconds)
 
 
-async def _new_email_token(
+async def new_email_token(
     deps: AuthDeps, uow: UnitOfWork, user: User, purpose: EmailTokenPurpose, lifetime: timedelta
 ) -> str:
     now = deps.clock.now()
@@ -115,7 +115,7 @@ class Register:
         )
         async with self.deps.uow() as uow:
             await uow.users.add(user)
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
+            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
             welcome = {"user_id": str(user.id)}
             verify = {"user_id": str(user.id), "token": secret}
             jobs = [
@@ -247,7 +247,7 @@ class ResendVerification:
             user = await uow.users.get(principal.id)
             if user is None or user.email_verified:
                 return
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
+            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
             payload = {"user_id": str(user.id), "token": secret}
             job = await uow.outbox.add(SEND_VERIFICATION, payload)
             await uow.commit()
@@ -267,7 +267,7 @@ class RequestPasswordReset:
             user = await uow.users.get_by_login(email.strip())
             if user is None:
                 return
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
+            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
             payload = {"user_id": str(user.id), "token": secret}
             job = await uow.outbox.add(SEND_PASSWORD_RESET, payload)
             await uow.commit()

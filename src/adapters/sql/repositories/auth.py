@@ -203,6 +203,13 @@ class SqlEmailTokenRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def spend_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, now: datetime) -> None:
+        await self.s.execute(
+            update(E)
+            .where(E.c.user_id == user_id, E.c.purpose == purpose.value, E.c.used_at.is_(None))
+            .values(used_at=now, updated_at=now)
+        )
+
 
 class SqlOutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
