@@ -450,3 +450,19 @@ def test_decimal_cursor_keys_come_back_with_two_places(key: str, decoded: str) -
 
     cursor = encode_cursor("price_asc", Decimal(key), uuid.UUID(int=1))
     assert decode_cursor(cursor, "price_asc") == (Decimal(decoded), uuid.UUID(int=1))
+
+
+async def test_uncategorised_products_are_listed_but_not_under_a_category() -> None:
+    shop = await make_shop()
+    top = await shop.uc["create_category"].execute(shop.admin, name="Home")
+    loose = await shop.uc["create_product"].execute(shop.alice, name="Cable box", price="9.00")
+    placed = await product_of(shop, shop.alice, top.id)
+    assert loose.category is None and placed.category is not None
+    assert {p.id for p in (await shop.uc["list_products"].execute()).items} == {loose.id, placed.id}
+    assert [p.id for p in (await shop.uc["list_products"].execute(category_id=top.id)).items] == [placed.id]
+    moved = await shop.uc["update_product"].execute(shop.alice, loose.id, category_id=top.id)
+    assert moved.category is not None and moved.category.id == top.id
+    cleared = await shop.uc["update_product"].execute(shop.alice, placed.id, category_id=None)
+    assert cleared.category is None
+    with pytest.raises(RuleViolation):
+        await shop.uc["create_product"].execute(shop.alice, name="X", price="1.00", category_id=uuid.uuid4())

@@ -261,13 +261,13 @@ class CreateProduct:
         *,
         name: str,
         price: Decimal | str,
-        category_id: str | uuid.UUID,
+        category_id: str | uuid.UUID | None = None,
         description: str = "",
         image_url: str | None = None,
         stock: int = 1,
     ) -> ProductDetail:
         name, description, checked_price, image_url, stock = Product.checked(name, description, price, image_url, stock)
-        category = category_ref_id(category_id)
+        category = category_ref_id(category_id) if category_id is not None else None
         now = self.deps.clock.now()
         product = Product(
             id=new_id(),
@@ -282,7 +282,8 @@ class CreateProduct:
             updated_at=now,
         )
         async with self.deps.uow() as uow:
-            await _require_category(uow, category)
+            if category is not None:
+                await _require_category(uow, category)
             await uow.products.add(product)
             await uow.commit()
         await self.deps.listings_changed()
@@ -317,7 +318,7 @@ class UpdateProduct:
         price: Decimal | str | UnsetType = UNSET,
         image_url: str | UnsetType | None = UNSET,
         stock: int | UnsetType = UNSET,
-        category_id: str | uuid.UUID | UnsetType = UNSET,
+        category_id: str | uuid.UUID | UnsetType | None = UNSET,
     ) -> ProductDetail:
         async with self.deps.uow() as uow:
             product = await uow.products.get(product_id)
@@ -338,7 +339,9 @@ class UpdateProduct:
                 changes["image_url"] = validate_image_url(image_url)
             if not isinstance(stock, UnsetType):
                 changes["stock"] = validate_stock(stock)
-            if not isinstance(category_id, UnsetType):
+            if category_id is None:
+                changes["category_id"] = None  # uncategorised
+            elif not isinstance(category_id, UnsetType):
                 category = category_ref_id(category_id)
                 await _require_category(uow, category)
                 changes["category_id"] = category
