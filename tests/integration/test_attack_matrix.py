@@ -179,9 +179,10 @@ async def test_another_users_token_is_refused_and_changes_nothing(world: World) 
     ok(await c.delete("/api/cart", headers=m), 204)
     me = ok(await c.get("/api/users/me", headers=m))
     assert me["id"] == world.mallory_user["id"] and me["email"] == world.mallory_user["email"]
-    r = await c.patch(
-        "/api/users/me", json={"id": world.alice_user["id"], "email": world.alice_user["email"]}, headers=m
-    )
+    taken = {"id": world.alice_user["id"], "email": world.alice_user["email"]}
+    r = await c.patch("/api/users/me", json=taken, headers=m)
+    assert r.status_code == 401  # an email change needs current_password
+    r = await c.patch("/api/users/me", json={**taken, "current_password": PASSWORD}, headers=m)
     assert r.status_code == 409  # the email is Alice's; her account is not touched either way
     renamed = ok(
         await c.patch("/api/users/me", json={"id": world.alice_user["id"], "username": "m_renamed"}, headers=m)
