@@ -30,6 +30,7 @@ from sqlalchemy import text
 from tests.conftest import TABLES
 from tests.helpers import PASSWORD, admin_headers, user_headers
 
+COUNTED = [table for table in TABLES if table not in {"item_neighbours", "popular_items", "outbox"}]
 MAX_EXAMPLES = int(os.environ.get("HOSTILE_MAX_EXAMPLES", "300"))
 PLACEHOLDER = "__HOSTILE__"
 BAD_UTF8 = [b"\xff", b"\xfe\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\x80"]
@@ -62,6 +63,9 @@ QUERY_VALUES = [
     "NaN",
     "-1",
     "x" * 5000,
+    "1e-100000",
+    "1e100000",
+    "0.001",
     "%25%25",
     "%",
     "[]",
@@ -117,7 +121,10 @@ class World:
         return out
 
     async def counts(self) -> tuple[int, ...]:
-        sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in TABLES)
+        """Rows per table that requests write. The scheduler refreshes the derived recommendation
+        tables in the background meanwhile, and housekeeping may delete processed outbox rows,
+        so those are left out (an outbox row only ever comes with a table that is counted)."""
+        sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in COUNTED)
         async with self.container.db.engine.connect() as conn:
             return tuple((await conn.execute(text(sql))).one())
 

@@ -466,3 +466,19 @@ async def test_uncategorised_products_are_listed_but_not_under_a_category() -> N
     assert cleared.category is None
     with pytest.raises(RuleViolation):
         await shop.uc["create_product"].execute(shop.alice, name="X", price="1.00", category_id=uuid.uuid4())
+
+
+async def test_price_filters_round_to_cents_the_way_that_selects_the_same_products() -> None:
+    shop = await make_shop()
+    top = await shop.uc["create_category"].execute(shop.admin, name="Home")
+    cheap = await product_of(shop, shop.alice, top.id, price="0.01")
+    dear = await product_of(shop, shop.alice, top.id, price="9.99")
+
+    async def ids(**kwargs: Any) -> set[uuid.UUID]:
+        return {p.id for p in (await shop.uc["list_products"].execute(**kwargs)).items}
+
+    assert await ids(min_price=Decimal("1E-100000")) == {cheap.id, dear.id}
+    assert await ids(min_price=Decimal("0.001")) == {cheap.id, dear.id}
+    assert await ids(min_price=Decimal("0.011")) == {dear.id}
+    assert await ids(max_price=Decimal("9.989")) == {cheap.id}
+    assert await ids(max_price=Decimal("1E+100000")) == {cheap.id, dear.id}

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 from msgspec import UNSET, UnsetType
@@ -374,14 +374,19 @@ class WithdrawProduct:
         await self.deps.products_changed(product_id)
 
 
-def _money_filter(value: Decimal | None, field: str) -> Decimal | None:
+_CENT = Decimal("0.01")
+
+
+def _money_filter(value: Decimal | None, field: str, rounding: str) -> Decimal | None:
     if value is None:
         return None
     if not value.is_finite() or value < 0:
         raise InvalidInput(f"{field} must be a non-negative decimal.", field=field)
     # No price exceeds MAX_PRICE, so any larger bound filters the same as one just above it; the
-    # clamp keeps huge values (1e400) from overflowing the money column's exact arithmetic.
-    return min(value, MAX_PRICE + 1)
+    # clamp keeps huge values (1e400) from overflowing the money column's exact arithmetic. Prices
+    # have two places, so a bound rounded to cents (up for a minimum, down for a maximum) selects
+    # the same products, and tiny exponents (1e-100000) never reach the driver.
+    return min(value, MAX_PRICE + 1).quantize(_CENT, rounding=rounding)
 
 
 def clean_query(q: str | None) -> str | None:
@@ -420,8 +425,8 @@ class ListProducts:
     ) -> Page[ProductSummary]:
         check_limit(limit)
         q = clean_query(q)
-        min_price = _money_filter(min_price, "min_price")
-        max_price = _money_filter(max_price, "max_price")
+        min_price = _money_filter(min_price, "min_price", ROUND_CEILING)
+        max_price = _money_filter(max_price, "max_price", ROUND_FLOOR)
         if min_price is not None and max_price is not None and min_price > max_price:
             raise InvalidInput("min_price must not exceed max_price.", field="min_price")
         if sort is None:
