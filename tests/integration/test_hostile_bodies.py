@@ -96,6 +96,7 @@ class Tally:
         if not target:
             return
         path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
         report = json.loads(path.read_text()) if path.exists() else {}
         report.setdefault(backend, {})[kind] = {
             route: {"tried": n, "5xx": self.server_errors[route], "half_written": self.half_written[route]}
