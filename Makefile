@@ -70,7 +70,9 @@ load: install
 	$(RUN) python bench/load.py
 
 fuzz: install
-	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-500} $(RUN) pytest tests/integration/test_fuzz_openapi.py
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-500} HOSTILE_MAX_EXAMPLES=$${HOSTILE_MAX_EXAMPLES:-5000} \
+		HOSTILE_REPORT=$${HOSTILE_REPORT:-var/hostile-report.json} \
+		$(RUN) pytest tests/integration/test_fuzz_openapi.py tests/integration/test_hostile_bodies.py
 
 clean:
 	rm -rf .venv var .mypy_cache .ruff_cache

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 SEND_WELCOME = "send_welcome_email"
 SEND_VERIFICATION = "send_verification_email"
 SEND_PASSWORD_RESET = "send_password_reset_email"
+SEND_EMAIL_CHANGED = "send_email_changed_notice"
 SEND_ORDER_CONFIRMATION = "send_order_confirmation"
 SEND_SALE_NOTICE = "send_sale_notice"
 BUILD_SALES_REPORT = "build_sales_report"
@@ -91,6 +92,7 @@ JOB_POLICIES: dict[str, JobPolicy] = {
     SEND_WELCOME: EMAIL_POLICY,
     SEND_VERIFICATION: EMAIL_POLICY,
     SEND_PASSWORD_RESET: EMAIL_POLICY,
+    SEND_EMAIL_CHANGED: EMAIL_POLICY,
     SEND_ORDER_CONFIRMATION: EMAIL_POLICY,
     SEND_SALE_NOTICE: EMAIL_POLICY,
     BUILD_SALES_REPORT: JobPolicy(timeout_seconds=600, attempts=3, retry_delay_seconds=10.0),

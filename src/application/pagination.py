@@ -1,9 +1,12 @@
-"""Opaque keyset cursors: ``base64url(msgpack([kind, key, id]) + checksum)``.
+"""Opaque keyset cursors: ``base64url(msgpack([kind, key, id]) + tag)``, signed by the server.
 
-A cursor names the list (or sort order) it belongs to, so a cursor from another sort or list is
-refused (400) instead of silently starting somewhere odd. The checksum catches truncated or
-edited cursors; it is not a secret, because a forged but well-formed cursor can only point at
-another position in the same public ordering.
+The tag is an HMAC over the payload and the list's *scope* (whose list, which filters), under a
+key only the server holds (derived from ``JWT_SECRET`` by the composition root; a random
+per-process key until then). So a client cannot mint a cursor, edit one, or carry one from
+another sort, list, user or filter set: anything the service did not issue for exactly this
+list is a 400. Decoded keys are still bounded (datetimes that convert to UTC inside the
+calendar, finite prices with two places, finite ranks), so nothing out of range can reach a
+database driver even if the key leaked.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import math
+import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,9 +27,10 @@ import msgspec
 from domain.errors import InvalidInput
 
 MAX_CURSOR_CHARS = 512
-_DIGEST = 6
+_TAG = 12
 _CENT = Decimal("0.01")
 _KEY_BOUND = Decimal(10) ** 12
+_RANK_BOUND = 1e12
 _KEY_TYPES: dict[str, Any] = {
     "newest": datetime,
     "price_asc": Decimal,
@@ -41,50 +48,69 @@ _decoders = {
     kind: msgspec.msgpack.Decoder(tuple[str, key_type, uuid.UUID])  # type: ignore[valid-type]
     for kind, key_type in _KEY_TYPES.items()
 }
+_signing_key = secrets.token_bytes(32)
 
 
-def _checksum(payload: bytes) -> bytes:
-    return hashlib.blake2b(payload, digest_size=_DIGEST, person=b"mkt-cursor").digest()
+def set_cursor_secret(secret: str | bytes) -> None:
+    """Sign cursors with a key derived from ``secret`` (every process of one deployment shares it)."""
+    global _signing_key
+    raw = secret.encode() if isinstance(secret, str) else secret
+    _signing_key = hmac.new(raw, b"marketplace keyset cursor v2", hashlib.sha256).digest()
 
 
-def encode_cursor(kind: str, key: datetime | Decimal | float, last_id: uuid.UUID) -> str:
+def _tag(payload: bytes, scope: str) -> bytes:
+    mac = hmac.new(_signing_key, payload, hashlib.sha256)
+    mac.update(b"\x00" + scope.encode("utf-8", "surrogatepass"))
+    return mac.digest()[:_TAG]
+
+
+def encode_cursor(kind: str, key: datetime | Decimal | float, last_id: uuid.UUID, *, scope: str = "") -> str:
+    """A cursor resuming after (key, last_id) in list ``kind``, valid only for the same ``scope``."""
     payload = _encoder.encode((kind, key, last_id))
-    return base64.urlsafe_b64encode(payload + _checksum(payload)).rstrip(b"=").decode()
+    return base64.urlsafe_b64encode(payload + _tag(payload, scope)).rstrip(b"=").decode()
 
 
-def decode_cursor(raw: str, kind: str) -> tuple[Any, uuid.UUID]:
-    """The (sort key, id) a cursor resumes after; 400 when it is not one of ours for ``kind``."""
+def _bounded(key: Any) -> Any:
+    """The key, normalised; None when it is outside what the lists can hold."""
+    if isinstance(key, float):  # a rank
+        return key if math.isfinite(key) and abs(key) < _RANK_BOUND else None
+    if isinstance(key, Decimal):  # prices and ratings, stored with two places
+        if not key.is_finite():
+            return None
+        try:
+            key = key.quantize(_CENT)
+        except InvalidOperation:
+            return None
+        return key if abs(key) < _KEY_BOUND else None
+    if isinstance(key, datetime):
+        if key.tzinfo is None:
+            return None
+        try:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC; 9999-12-31T23:59:59-14:00 after 9999
+            return key.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return None
+    return None
+
+
+def decode_cursor(raw: str, kind: str, *, scope: str = "") -> tuple[Any, uuid.UUID]:
+    """The (sort key, id) a cursor resumes after; 400 unless we issued it for ``kind`` and ``scope``."""
     bad = InvalidInput("cursor is not valid for this list; start again without it.", field="cursor")
-    if not raw or len(raw) > MAX_CURSOR_CHARS:
+    if not raw or len(raw) > MAX_CURSOR_CHARS or not raw.isascii():
         raise bad
     try:
         blob = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
         raise bad from None
-    payload, digest = blob[:-_DIGEST], blob[-_DIGEST:]
-    if len(blob) <= _DIGEST or _checksum(payload) != digest:
+    payload, tag = blob[:-_TAG], blob[-_TAG:]
+    if len(blob) <= _TAG or not hmac.compare_digest(_tag(payload, scope), tag):
         raise bad
     try:
         decoded: tuple[str, Any, uuid.UUID] = _decoders[kind].decode(payload)
     except (msgspec.DecodeError, msgspec.ValidationError, KeyError):
         raise bad from None
     decoded_kind, key, last_id = decoded
-    if decoded_kind != kind:
-        raise bad
-    if isinstance(key, float) and key != key:  # NaN never orders
-        raise bad
-    if isinstance(key, Decimal):
-        if not key.is_finite():
-            raise bad
-        # Decimal keys are prices and ratings, stored with two places: a forged key with a huge
-        # exponent would otherwise reach the database driver (which cannot encode some of them).
-        try:
-            key = key.quantize(_CENT)
-        except InvalidOperation:
-            raise bad from None
-        if abs(key) >= _KEY_BOUND:
-            raise bad
-    if isinstance(key, datetime) and key.tzinfo is None:
+    key = _bounded(key)
+    if decoded_kind != kind or key is None:
         raise bad
     return key, last_id
 

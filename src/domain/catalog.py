@@ -150,7 +150,7 @@ class Category:
 class Product:
     id: uuid.UUID
     seller_id: uuid.UUID
-    category_id: uuid.UUID
+    category_id: uuid.UUID | None  # None: uncategorised
     name: str
     description: str
     price: Decimal

@@ -36,6 +36,7 @@ from adapters.storage.files import FileReportStorage
 from adapters.webhooks.http import DnsResolver, HttpxWebhookSender
 from application.cached_catalog import CachedCatalogQueries, CacheInvalidation
 from application.jobs import JobDispatcher
+from application.pagination import set_cursor_secret
 from application.ports.cache import Cache
 from application.ports.jobs import JobQueue
 from application.ports.kv import KeyValueStore
@@ -123,6 +124,7 @@ class Container:
             else OutboxDirMailer(settings.outbox_dir, mail_from=settings.mail_from)
         )
         self.hasher = Argon2PasswordHasher(time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost)
+        set_cursor_secret(settings.jwt_secret)  # every process of the deployment signs cursors alike
         self.tokens = JwtAccessTokenIssuer(
             secret=settings.jwt_secret,
             algorithm=settings.jwt_algorithm,

@@ -1,4 +1,4 @@
-"""The demo catalog: a category tree, 40 products across the demo users, reviews and favorites.
+"""The demo catalog: a category tree, 41 products (one uncategorised), reviews and favorites.
 
 Everything goes through the use cases, so the counters (ratings, favorites) are what real
 requests would have produced.
@@ -27,7 +27,7 @@ DEMO_CATEGORIES = [
     ("Cycling", "Sports"),
     ("Outdoor", "Sports"),
 ]
-# (seller, category, name, price, stock, description)
+# (seller, category or None, name, price, stock, description)
 DEMO_PRODUCTS = [
     (
         "alice",
@@ -258,6 +258,14 @@ DEMO_PRODUCTS = [
         3,
         "Healthy 60 cm monstera in a nursery pot; pick up or local delivery.",
     ),
+    (  # categories are optional: an uncategorised listing shows with category null
+        "bob",
+        None,
+        "Box of assorted cables and adapters",
+        "9.00",
+        1,
+        "USB, HDMI, a few power leads; everything tested, take the lot.",
+    ),
 ]
 # (reviewer, product index, rating, comment)
 DEMO_REVIEWS = [
@@ -296,7 +304,7 @@ DEMO_FAVORITES = [
 
 
 async def load_demo_catalog(container: Any, people: dict[str, Any], admin: Any) -> None:
-    """A small, realistic catalog: a category tree, 40 products, some reviews and favorites."""
+    """A small, realistic catalog: a category tree, 41 products (one uncategorised), reviews, favorites."""
 
     def principal(user: Any) -> Principal:
         return Principal(id=user.id, role=user.role)
@@ -315,7 +323,7 @@ async def load_demo_catalog(container: Any, people: dict[str, Any], admin: Any) 
                 name=name,
                 description=description,
                 price=price,
-                category_id=categories[category].id,
+                category_id=categories[category].id if category else None,
                 stock=stock,
             )
         )

@@ -36,6 +36,7 @@ def outbox_handlers(
     welcome = notifications.SendWelcomeEmail(mail)
     verification = notifications.SendVerificationEmail(mail)
     reset = notifications.SendPasswordResetEmail(mail)
+    email_changed = notifications.SendEmailChangedNotice(mail)
     confirmation = notifications.SendOrderConfirmation(mail)
     sale = notifications.SendSaleNotice(mail)
     build_report = reports.BuildSalesReport(report_deps)
@@ -51,6 +52,11 @@ def outbox_handlers(
     async def send_reset(e: OutboxEntry) -> str:
         return await reset.execute(user_id=_id(e, "user_id"), token=str(e.payload["token"]), message_id=str(e.id))
 
+    async def send_email_changed(e: OutboxEntry) -> str:
+        return await email_changed.execute(
+            user_id=_id(e, "user_id"), old_email=str(e.payload["old_email"]), message_id=str(e.id)
+        )
+
     async def send_confirmation(e: OutboxEntry) -> str:
         return await confirmation.execute(order_id=_id(e, "order_id"), message_id=str(e.id))
 
@@ -64,6 +70,7 @@ def outbox_handlers(
         jobs.SEND_WELCOME: send_welcome,
         jobs.SEND_VERIFICATION: send_verification,
         jobs.SEND_PASSWORD_RESET: send_reset,
+        jobs.SEND_EMAIL_CHANGED: send_email_changed,
         jobs.SEND_ORDER_CONFIRMATION: send_confirmation,
         jobs.SEND_SALE_NOTICE: send_sale,
         jobs.BUILD_SALES_REPORT: build_sales_report,

@@ -197,6 +197,25 @@ async def test_account_states_for_the_token_check(any_uow) -> None:
     for states in implementations:
         assert await states.auth_state(user.id) == ("admin", 2)
         assert await states.auth_state(new_id()) is None
+    live, revoked = new_id(), new_id()
+    async with any_uow() as uow:
+        for family in (live, revoked):
+            await uow.refresh_tokens.add(
+                RefreshToken(
+                    id=new_id(),
+                    user_id=user.id,
+                    family_id=family,
+                    token_hash=f"hash-{family}",
+                    expires_at=NOW + timedelta(days=1),
+                    created_at=NOW,
+                )
+            )
+        await uow.refresh_tokens.revoke_family(revoked, NOW)
+        await uow.commit()
+    for states in implementations:  # the session's revocation is part of the same read
+        assert await states.auth_state(user.id, live) == ("admin", 2)
+        assert await states.auth_state(user.id, new_id()) == ("admin", 2)  # rows purged: the version decides
+        assert await states.auth_state(user.id, revoked) is None
     async with any_uow() as uow:
         stored = await uow.users.get(user.id)
         stored.deleted_at = NOW

@@ -121,6 +121,30 @@ async def test_other_sessions_survive_a_replay_in_one_family() -> None:
     assert await auth.Refresh(w.deps).execute(refresh_token=laptop.refresh_token)
 
 
+@pytest.mark.parametrize("with_account_states", [True, False])
+async def test_a_replay_refuses_the_familys_access_tokens_at_once(with_account_states: bool) -> None:
+    from adapters.memory.auth import MemoryAccountStates
+
+    w = make_world()
+    user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
+    phone = await auth.Login(w.deps).execute(login="alice", password=PW)
+    await auth.Login(w.deps).execute(login="alice", password=PW)  # the laptop
+    families = {t.family_id for t in w.uow.store.table("refresh_tokens").values()}
+    await auth.Refresh(w.deps).execute(refresh_token=phone.refresh_token)
+    phone_family = next(t.family_id for t in w.uow.store.table("refresh_tokens").values() if t.used_at is not None)
+    check = auth.CheckAccessToken(w.deps, MemoryAccountStates(w.uow.store) if with_account_states else None)
+
+    def claims(family: object) -> dict[str, object]:
+        return {"user_id": user.id, "token_version": 0, "token_id": None, "family_id": family}
+
+    assert all([await check.execute(**claims(f)) for f in families])  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationFailed):
+        await auth.Refresh(w.deps).execute(refresh_token=phone.refresh_token)
+    assert await check.execute(**claims(phone_family)) is None  # type: ignore[arg-type]
+    (laptop_family,) = families - {phone_family}
+    assert await check.execute(**claims(laptop_family)) is not None  # type: ignore[arg-type]
+
+
 async def test_expired_refresh_token_is_refused() -> None:
     w = make_world()
     await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
@@ -180,12 +204,39 @@ async def test_password_change_needs_current_password() -> None:
     w = make_world()
     user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
     me = Principal(id=user.id, role=user.role)
-    with pytest.raises(RuleViolation):
+    with pytest.raises(AuthenticationFailed):  # missing: 401, as the contract says
         await users.UpdateMe(w.deps).execute(me, password="a brand new password")
     with pytest.raises(AuthenticationFailed):
         await users.UpdateMe(w.deps).execute(me, password="a brand new password", current_password="nope")
     await users.UpdateMe(w.deps).execute(me, password="a brand new password", current_password=PW)
     assert await auth.Login(w.deps).execute(login="alice", password="a brand new password")
+
+
+async def test_an_email_change_needs_the_current_password_and_reverifies() -> None:
+    from application.jobs import SEND_EMAIL_CHANGED, SEND_VERIFICATION
+
+    w = make_world()
+    user = await auth.Register(w.deps).execute(username="alice", email="a@example.com", password=PW)
+    (old_link,) = [r["payload"]["token"] for r in w.uow.store.table("outbox").values() if "token" in r["payload"]]
+    me = Principal(id=user.id, role=user.role)
+    for current in (None, "wrong password!"):
+        with pytest.raises(AuthenticationFailed):
+            await users.UpdateMe(w.deps).execute(me, email="thief@example.com", current_password=current)
+    stored = w.uow.store.table("users")[user.id]
+    assert stored.email == "a@example.com"
+    stored.email_verified = True
+    outbox_before = len(w.uow.store.table("outbox"))
+    same = await users.UpdateMe(w.deps).execute(me, email="A@example.com")  # letter case only: no password
+    assert same.email_verified
+    changed = await users.UpdateMe(w.deps).execute(me, email="new@example.com", current_password=PW)
+    assert changed.email == "new@example.com" and not changed.email_verified
+    rows = list(w.uow.store.table("outbox").values())[outbox_before:]
+    assert [r["kind"] for r in rows] == [SEND_VERIFICATION, SEND_EMAIL_CHANGED]
+    assert rows[1]["payload"]["old_email"] == "A@example.com"
+    with pytest.raises(InvalidInput):  # the link mailed to the old address cannot verify the new one
+        await auth.VerifyEmail(w.deps).execute(token=old_link)
+    await auth.VerifyEmail(w.deps).execute(token=rows[0]["payload"]["token"])
+    assert w.uow.store.table("users")[user.id].email_verified
 
 
 async def test_deleted_account_cannot_log_in_and_frees_its_name() -> None:

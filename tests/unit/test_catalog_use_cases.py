@@ -233,8 +233,12 @@ async def test_listing_pages_cover_everything_once_and_validate_input() -> None:
     for kwargs in bad:
         with pytest.raises(InvalidInput):
             await shop.uc["list_products"].execute(**kwargs)
-    relevance = encode_cursor("relevance", 1.0, uuid.uuid4())
-    assert (await shop.uc["list_products"].execute(q="pan", cursor=relevance)).items is not None
+    relevance = (await shop.uc["list_products"].execute(q="pan", limit=1)).next_cursor
+    assert len((await shop.uc["list_products"].execute(q="pan", cursor=relevance, limit=100)).items) == 22
+    minted = encode_cursor("relevance", 1.0, uuid.uuid4())  # well-formed, but not issued for this list
+    for kwargs in ({"q": "pan", "cursor": minted}, {"q": "lamp", "cursor": relevance}):
+        with pytest.raises(InvalidInput):
+            await shop.uc["list_products"].execute(**kwargs)
     assert len((await shop.uc["list_products"].execute(q="  pan  ", limit=100)).items) == 23
 
 
@@ -446,3 +450,35 @@ def test_decimal_cursor_keys_come_back_with_two_places(key: str, decoded: str) -
 
     cursor = encode_cursor("price_asc", Decimal(key), uuid.UUID(int=1))
     assert decode_cursor(cursor, "price_asc") == (Decimal(decoded), uuid.UUID(int=1))
+
+
+async def test_uncategorised_products_are_listed_but_not_under_a_category() -> None:
+    shop = await make_shop()
+    top = await shop.uc["create_category"].execute(shop.admin, name="Home")
+    loose = await shop.uc["create_product"].execute(shop.alice, name="Cable box", price="9.00")
+    placed = await product_of(shop, shop.alice, top.id)
+    assert loose.category is None and placed.category is not None
+    assert {p.id for p in (await shop.uc["list_products"].execute()).items} == {loose.id, placed.id}
+    assert [p.id for p in (await shop.uc["list_products"].execute(category_id=top.id)).items] == [placed.id]
+    moved = await shop.uc["update_product"].execute(shop.alice, loose.id, category_id=top.id)
+    assert moved.category is not None and moved.category.id == top.id
+    cleared = await shop.uc["update_product"].execute(shop.alice, placed.id, category_id=None)
+    assert cleared.category is None
+    with pytest.raises(RuleViolation):
+        await shop.uc["create_product"].execute(shop.alice, name="X", price="1.00", category_id=uuid.uuid4())
+
+
+async def test_price_filters_round_to_cents_the_way_that_selects_the_same_products() -> None:
+    shop = await make_shop()
+    top = await shop.uc["create_category"].execute(shop.admin, name="Home")
+    cheap = await product_of(shop, shop.alice, top.id, price="0.01")
+    dear = await product_of(shop, shop.alice, top.id, price="9.99")
+
+    async def ids(**kwargs: Any) -> set[uuid.UUID]:
+        return {p.id for p in (await shop.uc["list_products"].execute(**kwargs)).items}
+
+    assert await ids(min_price=Decimal("1E-100000")) == {cheap.id, dear.id}
+    assert await ids(min_price=Decimal("0.001")) == {cheap.id, dear.id}
+    assert await ids(min_price=Decimal("0.011")) == {dear.id}
+    assert await ids(max_price=Decimal("9.989")) == {cheap.id}
+    assert await ids(max_price=Decimal("1E+100000")) == {cheap.id, dear.id}

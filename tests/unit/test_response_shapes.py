@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 from typing import Any
 
@@ -18,6 +19,8 @@ def shape(kind: Any) -> Any:
     origin = typing.get_origin(kind)
     if origin is list:
         return ["list", shape(typing.get_args(kind)[0])]
+    if origin in (typing.Union, types.UnionType):  # ``X | None``: each member by its shape
+        return ["union", *(shape(arg) for arg in typing.get_args(kind))]
     if (isinstance(kind, type) and issubclass(kind, msgspec.Struct)) or (
         origin is not None and isinstance(origin, type) and issubclass(origin, msgspec.Struct)
     ):

@@ -95,6 +95,11 @@ class MemoryEmailTokenRepository:
                 return copy.copy(token)
         return None
 
+    async def spend_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, now: datetime) -> None:
+        for token in self.rows.values():
+            if token.user_id == user_id and token.purpose is purpose and token.used_at is None:
+                token.used_at = now
+
     async def spend(self, token_id: uuid.UUID, now: datetime) -> bool:
         token = self.rows.get(token_id)
         if token is None or token.used_at is not None:
@@ -143,8 +148,11 @@ class MemoryAccountStates:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
 
-    async def auth_state(self, user_id: uuid.UUID) -> tuple[str, int] | None:
+    async def auth_state(self, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> tuple[str, int] | None:
         user: User | None = self.store.table("users").get(user_id)
         if user is None or user.deleted_at is not None:
+            return None
+        tokens = self.store.table("refresh_tokens").values()
+        if family_id is not None and any(t.family_id == family_id and t.revoked_at is not None for t in tokens):
             return None
         return user.role.value, user.token_version

@@ -88,7 +88,7 @@ class MemoryProductRepository:
         self.categories: dict[uuid.UUID, Category] = store.table("categories")
 
     async def add(self, product: Product) -> None:
-        if product.category_id not in self.categories:
+        if product.category_id is not None and product.category_id not in self.categories:
             raise RuleViolation("No such category.", field="category_id")
         stored = copy.copy(product)
         stored.rating_sum, stored.review_count, stored.rating_avg, stored.favorite_count = 0, 0, None, 0
@@ -109,7 +109,7 @@ class MemoryProductRepository:
         product = self._live(product_id)
         if product is None:
             return False
-        if "category_id" in changes and changes["category_id"] not in self.categories:
+        if changes.get("category_id") is not None and changes["category_id"] not in self.categories:
             raise RuleViolation("No such category.", field="category_id")
         for name, value in changes.items():
             setattr(product, name, value)
@@ -250,14 +250,14 @@ class MemoryCatalogQueries:
 
     def _summary(self, p: Product) -> ProductSummary:
         seller = self._table("users")[p.seller_id]
-        category = self._table("categories")[p.category_id]
+        category = self._table("categories").get(p.category_id) if p.category_id is not None else None
         return ProductSummary(
             id=p.id,
             seller=SellerRef(id=seller.id, username=seller.username),
             name=p.name,
             price=p.price,
             image_url=p.image_url,
-            category=CategoryRef(id=category.id, name=category.name, slug=category.slug),
+            category=CategoryRef(id=category.id, name=category.name, slug=category.slug) if category else None,
             stock=p.stock,
             rating_avg=rating_out(rating_average(p.rating_sum, p.review_count)),
             review_count=p.review_count,
@@ -272,7 +272,8 @@ class MemoryCatalogQueries:
     async def categories(self) -> list[CategoryView]:
         counts: dict[uuid.UUID, int] = {}
         for product in self._live():
-            counts[product.category_id] = counts.get(product.category_id, 0) + 1
+            if product.category_id is not None:
+                counts[product.category_id] = counts.get(product.category_id, 0) + 1
         rows = sorted(self._table("categories").values(), key=lambda c: (c.name, c.id))
         return [
             CategoryView(id=c.id, name=c.name, slug=c.slug, parent_id=c.parent_id, product_count=counts.get(c.id, 0))

@@ -130,7 +130,15 @@ class MemoryNeighbourStore:
                 if row.category_id in wanted and taken.get(row.category_id, 0) < limit:
                     taken[row.category_id] = taken.get(row.category_id, 0) + 1
                     chosen.append(row)
-        return [PopularItem(p.product_id, p.score, p.category_id, categories[p.category_id].name) for p in chosen]
+        return [
+            PopularItem(
+                p.product_id,
+                p.score,
+                p.category_id,
+                categories[p.category_id].name if p.category_id is not None else None,
+            )
+            for p in chosen
+        ]
 
     async def built_at(self) -> datetime | None:
         value: datetime | None = self.store.table("model_meta").get(_BUILT_AT)

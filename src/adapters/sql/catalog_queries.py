@@ -91,6 +91,11 @@ def fts5_query(q: str) -> str | None:
     return " ".join(f'"{word}"' for word in words) or None
 
 
+def category_ref(category_id: uuid.UUID | None, name: str | None, slug: str | None) -> CategoryRef | None:
+    """A product's category from its (left-joined) columns; None for an uncategorised product."""
+    return CategoryRef(id=category_id, name=name or "", slug=slug or "") if category_id is not None else None
+
+
 def _rating(row: Any) -> float | None:
     return rating_out(rating_average(row.rating_sum, row.review_count))
 
@@ -102,7 +107,7 @@ def _summary(row: Any) -> ProductSummary:
         name=row.name,
         price=row.price,
         image_url=row.image_url,
-        category=CategoryRef(id=row.category_id, name=row.category_name, slug=row.category_slug),
+        category=category_ref(row.category_id, row.category_name, row.category_slug),
         stock=row.stock,
         rating_avg=_rating(row),
         review_count=row.review_count,
@@ -120,7 +125,7 @@ def _detail(row: Any) -> ProductDetail:
         description=row.description,
         price=row.price,
         image_url=row.image_url,
-        category=CategoryRef(id=row.category_id, name=row.category_name, slug=row.category_slug),
+        category=category_ref(row.category_id, row.category_name, row.category_slug),
         stock=row.stock,
         rating_avg=_rating(row),
         review_count=row.review_count,
@@ -152,7 +157,7 @@ def _keyset(key: ColumnElement[Any], row_id: ColumnElement[Any], after: After, d
 
 
 def _products_from() -> Any:
-    return P.join(U, U.c.id == P.c.seller_id).join(C, C.c.id == P.c.category_id)
+    return P.join(U, U.c.id == P.c.seller_id).outerjoin(C, C.c.id == P.c.category_id)  # uncategorised too
 
 
 class SqlCatalogQueries:

@@ -12,12 +12,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.sql.catalog_queries import SqlCatalogQueries
+from adapters.sql.catalog_queries import SqlCatalogQueries, category_ref
 from adapters.sql.database import Database
 from adapters.sql.read_pool import PgReadPool
 from application.ports.catalog import After
 from application.views.catalog import (
-    CategoryRef,
     ProductDetail,
     ProductFilter,
     ProductSort,
@@ -37,7 +36,8 @@ _PAGE_COLUMNS = (
     "p.id, p.seller_id, p.name, p.price, p.image_url, p.category_id, "
     "p.stock, p.rating_sum, p.review_count, p.favorite_count, p.created_at, p.updated_at"
 )
-_FROM = "products p JOIN users u ON u.id = p.seller_id JOIN categories c ON c.id = p.category_id"
+# LEFT JOIN categories: an uncategorised product (category_id NULL) is still listed, category null.
+_FROM = "products p JOIN users u ON u.id = p.seller_id LEFT JOIN categories c ON c.id = p.category_id"
 # S608: every statement here is assembled from the constants in this module and $n placeholders;
 # no value from a request is ever formatted into SQL text.
 DETAIL_SQL = f"SELECT {_COLUMNS}, p.description FROM {_FROM} WHERE p.id = $1 AND p.withdrawn_at IS NULL"  # noqa: S608
@@ -55,14 +55,14 @@ _ORDER: dict[ProductSort, tuple[str, str, bool]] = {
 
 def _summary(r: Any) -> ProductSummary:
     return ProductSummary(
-        r[0], SellerRef(r[1], r[2]), r[3], r[4], r[5], CategoryRef(r[6], r[7], r[8]), r[9],
+        r[0], SellerRef(r[1], r[2]), r[3], r[4], r[5], category_ref(r[6], r[7], r[8]), r[9],
         rating_out(rating_average(r[10], r[11])), r[11], r[12], r[13], r[14],
     )  # fmt: skip
 
 
 def _detail(r: Any) -> ProductDetail:
     return ProductDetail(
-        r[0], SellerRef(r[1], r[2]), r[3], r[15], r[4], r[5], CategoryRef(r[6], r[7], r[8]), r[9],
+        r[0], SellerRef(r[1], r[2]), r[3], r[15], r[4], r[5], category_ref(r[6], r[7], r[8]), r[9],
         rating_out(rating_average(r[10], r[11])), r[11], r[12], r[13], r[14],
     )  # fmt: skip
 
@@ -112,7 +112,7 @@ def listing_sql(filters: ProductFilter, sort: ProductSort, after: After, limit: 
     )
     sql = (
         f"SELECT {_COLUMNS}, p.sort_key FROM ({page}) p "  # noqa: S608
-        "JOIN users u ON u.id = p.seller_id JOIN categories c ON c.id = p.category_id "
+        "JOIN users u ON u.id = p.seller_id LEFT JOIN categories c ON c.id = p.category_id "
         f"ORDER BY p.sort_key {direction}, p.id {direction}"
     )
     return sql, args

@@ -305,7 +305,7 @@ class SqlNeighbourStore:
         if category_ids is None:
             stmt = (
                 select(POP.c.product_id, POP.c.score, POP.c.category_id, C.c.name)
-                .select_from(POP.join(C, C.c.id == POP.c.category_id))
+                .select_from(POP.outerjoin(C, C.c.id == POP.c.category_id))  # uncategorised items too
                 .order_by(POP.c.score.desc(), POP.c.product_id)
                 .limit(limit)
             )

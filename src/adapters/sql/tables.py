@@ -86,7 +86,9 @@ class CategoryRow(UUIDv7AuditBase):
 class ProductRow(UUIDv7AuditBase):
     __tablename__ = "products"
     seller_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="RESTRICT"), index=True)
-    category_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("categories.id", ondelete="RESTRICT"), index=True, nullable=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     price: Mapped[Decimal] = mapped_column(Money)
@@ -280,7 +282,9 @@ class PopularItemRow(UUIDv7AuditBase):
 
     __tablename__ = "popular_items"
     product_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("products.id", ondelete="CASCADE"), unique=True)
-    category_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("categories.id", ondelete="CASCADE"))
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        GUID, ForeignKey("categories.id", ondelete="CASCADE"), nullable=True
+    )
     score: Mapped[float] = mapped_column(Float)
     __table_args__ = (Index("ix_popular_items_category_score", "category_id", "score"),)
 

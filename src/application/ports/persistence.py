@@ -67,6 +67,10 @@ class EmailTokenRepository(Protocol):
 
     async def spend(self, token_id: uuid.UUID, now: datetime) -> bool: ...
 
+    async def spend_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, now: datetime) -> None:
+        """Spend every unused token of the account for ``purpose`` (an email change voids old links)."""
+        ...
+
 
 class OutboxRepository(Protocol):
     """Jobs recorded in the same transaction as the change that needs them."""

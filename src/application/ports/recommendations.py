@@ -28,7 +28,7 @@ class Interaction(NamedTuple):
     product_id: uuid.UUID
     kind: InteractionKind
     at: datetime
-    category_id: uuid.UUID
+    category_id: uuid.UUID | None  # None: an uncategorised product
     # False when the product is withdrawn: it still links its users' other items in the model,
     # but is never recommended.
     live: bool
@@ -40,7 +40,7 @@ class RecentInteraction(NamedTuple):
     product_id: uuid.UUID
     kind: InteractionKind
     at: datetime
-    category_id: uuid.UUID
+    category_id: uuid.UUID | None  # None: an uncategorised product
     name: str
 
 
@@ -48,7 +48,7 @@ class PopularScore(NamedTuple):
     """A refresh's popularity of a live product (written to the store)."""
 
     product_id: uuid.UUID
-    category_id: uuid.UUID
+    category_id: uuid.UUID | None  # None: an uncategorised product
     score: float
 
 
@@ -57,8 +57,8 @@ class PopularItem(NamedTuple):
 
     product_id: uuid.UUID
     score: float
-    category_id: uuid.UUID
-    category_name: str
+    category_id: uuid.UUID | None  # None: an uncategorised product
+    category_name: str | None
 
 
 class InteractionSource(Protocol):

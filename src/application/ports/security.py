@@ -32,6 +32,8 @@ class AccountStates(Protocol):
     Called on every authenticated request, so adapters answer it in one cheap statement.
     """
 
-    async def auth_state(self, user_id: uuid.UUID) -> tuple[str, int] | None:
-        """(role, token_version) of an active user; None when the user is unknown or deleted."""
+    async def auth_state(self, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> tuple[str, int] | None:
+        """(role, token_version) of an active user; None when the user is unknown or deleted, or
+        when the session ``family_id`` the token was issued from has been revoked (a logout, a
+        replayed refresh token, a password change elsewhere)."""
         ...

@@ -67,7 +67,7 @@ async def _start_session(deps: AuthDeps, uow: UnitOfWork, user: User, family_id:
     return TokenPair(access_token=access, refresh_token=secret, expires_in=deps.tokens.lifetime_seconds)
 
 
-async def _new_email_token(
+async def new_email_token(
     deps: AuthDeps, uow: UnitOfWork, user: User, purpose: EmailTokenPurpose, lifetime: timedelta
 ) -> str:
     now = deps.clock.now()
@@ -116,7 +116,7 @@ class Register:
         )
         async with self.deps.uow() as uow:
             await uow.users.add(user)
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
+            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
             welcome = {"user_id": str(user.id)}
             verify = {"user_id": str(user.id), "token": secret}
             jobs = [
@@ -252,7 +252,7 @@ class ResendVerification:
             user = await uow.users.get(principal.id)
             if user is None or user.email_verified:
                 return
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
+            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
             payload = {"user_id": str(user.id), "token": secret}
             job = await uow.outbox.add(SEND_VERIFICATION, payload)
             await uow.commit()
@@ -272,7 +272,7 @@ class RequestPasswordReset:
             user = await uow.users.get_by_login(email.strip())
             if user is None:
                 return
-            secret = await _new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
+            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
             payload = {"user_id": str(user.id), "token": secret}
             job = await uow.outbox.add(SEND_PASSWORD_RESET, payload)
             await uow.commit()
@@ -305,7 +305,11 @@ class ConfirmPasswordReset:
 
 
 class CheckAccessToken:
-    """Accept an access token's claims only for a live user, current token version and session."""
+    """Accept an access token's claims only for a live user, current token version and session.
+
+    The session is the refresh family the token was issued from: once it is revoked (logout, a
+    replayed refresh token, a password change in another session) its access tokens are refused
+    at once, not when they expire. Adapters read all of it in one statement."""
 
     def __init__(self, deps: AuthDeps, accounts: AccountStates | None = None) -> None:
         self.deps = deps
@@ -317,12 +321,14 @@ class CheckAccessToken:
         if token_id and await self.deps.kv.get(REVOKED_TOKEN_PREFIX + token_id) is not None:
             return None
         if self.accounts is not None:
-            state = await self.accounts.auth_state(user_id)
+            state = await self.accounts.auth_state(user_id, family_id)
             if state is None or state[1] != token_version:
                 return None
             return Principal(id=user_id, role=Role(state[0]), family_id=family_id, token_id=token_id)
         async with self.deps.uow() as uow:
             user = await uow.users.get(user_id)
             if user is None or user.token_version != token_version:
+                return None
+            if family_id is not None and await uow.refresh_tokens.is_family_revoked(family_id):
                 return None
         return Principal(id=user.id, role=user.role, family_id=family_id, token_id=token_id)

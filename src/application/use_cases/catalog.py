@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 from msgspec import UNSET, UnsetType
@@ -92,17 +92,18 @@ class CatalogDeps:
             await self.invalidation.feed_changed(user_id)
 
 
-def _page(rows: list[T], limit: int, kind: str, position: Callable[[T], tuple[Any, uuid.UUID]]) -> Page[T]:
+def _page(rows: list[T], limit: int, kind: str, position: Callable[[T], tuple[Any, uuid.UUID]], scope: str) -> Page[T]:
     """Rows were fetched with ``limit + 1``: the extra row only says that another page exists."""
     if len(rows) <= limit:
         return Page(items=rows, next_cursor=None)
     items = rows[:limit]
     key, last_id = position(items[-1])
-    return Page(items=items, next_cursor=encode_cursor(kind, key, last_id))
+    return Page(items=items, next_cursor=encode_cursor(kind, key, last_id, scope=scope))
 
 
-def _after(cursor: str | None, kind: str) -> After:
-    return decode_cursor(cursor, kind) if cursor is not None else None
+def _after(cursor: str | None, kind: str, scope: str) -> After:
+    """Where a page resumes; ``scope`` names the list (whose, which filters) the cursor must be from."""
+    return decode_cursor(cursor, kind, scope=scope) if cursor is not None else None
 
 
 def _require_admin(principal: Principal) -> None:
@@ -269,13 +270,13 @@ class CreateProduct:
         *,
         name: str,
         price: Decimal | str,
-        category_id: str | uuid.UUID,
+        category_id: str | uuid.UUID | None = None,
         description: str = "",
         image_url: str | None = None,
         stock: int = 1,
     ) -> ProductDetail:
         name, description, checked_price, image_url, stock = Product.checked(name, description, price, image_url, stock)
-        category = category_ref_id(category_id)
+        category = category_ref_id(category_id) if category_id is not None else None
         now = self.deps.clock.now()
         product = Product(
             id=new_id(),
@@ -290,7 +291,8 @@ class CreateProduct:
             updated_at=now,
         )
         async with self.deps.uow() as uow:
-            await _require_category(uow, category)
+            if category is not None:
+                await _require_category(uow, category)
             await uow.products.add(product)
             await uow.commit()
         await self.deps.listings_changed()
@@ -325,7 +327,7 @@ class UpdateProduct:
         price: Decimal | str | UnsetType = UNSET,
         image_url: str | UnsetType | None = UNSET,
         stock: int | UnsetType = UNSET,
-        category_id: str | uuid.UUID | UnsetType = UNSET,
+        category_id: str | uuid.UUID | UnsetType | None = UNSET,
     ) -> ProductDetail:
         async with self.deps.uow() as uow:
             product = await uow.products.get(product_id)
@@ -346,7 +348,9 @@ class UpdateProduct:
                 changes["image_url"] = validate_image_url(image_url)
             if not isinstance(stock, UnsetType):
                 changes["stock"] = validate_stock(stock)
-            if not isinstance(category_id, UnsetType):
+            if category_id is None:
+                changes["category_id"] = None  # uncategorised
+            elif not isinstance(category_id, UnsetType):
                 category = category_ref_id(category_id)
                 await _require_category(uow, category)
                 changes["category_id"] = category
@@ -384,14 +388,19 @@ class WithdrawProduct:
         await self.deps.products_changed(product_id)
 
 
-def _money_filter(value: Decimal | None, field: str) -> Decimal | None:
+_CENT = Decimal("0.01")
+
+
+def _money_filter(value: Decimal | None, field: str, rounding: str) -> Decimal | None:
     if value is None:
         return None
     if not value.is_finite() or value < 0:
         raise InvalidInput(f"{field} must be a non-negative decimal.", field=field)
     # No price exceeds MAX_PRICE, so any larger bound filters the same as one just above it; the
-    # clamp keeps huge values (1e400) from overflowing the money column's exact arithmetic.
-    return min(value, MAX_PRICE + 1)
+    # clamp keeps huge values (1e400) from overflowing the money column's exact arithmetic. Prices
+    # have two places, so a bound rounded to cents (up for a minimum, down for a maximum) selects
+    # the same products, and tiny exponents (1e-100000) never reach the driver.
+    return min(value, MAX_PRICE + 1).quantize(_CENT, rounding=rounding)
 
 
 def clean_query(q: str | None) -> str | None:
@@ -430,15 +439,16 @@ class ListProducts:
     ) -> Page[ProductSummary]:
         check_limit(limit)
         q = clean_query(q)
-        min_price = _money_filter(min_price, "min_price")
-        max_price = _money_filter(max_price, "max_price")
+        min_price = _money_filter(min_price, "min_price", ROUND_CEILING)
+        max_price = _money_filter(max_price, "max_price", ROUND_FLOOR)
         if min_price is not None and max_price is not None and min_price > max_price:
             raise InvalidInput("min_price must not exceed max_price.", field="min_price")
         if sort is None:
             sort = ProductSort.RELEVANCE if q else ProductSort.NEWEST
         if sort is ProductSort.RELEVANCE and not q:
             raise InvalidInput("sort=relevance needs a search query q.", field="sort")
-        after = _after(cursor, sort.value)
+        scope = f"products|{q}|{category_id}|{seller_id}|{min_price}|{max_price}|{in_stock}"
+        after = _after(cursor, sort.value, scope)
         category_ids: frozenset[uuid.UUID] | None = None
         if category_id is not None:
             parents = await self.deps.queries.category_parents()
@@ -454,7 +464,7 @@ class ListProducts:
             in_stock=in_stock,
         )
         rows = await self.deps.queries.products(filters, sort, after, limit + 1)
-        page = _page(rows, limit, sort.value, lambda row: (row[0], row[1].id))
+        page = _page(rows, limit, sort.value, lambda row: (row[0], row[1].id), scope)
         return Page(items=[summary for _, summary in page.items], next_cursor=page.next_cursor)
 
 
@@ -471,11 +481,11 @@ class ListReviews:
         self, product_id: uuid.UUID, *, cursor: str | None = None, limit: int = LIMIT_DEFAULT
     ) -> Page[ReviewView]:
         check_limit(limit)
-        after = _after(cursor, "reviews")
+        after = _after(cursor, "reviews", str(product_id))
         if await self.deps.queries.product(product_id) is None:
             raise NotFound("No such product.", field="product_id")
         rows = await self.deps.queries.reviews(product_id, after, limit + 1)
-        return _page(rows, limit, "reviews", lambda r: (r.created_at, r.id))
+        return _page(rows, limit, "reviews", lambda r: (r.created_at, r.id), str(product_id))
 
 
 class CreateReview:
@@ -643,9 +653,9 @@ class ListFavorites:
         self, principal: Principal, *, cursor: str | None = None, limit: int = LIMIT_DEFAULT
     ) -> Page[FavoriteView]:
         check_limit(limit)
-        after = _after(cursor, "favorites")
+        after = _after(cursor, "favorites", str(principal.id))
         rows = await self.deps.queries.favorites(principal.id, after, limit + 1)
-        return _page(rows, limit, "favorites", lambda f: (f.created_at, f.favorite_id))
+        return _page(rows, limit, "favorites", lambda f: (f.created_at, f.favorite_id), str(principal.id))
 
 
 async def forget_account_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:

@@ -138,6 +138,40 @@ class SendVerificationEmail:
         return SENT
 
 
+class SendEmailChangedNotice:
+    """Tells the *old* address that the account's email changed: if the owner did not do it, the
+    notice is their warning (the new address gets its own verification mail)."""
+
+    def __init__(self, deps: MailDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, *, user_id: uuid.UUID, old_email: str, message_id: str) -> str:
+        user = await _user(self.deps, user_id)
+        if user is None or user.deleted_at is not None:
+            return "skipped: account gone"
+        text = (
+            f"Hello {user.username},\n\nthe email address of your {self.deps.site_name} account was changed "
+            f"from {old_email} to {user.email}.\n\nIf you did not do this, reset your password now and "
+            "contact support: someone else may have access to your account.\n"
+        )
+        html_body = _page(
+            "Your email address was changed",
+            [
+                f"Hello {html.escape(user.username)},",
+                f"the email address of your {html.escape(self.deps.site_name)} account was changed from "
+                f"<b>{html.escape(old_email)}</b> to <b>{html.escape(user.email)}</b>.",
+                "If you did not do this, reset your password now and contact support: someone else may "
+                "have access to your account.",
+            ],
+        )
+        await self.deps.mailer.send(
+            EmailMessage(
+                to=old_email, subject="Your email address was changed", text=text, html=html_body, message_id=message_id
+            )
+        )
+        return SENT
+
+
 class SendPasswordResetEmail:
     """The link opens the web front end, which POSTs the token to /api/auth/password-reset/confirm."""
 

@@ -165,14 +165,16 @@ class ListOrders:
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
     ) -> Slice[OrderView]:
         check_limit(limit)
-        after = decode_cursor(cursor, "orders") if cursor is not None else None
+        after = decode_cursor(cursor, "orders", scope=str(principal.id)) if cursor is not None else None
         async with self.uow() as uow:
             orders = await uow.orders.list_for_buyer(principal.id, limit=limit + 1, after=after)
         page = orders[:limit]
         more = len(orders) > limit
         return Slice(
             items=[order_view(order) for order in page],
-            next_cursor=encode_cursor("orders", page[-1].created_at, page[-1].id) if more else None,
+            next_cursor=encode_cursor("orders", page[-1].created_at, page[-1].id, scope=str(principal.id))
+            if more
+            else None,
         )
 
 
@@ -244,12 +246,14 @@ class ListSales:
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
     ) -> Slice[SaleView]:
         check_limit(limit)
-        after = decode_cursor(cursor, "sales") if cursor is not None else None
+        after = decode_cursor(cursor, "sales", scope=str(principal.id)) if cursor is not None else None
         async with self.uow() as uow:
             entries = await uow.orders.sales(principal.id, limit=limit + 1, after=after)
         page = entries[:limit]
         more = len(entries) > limit
         return Slice(
             items=[entry.sale for entry in page],
-            next_cursor=encode_cursor("sales", page[-1].sale.created_at, page[-1].line_id) if more else None,
+            next_cursor=encode_cursor("sales", page[-1].sale.created_at, page[-1].line_id, scope=str(principal.id))
+            if more
+            else None,
         )

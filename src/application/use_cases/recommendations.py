@@ -125,7 +125,8 @@ def _batch_frames(rows: list[Interaction]) -> tuple[pl.DataFrame, pl.DataFrame]:
     live = pl.DataFrame(
         {
             "item": [str(row.product_id) for row in rows if row.live],
-            "category": [str(row.category_id) for row in rows if row.live],
+            # null for an uncategorised product: it is popular among the uncategorised and overall
+            "category": [str(row.category_id) if row.category_id else None for row in rows if row.live],
         },
         schema=_LIVE_SCHEMA,
     ).unique("item")
@@ -165,7 +166,8 @@ def _popular_scores(interactions: pl.DataFrame, live: pl.DataFrame, now: float) 
         ]
     ).unique("item", keep="first", maintain_order=True)
     return [
-        PopularScore(uuid.UUID(item), uuid.UUID(category), float(score)) for item, category, score in chosen.iter_rows()
+        PopularScore(uuid.UUID(item), uuid.UUID(category) if category else None, float(score))
+        for item, category, score in chosen.iter_rows()
     ]
 
 
@@ -314,8 +316,13 @@ def _strongest_categories(
     for interaction in recent:
         age = max(now - interaction.at.timestamp(), 0.0)
         weight = KIND_WEIGHTS.get(interaction.kind, 0.0) * math.exp(-rate * age)
-        weights[interaction.category_id] = weights.get(interaction.category_id, 0.0) + weight
+        if interaction.category_id is not None:  # an uncategorised product adds to no category
+            weights[interaction.category_id] = weights.get(interaction.category_id, 0.0) + weight
     return [category for category, _ in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _popular_reason(item: PopularItem) -> str:
+    return f"popular in {item.category_name}" if item.category_name else POPULAR_NOW
 
 
 def _because(entry: FeedItem, names: dict[str, str]) -> str:
@@ -373,7 +380,7 @@ class GetFeed:
         return _merge(
             [
                 personal,
-                [Ranked(p.product_id, p.score, f"popular in {p.category_name}") for p in in_categories],
+                [Ranked(p.product_id, p.score, _popular_reason(p)) for p in in_categories],
                 [Ranked(p.product_id, p.score, POPULAR_NOW) for p in overall],
             ],
             hidden,
@@ -413,7 +420,9 @@ class GetSimilarProducts:
         key = str(product_id)
         neighbours = (await self.deps.store.neighbours([product_id])).get(key, [])
         similar = [Ranked(uuid.UUID(neighbour), score) for neighbour, score in neighbours if neighbour != key]
-        popular = await _popular(self.deps, product.category.id) if len(similar) < RANK_SIZE else []
+        # An uncategorised product fills up with popular products overall.
+        category = product.category.id if product.category is not None else None
+        popular = await _popular(self.deps, category) if len(similar) < RANK_SIZE else []
         return _merge([similar, [Ranked(p.product_id, p.score) for p in popular]], {product_id}, RANK_SIZE)
 
 

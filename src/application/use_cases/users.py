@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
+from application.jobs import SEND_EMAIL_CHANGED, SEND_VERIFICATION
 from application.ports.catalog import CatalogQueries
 from application.ports.persistence import UnitOfWorkFactory
-from application.use_cases.auth import AuthDeps, deny_access_token
+from application.use_cases.auth import VERIFY_LIFETIME, AuthDeps, deny_access_token, new_email_token
 from application.use_cases.catalog import forget_account_catalog_data
 from application.views.catalog import PublicProfile
-from domain.errors import AuthenticationFailed, NotFound, RuleViolation
+from domain.errors import AuthenticationFailed, NotFound
+from domain.sessions import EmailTokenPurpose
 from domain.users import User, normalize_email, validate_password, validate_username
 
 
@@ -28,9 +31,12 @@ class GetMe:
 
 
 class UpdateMe:
-    """Change username and/or email; a new password needs the current one.
+    """Change username, email or password; an email or password change needs the current password.
 
-    A password change ends the account's other sessions (their refresh tokens); this one stays.
+    Without it a stolen access token would take the account over (change the email, then reset
+    the password). A new email is unverified: old verification links die, a new one goes to the
+    new address and a notice to the old one (outbox jobs, committed with the change). A password
+    change ends the account's other sessions (refresh tokens and their access tokens); this one stays.
     """
 
     def __init__(self, deps: AuthDeps) -> None:
@@ -54,29 +60,41 @@ class UpdateMe:
             user = await uow.users.get(principal.id)
             if user is None:
                 raise NotFound("No such user.")
+            old_email = user.email
+            email_changes = email is not None and email.lower() != old_email.lower()
             if password is not None:
                 validate_password(password)
+            if password is not None or email_changes:
                 if current_password is None:
-                    raise RuleViolation(
-                        "current_password is required to change the password.", field="current_password"
-                    )
+                    raise AuthenticationFailed("current_password is required to change the email or password.")
                 if not await self.deps.hasher.verify(user.password_hash, current_password):
                     raise AuthenticationFailed("current_password is wrong.")
+            if password is not None:
                 new_hash = await self.deps.hasher.hash(password)
             now = self.deps.clock.now()
             if username is not None:
                 user.username = username
-            if email is not None and email.lower() != user.email.lower():
-                user.email = email
-                user.email_verified = False
-            elif email is not None:
-                user.email = email
+            if email is not None:
+                user.email = email  # a change of letter case only keeps the verification
             if new_hash is not None:
                 user.password_hash = new_hash
                 await uow.refresh_tokens.revoke_user(user.id, now, keep_family=principal.family_id)
             user.updated_at = now
+            jobs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
+            if email_changes:
+                user.email_verified = False
             await uow.users.update(user)
+            if email_changes:
+                await uow.email_tokens.spend_all(user.id, EmailTokenPurpose.VERIFY_EMAIL, now)
+                secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
+                for kind, payload in (
+                    (SEND_VERIFICATION, {"user_id": str(user.id), "token": secret}),
+                    (SEND_EMAIL_CHANGED, {"user_id": str(user.id), "old_email": old_email}),
+                ):
+                    jobs.append((await uow.outbox.add(kind, payload), kind, payload))
             await uow.commit()
+        if jobs:
+            await self.deps.jobs.dispatch(jobs)
         return user
 
 

@@ -43,7 +43,7 @@ class ProductSummary(msgspec.Struct, frozen=True):
     name: str
     price: Decimal
     image_url: str | None
-    category: CategoryRef
+    category: CategoryRef | None  # None: an uncategorised product
     stock: int
     rating_avg: float | None
     review_count: int
@@ -59,7 +59,7 @@ class ProductDetail(msgspec.Struct, frozen=True):
     description: str
     price: Decimal
     image_url: str | None
-    category: CategoryRef
+    category: CategoryRef | None  # None: an uncategorised product
     stock: int
     rating_avg: float | None
     review_count: int

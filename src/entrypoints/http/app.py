@@ -39,7 +39,7 @@ from entrypoints.http.ratelimit import (
     guest_cart_rate_limit,
 )
 from entrypoints.http.security import CART_TOKEN_HEADER, CART_TOKEN_SCHEME, build_jwt_auth
-from entrypoints.http.strict_json import reject_coerced_json_types
+from entrypoints.http.strict_json import check_request_input
 from entrypoints.observability import configure_logging
 from entrypoints.settings import Settings
 
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         allowed_hosts=AllowedHostsConfig(allowed_hosts=settings.allowed_hosts)
         if settings.allowed_hosts != ["*"]
         else None,
-        before_request=reject_coerced_json_types,
+        before_request=check_request_input,
         debug=False,
     )
     # The edge middleware wraps the whole ASGI handler, not just the routes (Litestar's own

@@ -71,7 +71,9 @@ class CategoryOut(Struct):
 class ProductIn(Struct):
     name: ProductName
     price: Price
-    category_id: uuid.UUID
+    category_id: Annotated[
+        uuid.UUID | None, Meta(description="Optional: omitted or null lists the product uncategorised.")
+    ] = None
     description: Description = ""
     image_url: ImageUrl | None = None
     stock: Stock = 1
@@ -83,7 +85,9 @@ class ProductPatch(Struct, omit_defaults=True):
     price: Price | UnsetType = UNSET
     image_url: ImageUrl | UnsetType | None = UNSET
     stock: Stock | UnsetType = UNSET
-    category_id: uuid.UUID | UnsetType = UNSET
+    category_id: Annotated[
+        uuid.UUID | UnsetType | None, Meta(description="Another category, or null to make it uncategorised.")
+    ] = UNSET
 
 
 class UserRefOut(Struct):
@@ -103,7 +107,7 @@ class ProductSummaryOut(Struct):
     name: str
     price: Decimal
     image_url: str | None
-    category: CategoryRefOut
+    category: CategoryRefOut | None
     stock: int
     rating_avg: RatingAvg
     review_count: int
@@ -119,7 +123,7 @@ class ProductOut(Struct):
     description: str
     price: Decimal
     image_url: str | None
-    category: CategoryRefOut
+    category: CategoryRefOut | None
     stock: int
     rating_avg: RatingAvg
     review_count: int

@@ -47,13 +47,15 @@ PROBLEM_SCHEMA = Schema(
     ],
 )
 DESCRIPTIONS = {
-    "400": "Malformed JSON, wrong types, unknown query values or a bad cursor.",
+    "400": "Malformed JSON, a body that is not UTF-8, wrong types, unknown query values or a cursor "
+    "the service did not issue for this list.",
     "401": "Missing, expired, tampered or revoked credentials.",
     "403": "Authenticated, but not allowed to act on this resource.",
     "404": "No such resource (or it is private to someone else).",
     "409": "Conflicts with current state: a duplicate, a spent token, not enough stock.",
     "413": "Request body larger than 1 MiB.",
-    "422": "Well-formed input that breaks a rule; `errors` names the fields.",
+    "422": "Well-formed input that breaks a rule, or a NUL character in any string (body, form, query, "
+    "path or header); `errors` names the fields.",
     "429": "Too many requests; see the Retry-After header.",
     "503": "A backing service is unavailable; retry shortly.",
 }
@@ -69,7 +71,7 @@ _GUEST_CART_THROTTLED = "/api/cart/guest"
 
 
 def _codes(path: str, method: str, op: Operation) -> set[str]:
-    codes = {"503"} if path.startswith("/api") else set()
+    codes = {"503", "422"} if path.startswith("/api") else set()  # 422: NUL anywhere in the request
     secured = op.security != [{}]
     if secured:
         codes |= {"401"}

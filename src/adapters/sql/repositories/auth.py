@@ -203,6 +203,13 @@ class SqlEmailTokenRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def spend_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, now: datetime) -> None:
+        await self.s.execute(
+            update(E)
+            .where(E.c.user_id == user_id, E.c.purpose == purpose.value, E.c.used_at.is_(None))
+            .values(used_at=now, updated_at=now)
+        )
+
 
 class SqlOutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -225,13 +232,16 @@ class SqlOutboxRepository:
 
 
 class SqlAccountStates:
-    """The token check's read: two columns, one statement, autocommit on Postgres."""
+    """The token check's read: two columns and the session's revocation, one statement."""
 
     def __init__(self, db: Any) -> None:
         self.db = db
-        self._query = select(U.c.role, U.c.token_version).where(U.c.id == bindparam("uid"), U.c.deleted_at.is_(None))
+        revoked = select(R.c.id).where(R.c.family_id == bindparam("fam"), R.c.revoked_at.is_not(None)).exists()
+        self._query = select(U.c.role, U.c.token_version).where(
+            U.c.id == bindparam("uid"), U.c.deleted_at.is_(None), ~revoked
+        )
 
-    async def auth_state(self, user_id: uuid.UUID) -> tuple[str, int] | None:
+    async def auth_state(self, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> tuple[str, int] | None:
         async with self.db.read_engine.connect() as conn:
-            row = (await conn.execute(self._query, {"uid": user_id})).first()
+            row = (await conn.execute(self._query, {"uid": user_id, "fam": family_id})).first()
         return (str(row.role), int(row.token_version)) if row else None

@@ -193,7 +193,8 @@ class ProductsController(Controller):
         operation_id="createProduct",
         summary="List a product for sale",
         description="name 1–200 characters; price > 0 and ≤ 1000000 with at most two decimals (string or "
-        "number); image_url http(s) or null; stock ≥ 0 (default 1); an unknown category → 422.",
+        "number); image_url http(s) or null; stock ≥ 0 (default 1); category_id optional (omitted or null: "
+        "an uncategorised product, shown with `category: null`); an unknown category → 422.",
     )
     async def create_product(
         self,
@@ -234,7 +235,8 @@ class ProductsController(Controller):
         "/{product_id:str}",
         operation_id="updateProduct",
         summary="Change a product (seller or admin)",
-        description="Partial update: only the given fields change. Others → 403, nothing changes.",
+        description="Partial update: only the given fields change (`category_id: null` makes the product "
+        "uncategorised). Others → 403, nothing changes.",
     )
     async def update_product(
         self,

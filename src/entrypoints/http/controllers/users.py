@@ -26,7 +26,9 @@ class UsersController(Controller):
         "/me",
         operation_id="updateMe",
         summary="Change username, email or password",
-        description="A password change needs `current_password`; it ends your other sessions.",
+        description="An email or password change needs `current_password` (401 when missing or wrong). "
+        "A new email is unverified until confirmed through the link mailed to it; the old address gets a "
+        "notice. A password change ends your other sessions, their access tokens included.",
     )
     async def update_me(
         self,

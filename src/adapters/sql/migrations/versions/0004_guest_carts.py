@@ -6,7 +6,7 @@ kind has its own unique (owner, product) constraint for the upsert to conflict o
 collide, so user lines and guest lines do not meet there).
 
 Revision ID: a17c00000004
-Revises: c5368e179cc0
+Revises: a13f00000003
 Create Date: 2026-12-04 20:30:00.000000
 """
 
@@ -17,7 +17,7 @@ from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import op
 
 revision = "a17c00000004"
-down_revision = "c5368e179cc0"
+down_revision = "a13f00000003"
 branch_labels = None
 depends_on = None
 
