@@ -186,6 +186,10 @@ def test_a_taken_port_is_refused_when_asked_for_and_avoided_when_picked(tmp_path
     assert free_port() != picked.port
 
 
+@pytest.mark.skipif(
+    os.environ.get("DEV_SERVICES_E2E") != "1",
+    reason="starts API, worker and servers (three app processes): .ci/run runs it on its own, DEV_SERVICES_E2E=1",
+)
 def test_the_dev_services_command_serves_the_production_shape_and_stops_it_all(tmp_path: Path) -> None:
     port = free_port()
     env = {
