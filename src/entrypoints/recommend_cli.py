@@ -6,6 +6,7 @@ Attached to the main ``marketplace`` CLI, and runnable alone:
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Literal, cast
 
@@ -37,7 +38,6 @@ def refresh_command() -> None:
     The same work as the scheduled job; running API processes use the new model at once.
     """
     import asyncio
-    import json
 
     from entrypoints.container import Container
     from entrypoints.settings import Settings, SettingsError
@@ -79,6 +79,12 @@ def refresh_command() -> None:
 @click.option("--ease-lambda", type=float, default=ModelConfig().ease_lambda, show_default=True)
 @click.option("--rp3-alpha", type=float, default=ModelConfig().rp3_alpha, show_default=True)
 @click.option("--rp3-beta", type=float, default=ModelConfig().rp3_beta, show_default=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per protocol and method on stdout (the summary line goes to stderr).",
+)
 def evaluate_command(
     dataset: str,
     protocol: str,
@@ -89,6 +95,7 @@ def evaluate_command(
     ease_lambda: float,
     rp3_alpha: float,
     rp3_beta: float,
+    as_json: bool,
 ) -> None:
     """Model vs popularity baseline: P@k, R@k, nDCG@k, MAP@k, coverage and fit time."""
     try:
@@ -105,7 +112,8 @@ def evaluate_command(
         rp3_beta=rp3_beta,
     )
     protocols = PROTOCOLS if protocol == "both" else (cast(Protocol_, protocol),)
-    console = Console(width=None if sys.stdout.isatty() else 120)  # piped output keeps whole columns
+    # Piped output keeps whole columns; with --json, stdout holds nothing but the JSON lines.
+    console = Console(width=None if sys.stdout.isatty() else 120, stderr=as_json)
     console.print(
         f"[bold]{dataset}[/]: {interactions.height:,} interactions, "
         f"{interactions.get_column('user').n_unique():,} users, "
@@ -117,7 +125,28 @@ def evaluate_command(
         protocols=protocols,
         k=k,
     )
-    console.print(results_table(results, k))
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(result_record(result)))
+    else:
+        console.print(results_table(results, k))
+
+
+def result_record(result: EvalResult) -> dict[str, object]:
+    """One result as the ``--json`` line: the table's columns under stable names."""
+    m = result.metrics
+    return {
+        "protocol": result.protocol,
+        "method": result.model,
+        "k": result.k,
+        "precision": m.precision,
+        "recall": m.recall,
+        "ndcg": m.ndcg,
+        "map": m.map,
+        "coverage": m.coverage,
+        "fit_seconds": result.fit_seconds,
+        "users": m.n_users,
+    }
 
 
 def results_table(results: list[EvalResult], k: int) -> Table:
