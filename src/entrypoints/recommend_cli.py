@@ -77,6 +77,13 @@ def refresh_command() -> None:
 )
 @click.option("--top-n", type=click.IntRange(min=1), default=DEFAULT_TOP_N, show_default=True)
 @click.option("--ease-lambda", type=float, default=ModelConfig().ease_lambda, show_default=True)
+@click.option(
+    "--ease-head-items",
+    type=click.IntRange(min=1),
+    default=ModelConfig().ease_head_items,
+    show_default=True,
+    help="hybrid: the most interacted-with items that get EASE neighbours (RP3beta for the rest).",
+)
 @click.option("--rp3-alpha", type=float, default=ModelConfig().rp3_alpha, show_default=True)
 @click.option("--rp3-beta", type=float, default=ModelConfig().rp3_beta, show_default=True)
 @click.option(
@@ -93,6 +100,7 @@ def evaluate_command(
     half_life_days: float,
     top_n: int,
     ease_lambda: float,
+    ease_head_items: int,
     rp3_alpha: float,
     rp3_beta: float,
     as_json: bool,
@@ -108,6 +116,7 @@ def evaluate_command(
         half_life_days=half_life,
         top_n=top_n,
         ease_lambda=ease_lambda,
+        ease_head_items=ease_head_items,
         rp3_alpha=rp3_alpha,
         rp3_beta=rp3_beta,
     )
