@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +19,27 @@ SEND_PASSWORD_RESET = "send_password_reset_email"
 SEND_ORDER_CONFIRMATION = "send_order_confirmation"
 SEND_SALE_NOTICE = "send_sale_notice"
 BUILD_SALES_REPORT = "build_sales_report"
+# A user's favorite, order or review: refresh their feed and the touched products' neighbours.
+UPDATE_FEED = "update_feed"
+
+Job = tuple[uuid.UUID, str, dict[str, Any]]
+
+
+class OutboxWriter(Protocol):
+    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]: ...
+
+
+def feed_update(user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> tuple[str, dict[str, Any]]:
+    """The outbox job (kind, payload) a user's interaction with these products records."""
+    return UPDATE_FEED, {"user_id": str(user_id), "product_ids": sorted({str(p) for p in product_ids})}
+
+
+async def interaction_event(outbox: OutboxWriter, user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> list[Job]:
+    """Record, in the caller's transaction, the job that updates the user's feed after it commits
+    (pass the result to ``JobDispatcher.dispatch`` then)."""
+    kind, payload = feed_update(user_id, product_ids)
+    (outbox_id,) = await outbox.add_many([(kind, payload)])
+    return [(outbox_id, kind, payload)]
 
 
 class OutboxMarker(Protocol):
@@ -91,6 +112,7 @@ JOB_POLICIES: dict[str, JobPolicy] = {
     SEND_ORDER_CONFIRMATION: EMAIL_POLICY,
     SEND_SALE_NOTICE: EMAIL_POLICY,
     BUILD_SALES_REPORT: JobPolicy(timeout_seconds=600, attempts=3, retry_delay_seconds=10.0),
+    UPDATE_FEED: JobPolicy(timeout_seconds=30, attempts=3, retry_delay_seconds=1.0, max_retry_delay_seconds=30.0),
 }
 
 

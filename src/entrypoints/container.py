@@ -175,7 +175,11 @@ class Container:
         self.use_cases.update(
             build_catalog_use_cases(
                 CatalogDeps(
-                    uow=self.uow, queries=self.catalog_queries, clock=self.clock, invalidation=self.invalidation
+                    uow=self.uow,
+                    queries=self.catalog_queries,
+                    clock=self.clock,
+                    invalidation=self.invalidation,
+                    jobs=self.dispatcher,
                 )
             )
         )
@@ -211,7 +215,9 @@ class Container:
                 "request_report": reports.RequestReport(report_deps),
                 "get_report": reports.GetReport(report_deps),
                 "open_report_download": reports.OpenReportDownload(report_deps),
-                "run_outbox_job": RunOutboxJob(self.outbox, outbox_handlers(mail, report_deps), self.clock),
+                "run_outbox_job": RunOutboxJob(
+                    self.outbox, outbox_handlers(mail, report_deps, self.use_cases["update_feed"]), self.clock
+                ),
                 "relay_outbox": RelayOutbox(self.outbox, self.queue, self.clock),
             }
         )

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from application.ports.recommendations import PopularItem, PopularScore
+from application.ports.recommendations import CoInteractions, PopularItem, PopularScore
 from application.recommendations.model import neighbour_lookup
 from domain.catalog import Category, Favorite, Product, Review
 from domain.ids import new_id
@@ -278,3 +278,47 @@ async def test_readers_never_see_half_a_model(env: Env) -> None:
     await reader
     assert snapshots and all(s in ({1.0}, {2.0}) for s in snapshots)
     assert snapshots[-1] == {2.0}
+
+
+async def test_co_interactions_count_the_other_live_products_of_a_products_newest_users(env: Env) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+    lamp, rug, gone, spade, hose, own = w["products"]
+
+    # lamp: buyer's favorite (1) and other's good review (7); the cancelled order is no signal.
+    both = await env.source.co_interactions(lamp.id, max_users=10, limit=10)
+    assert both == CoInteractions(2, [(p, 1) for p in sorted([rug.id, spade.id, hose.id])])  # gone is withdrawn
+    newest = await env.source.co_interactions(lamp.id, max_users=1, limit=10)
+    assert newest == CoInteractions(1, [(p, 1) for p in sorted([spade.id, hose.id])])  # other only
+    assert len((await env.source.co_interactions(lamp.id, max_users=10, limit=2)).counts) == 2
+    assert await env.source.co_interactions(own.id, max_users=10, limit=10) == CoInteractions(0, [])
+    assert await env.source.co_interactions(new_id(), max_users=10, limit=10) == CoInteractions(0, [])
+
+
+async def test_active_users_newest_first(env: Env) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+
+    assert await env.source.active_users(limit=5) == [other.id, buyer.id]  # seller has no signal
+    assert await env.source.active_users(limit=1) == [other.id]
+
+
+async def test_set_neighbours_replaces_one_list_within_the_model(env: Env) -> None:
+    w = await _world(env)
+    lamp, rug, gone, spade, hose, own = w["products"]
+
+    await env.store.set_neighbours(rug.id, [(lamp.id, 0.5)])  # no model yet: the first refresh is due
+    assert await env.store.neighbours([rug.id]) == {}
+    assert await env.store.built_at() is None
+
+    await env.store.replace(_table([(lamp, [(rug, 0.75)])]), [], at(60))
+    await env.store.set_neighbours(rug.id, [(hose.id, 0.5), (lamp.id, 0.25)])
+    await env.store.set_neighbours(spade.id, [(hose.id, 1.0)])
+    await env.store.set_neighbours(spade.id, [(lamp.id, 0.125)])  # again: replaced, not added
+
+    assert await env.store.built_at() == at(60)  # still the model's build time
+    assert await env.store.neighbours([lamp.id, rug.id, spade.id]) == {
+        str(lamp.id): [(str(rug.id), 0.75)],
+        str(rug.id): [(str(hose.id), 0.5), (str(lamp.id), 0.25)],
+        str(spade.id): [(str(lamp.id), 0.125)],
+    }

@@ -18,6 +18,7 @@ import polars as pl
 from adapters.memory.store import MemoryStore
 from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
+    CoInteractions,
     Interaction,
     PopularItem,
     PopularScore,
@@ -83,6 +84,29 @@ class MemoryInteractionSource:
     async def any_interactions(self) -> bool:
         return bool(self._signals())
 
+    async def co_interactions(self, product_id: uuid.UUID, *, max_users: int, limit: int) -> CoInteractions:
+        signals = self._signals()
+        newest: dict[uuid.UUID, datetime] = {}
+        for user, product, _, at in signals:
+            if product == product_id and (user not in newest or at > newest[user]):
+                newest[user] = at
+        users = set(sorted(newest, key=lambda u: (-newest[u].timestamp(), u))[:max_users])
+        products = self.store.table("products")
+        touched = {(u, p) for u, p, _, _ in signals if u in users and p != product_id}
+        counts: dict[uuid.UUID, int] = {}
+        for _, product in touched:
+            if product in products and products[product].withdrawn_at is None:
+                counts[product] = counts.get(product, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return CoInteractions(len(users), ranked)
+
+    async def active_users(self, *, limit: int) -> list[uuid.UUID]:
+        newest: dict[uuid.UUID, datetime] = {}
+        for user, _, _, at in self._signals():
+            if user not in newest or at > newest[user]:
+                newest[user] = at
+        return sorted(newest, key=lambda u: (-newest[u].timestamp(), u))[:limit]
+
 
 class MemoryNeighbourStore:
     def __init__(self, store: MemoryStore) -> None:
@@ -135,3 +159,8 @@ class MemoryNeighbourStore:
     async def built_at(self) -> datetime | None:
         value: datetime | None = self.store.table("model_meta").get(_BUILT_AT)
         return value
+
+    async def set_neighbours(self, product_id: uuid.UUID, neighbours: Sequence[tuple[uuid.UUID, float]]) -> None:
+        async with self.store.lock:
+            if _BUILT_AT in self.store.table("model_meta"):  # else the first refresh is due now
+                self._model()[str(product_id)] = [(str(item), float(score)) for item, score in neighbours]

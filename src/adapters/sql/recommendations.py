@@ -26,7 +26,7 @@ import anyio.to_thread
 import numpy as np
 import polars as pl
 from sqlalchemy import any_, bindparam, delete, exists, func, insert, literal, or_, select, text, union, union_all
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.database import Database
@@ -43,6 +43,7 @@ from adapters.sql.tables import (
 )
 from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
+    CoInteractions,
     Interaction,
     PopularItem,
     PopularScore,
@@ -124,6 +125,23 @@ def _live() -> Any:
 
 def _placed() -> Any:
     return O.c.status == OrderStatus.PLACED.value
+
+
+def _signals() -> Any:
+    """``user_id, product_id, at`` of every favorite, line of a placed order and good review."""
+    return union_all(
+        select(F.c.user_id.label("user_id"), F.c.product_id.label("product_id"), F.c.created_at.label("at")),
+        select(OL.c.buyer_id, OL.c.product_id, OL.c.created_at)
+        .select_from(OL.join(O, O.c.id == OL.c.order_id))
+        .where(_placed(), OL.c.buyer_id.is_not(None)),
+        select(R.c.author_id, R.c.product_id, R.c.created_at).where(R.c.rating >= GOOD_REVIEW_RATING),
+    ).subquery("signals")
+
+
+def pack_list(neighbours: Sequence[tuple[uuid.UUID, float]]) -> bytes:
+    """One neighbour list in the packed format (ids, then little-endian float64 scores)."""
+    ids = b"".join(product_id.bytes for product_id, _ in neighbours)
+    return ids + np.asarray([score for _, score in neighbours], dtype="<f8").tobytes()
 
 
 class SqlInteractionSource:
@@ -221,6 +239,38 @@ class SqlInteractionSource:
         )
         async with self.db.read_engine.connect() as conn:
             return {row.product_id for row in await conn.execute(stmt)}
+
+    async def co_interactions(self, product_id: uuid.UUID, *, max_users: int, limit: int) -> CoInteractions:
+        signals = _signals()
+        mine = (
+            select(signals.c.user_id, func.max(signals.c.at).label("at"))
+            .where(signals.c.product_id == product_id)
+            .group_by(signals.c.user_id)
+            .order_by(func.max(signals.c.at).desc(), signals.c.user_id)
+            .limit(max_users)
+            .subquery("mine")
+        )
+        others = _signals().alias("others")
+        count = func.count(others.c.user_id.distinct())
+        stmt = (
+            select(others.c.product_id, count.label("n"))
+            .select_from(others.join(mine, mine.c.user_id == others.c.user_id).join(P, P.c.id == others.c.product_id))
+            .where(others.c.product_id != product_id, P.c.withdrawn_at.is_(None))
+            .group_by(others.c.product_id)
+            .order_by(count.desc(), others.c.product_id)
+            .limit(limit)
+        )
+        async with self.db.read_engine.connect() as conn:
+            users = (await conn.execute(select(func.count()).select_from(mine))).scalar() or 0
+            counts = [(row.product_id, int(row.n)) for row in await conn.execute(stmt)] if users else []
+        return CoInteractions(int(users), counts)
+
+    async def active_users(self, *, limit: int) -> list[uuid.UUID]:
+        signals = _signals()
+        newest = func.max(signals.c.at)
+        stmt = select(signals.c.user_id).group_by(signals.c.user_id).order_by(newest.desc(), signals.c.user_id)
+        async with self.db.read_engine.connect() as conn:
+            return [row.user_id for row in await conn.execute(stmt.limit(limit))]
 
     async def any_interactions(self) -> bool:
         stmt = select(
@@ -336,3 +386,34 @@ class SqlNeighbourStore:
         async with self.db.read_engine.connect() as conn:
             value = (await conn.execute(select(N.c.created_at).limit(1))).scalar()
         return cast(datetime | None, value)
+
+    async def set_neighbours(self, product_id: uuid.UUID, neighbours: Sequence[tuple[uuid.UUID, float]]) -> None:
+        """An upsert stamped with the model's build time (so ``built_at`` stays the model's).
+
+        On Postgres it waits for a refresh in progress (whose lock conflicts with row writes) and
+        lands in the new model; on SQLite the write lock orders them.
+        """
+        built_at = await self.built_at()
+        if built_at is None:  # no model yet: the first refresh is due now and covers this product
+            return
+        now = datetime.now(UTC)
+        values = {
+            "id": new_id(),
+            "product_id": product_id,
+            "neighbours": pack_list(neighbours),
+            "created_at": built_at,
+            "updated_at": now,
+        }
+        dialect_insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        stmt = dialect_insert(N).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[N.c.product_id],
+            set_={"neighbours": stmt.excluded.neighbours, "updated_at": stmt.excluded.updated_at},
+        )
+        if self.db.is_postgres:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(stmt)
+            return
+        async with self.db.write_lock:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(stmt)

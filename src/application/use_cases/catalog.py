@@ -18,6 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
+from application.jobs import Job, JobDispatcher, interaction_event
 from application.pagination import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, check_limit, decode_cursor, encode_cursor
 from application.ports.catalog import After, CatalogQueries
 from application.ports.clock import Clock
@@ -69,6 +70,16 @@ class CatalogDeps:
     clock: Clock
     # Told after each commit what changed, so cached reads never outlive it (None: no cache).
     invalidation: CacheInvalidation | None = None
+    # Enqueues the jobs a write recorded in the outbox, after its commit (None: no jobs).
+    jobs: JobDispatcher | None = None
+
+    async def interaction(self, uow: UnitOfWork, user_id: uuid.UUID, product_id: uuid.UUID) -> list[Job]:
+        """A favorite or review: record the feed update job in ``uow`` (before its commit)."""
+        return await interaction_event(uow.outbox, user_id, [product_id]) if self.jobs is not None else []
+
+    async def dispatch(self, jobs: list[Job]) -> None:
+        if self.jobs is not None and jobs:
+            await self.jobs.dispatch(jobs)
 
     async def products_changed(self, *product_ids: uuid.UUID) -> None:
         if self.invalidation is not None:
@@ -495,9 +506,11 @@ class CreateReview:
             )
             await uow.reviews.add(review)
             await uow.products.apply_rating_change(product_id, rating, 1)
+            jobs = await self.deps.interaction(uow, principal.id, product_id)
             await uow.commit()
         await self.deps.products_changed(product_id)
         await self.deps.feed_changed(principal.id)
+        await self.deps.dispatch(jobs)
         return await _review_view(self.deps, review.id)
 
 
@@ -590,10 +603,12 @@ class AddFavorite:
             created = await uow.favorites.add(favorite)
             if created:
                 await uow.products.apply_favorite_change([product_id], 1)
+                jobs = await self.deps.interaction(uow, principal.id, product_id)
                 await uow.commit()
         if created:
             await self.deps.products_changed(product_id)
             await self.deps.feed_changed(principal.id)
+            await self.deps.dispatch(jobs)
         view = await self.deps.queries.favorite(principal.id, product_id)
         if view is None:  # withdrawn or removed right after
             raise NotFound("No such product.", field="product_id")
