@@ -493,6 +493,8 @@ class UpdateFeed:
                 await deps.store.set_neighbours(product_id, [(other, n / co.users) for other, n in co.counts])
                 await deps.cache.delete(await versioned_key(deps.cache, RECS_NAMESPACE, f"similar:{product_id}"))
                 updated += 1
+        # A new version first: every process (and its first-level cache) then reads the primed one.
+        await deps.cache.bump(feed_namespace(user_id))
         await GetFeed(deps).prime(user_id)
         return f"feed primed, {updated} products given live neighbours"
 
