@@ -275,7 +275,7 @@ async def test_in_the_production_shape_the_worker_makes_the_feed_live(clean_pg_u
     container = Container(test_settings(**env))
     try:
         assert isinstance(container.queue, SaqJobQueue)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: the suite shares 2 cores with other work
         while not alive.exists():
             assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
             assert time.monotonic() < deadline, "worker did not become alive"

@@ -79,6 +79,9 @@ PRIME_CONCURRENCY = 8
 COLD_USERS = 20
 CO_MAX_USERS = 200
 RECS_NAMESPACE = "recs"
+# The popular lists alone: refreshed every few minutes without touching the rankings built from
+# them (their popular fill-ins may lag until the next model refresh or the user's next write).
+POPULAR_NAMESPACE = "popular"
 # "Popular right now" forgets faster than the model (half-life 365 days): a month.
 POPULAR_HALF_LIFE_DAYS = 30.0
 POPULAR_PER_CATEGORY = 100
@@ -214,6 +217,7 @@ class RefreshRecommendations:
         )
         fitted = time.perf_counter()
         await self.deps.store.replace(neighbours, popular, built_at)
+        await self.deps.cache.bump(POPULAR_NAMESPACE)
         await self.deps.cache.bump(RECS_NAMESPACE)
         stored = time.perf_counter()
         primed = await prime_feeds(self.deps)
@@ -231,7 +235,10 @@ class RefreshRecommendations:
 
 
 class RefreshPopularItems:
-    """Recompute the popular items (cold starts and fills) between model refreshes."""
+    """Recompute the popular items (cold starts and fills) between model refreshes.
+
+    Cached popular lists follow at once; rankings already computed keep their fill-ins until the
+    next model refresh (which primes them again) or the user's next write."""
 
     def __init__(self, deps: RecommendationDeps) -> None:
         self.deps = deps
@@ -242,12 +249,10 @@ class RefreshPopularItems:
         interactions, live = await _load(self.deps.source)
         popular = await anyio.to_thread.run_sync(_popular_scores, interactions, live, now)
         await self.deps.store.replace_popular(popular)
-        await self.deps.cache.bump(RECS_NAMESPACE)
-        primed = await prime_feeds(self.deps)
+        await self.deps.cache.bump(POPULAR_NAMESPACE)
         return {
             "interactions": interactions.height,
             "popular": len(popular),
-            "primed_feeds": primed,
             "seconds": round(time.perf_counter() - started, 3),
         }
 
@@ -329,7 +334,7 @@ async def _popular(deps: RecommendationDeps, category_id: uuid.UUID | None = Non
         return await deps.store.popular(limit=RANK_SIZE, category_ids=sorted(tree))
 
     key = f"popular:{category_id or 'all'}"
-    return await cached(deps.cache, key, RECS_TTL, load, *_POPULAR, namespace=RECS_NAMESPACE)
+    return await cached(deps.cache, key, RECS_TTL, load, *_POPULAR, namespace=POPULAR_NAMESPACE)
 
 
 def _strongest_categories(
