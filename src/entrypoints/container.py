@@ -27,7 +27,7 @@ from adapters.sql.outbox import SqlOutboxStore
 from adapters.sql.pg_account_states import PgAccountStates
 from adapters.sql.pg_cart_reads import PgCartReads
 from adapters.sql.pg_catalog_queries import PgCatalogQueries
-from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
+from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore, SqlRankingStore
 from adapters.sql.repositories.auth import SqlAccountStates
 from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
@@ -193,6 +193,7 @@ class Container:
                     queries=self.catalog_queries,
                     cache=self.cache,
                     clock=self.clock,
+                    rankings=SqlRankingStore(self.db),
                 )
             )
         )

@@ -14,6 +14,7 @@ import pytest
 
 from application.ports.recommendations import CoInteractions, PopularItem, PopularScore
 from application.recommendations.model import neighbour_lookup
+from application.views.recommendations import Ranked
 from domain.catalog import Category, Favorite, Product, Review
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus
@@ -322,3 +323,40 @@ async def test_set_neighbours_replaces_one_list_within_the_model(env: Env) -> No
         str(rug.id): [(str(hose.id), 0.5), (str(lamp.id), 0.25)],
         str(spade.id): [(str(lamp.id), 0.125)],
     }
+
+
+@pytest.fixture
+def rankings(env: Env) -> Any:
+    if env.kind == "memory":
+        from adapters.memory.recommendations import MemoryRankingStore
+
+        return MemoryRankingStore(env.uow.store)
+    from adapters.sql.recommendations import SqlRankingStore
+
+    return SqlRankingStore(env.store.db, insert_batch=2)
+
+
+async def test_stored_rankings_are_fresh_until_a_newer_signal_or_model(env: Env, rankings: Any) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+    lamp, rug, gone, spade, hose, own = w["products"]
+    mine = [Ranked(spade.id, 0.5, "because you bought Rug"), Ranked(hose.id, 0.25, "popular right now")]
+    assert await rankings.fresh(buyer.id) is None
+
+    await rankings.put_many([(buyer.id, mine), (seller.id, []), (other.id, mine[:1])], at(20))
+    assert await rankings.fresh(buyer.id) == mine
+    assert await rankings.fresh(seller.id) == []
+    await rankings.put_many([(other.id, mine[1:])], at(20))  # replaced, not added
+    assert await rankings.fresh(other.id) == mine[1:]
+
+    await env.favorite(buyer, spade, at(30))  # newer than the ranking: not fresh any more
+    assert await rankings.fresh(buyer.id) is None
+    await rankings.put_many([(buyer.id, mine[1:])], at(31))
+    assert await rankings.fresh(buyer.id) == mine[1:]
+    await env.review(buyer, hose, 2, at(32))  # any review counts (it hides the product)
+    assert await rankings.fresh(buyer.id) is None
+
+    await env.store.replace(_table([(lamp, [(rug, 0.5)])]), [], at(40))  # a newer model
+    assert await rankings.fresh(seller.id) is None
+    await rankings.put_many([(seller.id, mine)], at(41))
+    assert await rankings.fresh(seller.id) == mine

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from adapters.cache.memory_cache import MemoryCache
 from adapters.memory.auth import MemoryOutboxStore
 from adapters.memory.catalog import MemoryCatalogQueries
-from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore
+from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore, MemoryRankingStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
@@ -61,6 +61,7 @@ class Shop:
             queries=self.queries,
             cache=self.cache,
             clock=self.clock,
+            rankings=MemoryRankingStore(self.store),
         )
         self.refresh = RefreshRecommendations(self.deps)
         self.feed = GetFeed(self.deps)
@@ -526,3 +527,26 @@ async def test_a_favorite_records_the_feed_job_in_its_transaction() -> None:
         (UPDATE_FEED, [str(tent.id)]),
     ]
     assert {row["kind"] for row in shop.store.table("outbox").values()} == {UPDATE_FEED}
+
+
+async def test_a_stored_ranking_serves_when_the_cache_lost_it_until_a_newer_signal(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    tent, stove, lamp = (shop.product(seller, home, n) for n in ("Tent", "Stove", "Lamp"))
+    for fan in [shop.user(f"f{i}") for i in range(3)]:
+        for item in (tent, stove, lamp):
+            shop.favorite(fan, item)
+    shop.favorite(user, tent)
+    await shop.refresh.execute()
+    source = CountingSource(shop.store)
+    deps = dataclasses.replace(shop.deps, source=source, cache=MemoryCache())  # Redis flushed, say
+    CountingSource.reads = 0
+
+    assert {i.product.name for i in (await GetFeed(deps).execute(me(user))).items} == {"Stove", "Lamp"}
+    assert CountingSource.reads == 0  # one stored-ranking read, nothing computed
+
+    shop.clock.advance(minutes=1)
+    shop.store.table("favorites")[new_id()] = Favorite(new_id(), user.id, stove.id, shop.clock.now())
+    deps = dataclasses.replace(deps, cache=MemoryCache())
+    assert {i.product.name for i in (await GetFeed(deps).execute(me(user))).items} == {"Lamp"}
+    assert CountingSource.reads == 1  # the stored ranking predates the favorite: computed again

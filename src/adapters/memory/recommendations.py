@@ -26,6 +26,7 @@ from application.ports.recommendations import (
 )
 from application.recommendations.feed import InteractionKind
 from application.recommendations.model import neighbour_lookup
+from application.views.recommendations import Ranked
 from domain.orders import OrderStatus
 
 _BUILT_AT = "built_at"
@@ -164,3 +165,28 @@ class MemoryNeighbourStore:
         async with self.store.lock:
             if _BUILT_AT in self.store.table("model_meta"):  # else the first refresh is due now
                 self._model()[str(product_id)] = [(str(item), float(score)) for item, score in neighbours]
+
+
+class MemoryRankingStore:
+    """``feed_rankings`` in memory: user id → (computed at, ranking)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
+        async with self.store.lock:
+            table = self.store.table("feed_rankings")
+            table.update({user_id: (computed_at, list(ranking)) for user_id, ranking in rankings})
+
+    async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        stored = self.store.table("feed_rankings").get(user_id)
+        if stored is None:
+            return None
+        computed_at, ranking = stored
+        tables = self.store.tables
+        newer: list[datetime] = [f.created_at for f in tables.get("favorites", {}).values() if f.user_id == user_id]
+        newer += [o.updated_at for o in tables.get("orders", {}).values() if o.buyer_id == user_id]
+        newer += [r.updated_at for r in tables.get("reviews", {}).values() if r.author_id == user_id]
+        built_at = self.store.table("model_meta").get(_BUILT_AT)
+        stale = any(at >= computed_at for at in newer) or (built_at is not None and built_at > computed_at)
+        return None if stale else list(ranking)

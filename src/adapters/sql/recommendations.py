@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import anyio.to_thread
+import msgspec
 import numpy as np
 import polars as pl
 from sqlalchemy import any_, bindparam, delete, exists, func, insert, literal, or_, select, text, union, union_all
@@ -33,6 +34,7 @@ from adapters.sql.database import Database
 from adapters.sql.tables import (
     CategoryRow,
     FavoriteRow,
+    FeedRankingRow,
     ItemNeighbourRow,
     OrderLineRow,
     OrderRow,
@@ -50,6 +52,7 @@ from application.ports.recommendations import (
     RecentInteraction,
 )
 from application.recommendations.feed import InteractionKind
+from application.views.recommendations import Ranked
 from domain.ids import new_id
 from domain.orders import OrderStatus
 
@@ -61,6 +64,7 @@ O = table_of(OrderRow)  # noqa: E741 - the orders table, as in the other adapter
 OL = table_of(OrderLineRow)
 N = table_of(ItemNeighbourRow)
 POP = table_of(PopularItemRow)
+FR = table_of(FeedRankingRow)
 
 _ID_BYTES, _SCORE_BYTES = 16, 8
 _ENTRY_BYTES = _ID_BYTES + _SCORE_BYTES
@@ -417,3 +421,63 @@ class SqlNeighbourStore:
         async with self.db.write_lock:
             async with self.db.engine.begin() as conn:
                 await conn.execute(stmt)
+
+
+_RANKING_CODEC = msgspec.json.Encoder(), msgspec.json.Decoder(list[Ranked])
+
+
+class SqlRankingStore:
+    """``feed_rankings``: one row per user; a read is one statement with its freshness checks."""
+
+    def __init__(self, db: Database, *, insert_batch: int = INSERT_BATCH) -> None:
+        self.db = db
+        self.insert_batch = insert_batch
+
+    async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
+        dialect_insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        for batch in _batches(rankings, self.insert_batch):
+            rows = [
+                {
+                    "id": new_id(),
+                    "user_id": user_id,
+                    "ranking": _RANKING_CODEC[0].encode(ranking),
+                    "created_at": computed_at,
+                    "updated_at": computed_at,
+                }
+                for user_id, ranking in batch
+            ]
+            stmt = dialect_insert(FR)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[FR.c.user_id],
+                set_={"ranking": stmt.excluded.ranking, "updated_at": stmt.excluded.updated_at},
+            )
+            if self.db.is_postgres:
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(stmt, rows)
+                continue
+            async with self.db.write_lock:
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(stmt, rows)
+
+    async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        # A signal at the very instant of the computation may have been missed; a model built
+        # then was not (a refresh takes its build time before it primes).
+        signals = [
+            select(func.max(F.c.created_at)).where(F.c.user_id == user_id).scalar_subquery(),
+            select(func.max(O.c.updated_at)).where(O.c.buyer_id == user_id).scalar_subquery(),
+            select(func.max(R.c.updated_at)).where(R.c.author_id == user_id).scalar_subquery(),
+        ]
+        model = select(N.c.created_at).limit(1).scalar_subquery()
+        stmt = select(FR.c.ranking).where(
+            FR.c.user_id == user_id,
+            *(or_(signal.is_(None), signal < FR.c.updated_at) for signal in signals),
+            or_(model.is_(None), model <= FR.c.updated_at),
+        )
+        async with self.db.read_engine.connect() as conn:
+            blob = (await conn.execute(stmt)).scalar()
+        if blob is None:
+            return None
+        try:
+            return _RANKING_CODEC[1].decode(blob)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None  # an older format: recomputed

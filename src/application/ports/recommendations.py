@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 import polars as pl
 
 from application.recommendations.feed import InteractionKind
+from application.views.recommendations import Ranked
 
 # A review counts as a positive signal from this rating up (1–5 stars).
 GOOD_REVIEW_RATING = 4
@@ -130,4 +131,17 @@ class NeighbourStore(Protocol):
         stored model (stamped with its ``built_at()``); the next refresh replaces it with the
         rest. Without a model it does nothing: a fresh install's first refresh is due at once
         (``GetModelState``), and a row written before it would postpone it."""
+        ...
+
+
+class RankingStore(Protocol):
+    """Feed rankings computed ahead of requests, kept until recomputed."""
+
+    async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
+        """Store (replace) these users' rankings, computed from what was committed at ``computed_at``."""
+        ...
+
+    async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        """The user's stored ranking, unless a signal of theirs is newer than it (a favorite, an
+        order placed or cancelled, a review written or edited) or the model is: then None."""
         ...

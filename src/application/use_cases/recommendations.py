@@ -51,6 +51,7 @@ from application.ports.recommendations import (
     NeighbourStore,
     PopularItem,
     PopularScore,
+    RankingStore,
     RecentInteraction,
 )
 from application.recommendations.feed import FeedItem, UserInteraction, score_feed
@@ -73,6 +74,7 @@ FEED_TTL = RECS_TTL
 # A refresh primes the feeds of this many of the most recently active users, so many at a time.
 PRIME_USERS = 20_000
 PRIME_CONCURRENCY = 8
+PRIME_BATCH = 500
 # Between refreshes, a touched product known to at most this many users gets its neighbours from
 # live co-occurrence counts (over its newest CO_MAX_USERS users): it is new, or the model knows
 # little about it; better known products keep the model's neighbours until the next refresh.
@@ -110,6 +112,8 @@ class RecommendationDeps:
     cache: Cache
     clock: Clock
     config: ModelConfig = field(default_factory=ModelConfig)
+    # Rankings computed ahead, read when the cache misses (None: the cache alone keeps them).
+    rankings: RankingStore | None = None
 
 
 class ModelState(msgspec.Struct, frozen=True):
@@ -377,22 +381,29 @@ class GetFeed:
         user_id = principal.id
 
         async def load() -> list[Ranked]:
-            return await self.rank(user_id)
+            stored = await self.deps.rankings.fresh(user_id) if self.deps.rankings is not None else None
+            return stored if stored is not None else await self.rank(user_id)
 
         key = await self._key()
         ranking = await cached(self.deps.cache, key, FEED_TTL, load, *_RANKING, namespace=feed_namespace(user_id))
         found = await _hydrate(self.deps.queries, ranking, limit, not_sold_by=user_id, in_stock=True)
         return Feed(items=[Recommendation(product=summary, score=r.score, reason=r.reason) for r, summary in found])
 
-    async def prime(self, user_id: uuid.UUID) -> None:
-        """Compute the user's ranking now and cache it where the next request looks.
+    async def prime(self, user_id: uuid.UUID, *, save: bool = True) -> list[Ranked]:
+        """Compute the user's ranking now, cache it where the next request looks and store it
+        (``save``) for when the cache has lost it.
 
-        The versions are read before the interactions: a write that commits meanwhile bumps the
-        user's namespace, so this ranking is never served in place of one that includes it.
+        The versions and the time are taken before the interactions are read: a write that
+        commits meanwhile bumps the user's namespace and is newer than the stored ranking, so
+        this ranking is never served in place of one that includes it.
         """
         key = await versioned_key(self.deps.cache, feed_namespace(user_id), await self._key())
+        computed_at = self.deps.clock.now()
         ranking = await self.rank(user_id)
         await self.deps.cache.set(key, _RANKING[0](ranking), FEED_TTL)
+        if save and self.deps.rankings is not None:
+            await self.deps.rankings.put_many([(user_id, ranking)], computed_at)
+        return ranking
 
     async def rank(self, user_id: uuid.UUID) -> list[Ranked]:
         """Up to ``RANK_SIZE`` product ids for the user, with scores and reasons (uncached)."""
@@ -462,19 +473,28 @@ class GetSimilarProducts:
         return _merge([similar, [Ranked(p.product_id, p.score) for p in popular]], {product_id}, RANK_SIZE)
 
 
+async def _prime_into(
+    feed: GetFeed, user_id: uuid.UUID, limiter: anyio.Semaphore, out: list[tuple[uuid.UUID, list[Ranked]]]
+) -> None:
+    async with limiter:
+        out.append((user_id, await feed.prime(user_id, save=False)))
+
+
 async def prime_feeds(deps: RecommendationDeps) -> int:
-    """Prime the feeds of the ``PRIME_USERS`` most recently active users, a few at a time."""
+    """Prime the feeds of the ``PRIME_USERS`` most recently active users, a few at a time,
+    storing them in batches."""
     users = await deps.source.active_users(limit=PRIME_USERS)
     feed = GetFeed(deps)
-    limiter = anyio.Semaphore(PRIME_CONCURRENCY)
-
-    async def prime(user_id: uuid.UUID) -> None:
-        async with limiter:
-            await feed.prime(user_id)
-
-    async with anyio.create_task_group() as group:
-        for user_id in users:
-            group.start_soon(prime, user_id)
+    for start in range(0, len(users), PRIME_BATCH):
+        batch = users[start : start + PRIME_BATCH]
+        computed_at = deps.clock.now()
+        rankings: list[tuple[uuid.UUID, list[Ranked]]] = []
+        limiter = anyio.Semaphore(PRIME_CONCURRENCY)
+        async with anyio.create_task_group() as group:
+            for user_id in batch:
+                group.start_soon(_prime_into, feed, user_id, limiter, rankings)
+        if deps.rankings is not None:
+            await deps.rankings.put_many(rankings, computed_at)
     return len(users)
 
 
