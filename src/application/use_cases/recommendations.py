@@ -76,10 +76,9 @@ PRIME_USERS = 20_000
 PRIME_CONCURRENCY = 8
 PRIME_BATCH = 500
 # Between refreshes, a touched product known to at most this many users gets its neighbours from
-# live co-occurrence counts (over its newest CO_MAX_USERS users): it is new, or the model knows
-# little about it; better known products keep the model's neighbours until the next refresh.
+# live co-occurrence counts (a small query): it is new, or the model knows little about it;
+# better known products keep the model's neighbours until the next refresh.
 COLD_USERS = 20
-CO_MAX_USERS = 200
 RECS_NAMESPACE = "recs"
 # The popular lists alone: refreshed every few minutes without touching the rankings built from
 # them (their popular fill-ins may lag until the next model refresh or the user's next write).
@@ -512,7 +511,8 @@ class UpdateFeed:
         deps = self.deps
         updated = 0
         for product_id in sorted(set(product_ids)):
-            co = await deps.source.co_interactions(product_id, max_users=CO_MAX_USERS, limit=deps.config.top_n)
+            # One user more than the threshold: enough to tell a well-known product, cheaply.
+            co = await deps.source.co_interactions(product_id, max_users=COLD_USERS + 1, limit=deps.config.top_n)
             if 0 < co.users <= COLD_USERS and co.counts:
                 # The share of the product's users who also took each other product.
                 await deps.store.set_neighbours(product_id, [(other, n / co.users) for other, n in co.counts])
