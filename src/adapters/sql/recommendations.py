@@ -426,8 +426,20 @@ class SqlNeighbourStore:
 _RANKING_CODEC = msgspec.json.Encoder(), msgspec.json.Decoder(list[Ranked])
 
 
+# The Postgres form of ``SqlRankingStore.fresh``'s statement, prepared once on the raw pool.
+FRESH_RANKING_SQL = (
+    "SELECT r.ranking FROM feed_rankings r WHERE r.user_id = $1"
+    " AND NOT EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = $1 AND f.created_at >= r.updated_at)"
+    " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.buyer_id = $1 AND o.updated_at >= r.updated_at)"
+    " AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.author_id = $1 AND v.updated_at >= r.updated_at)"
+    " AND NOT EXISTS (SELECT 1 FROM (SELECT created_at FROM item_neighbours LIMIT 1) m"
+    " WHERE m.created_at > r.updated_at)"
+)
+
+
 class SqlRankingStore:
-    """``feed_rankings``: one row per user; a read is one statement with its freshness checks."""
+    """``feed_rankings``: one row per user; a read is one statement with its freshness checks
+    (on Postgres a prepared statement on the raw asyncpg pool, as the other hot reads)."""
 
     def __init__(self, db: Database, *, insert_batch: int = INSERT_BATCH) -> None:
         self.db = db
@@ -460,6 +472,12 @@ class SqlRankingStore:
                     await conn.execute(stmt, rows)
 
     async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        if self.db.reads is not None:
+            row = await self.db.reads.fetchrow(FRESH_RANKING_SQL, user_id)
+            return _decode_ranking(row[0] if row is not None else None)
+        return _decode_ranking(await self._fresh_blob(user_id))
+
+    async def _fresh_blob(self, user_id: uuid.UUID) -> bytes | None:
         # A signal at the very instant of the computation may have been missed; a model built
         # then was not (a refresh takes its build time before it primes).
         signals = [
@@ -474,10 +492,13 @@ class SqlRankingStore:
             or_(model.is_(None), model <= FR.c.updated_at),
         )
         async with self.db.read_engine.connect() as conn:
-            blob = (await conn.execute(stmt)).scalar()
-        if blob is None:
-            return None
-        try:
-            return _RANKING_CODEC[1].decode(blob)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return None  # an older format: recomputed
+            return cast(bytes | None, (await conn.execute(stmt)).scalar())
+
+
+def _decode_ranking(blob: bytes | None) -> list[Ranked] | None:
+    if blob is None:
+        return None
+    try:
+        return _RANKING_CODEC[1].decode(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None  # an older format: recomputed
