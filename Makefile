@@ -64,7 +64,7 @@ bench: install
 	$(RUN) --group bench python bench/run.py --rounds 3 --duration 5
 
 bench-recs: install
-	$(RUN) python bench/recs_scale.py --sizes 100k,1M,10M
+	$(RUN) python bench/recs_scale.py --sizes 100k,1M,10M,10Mx1M --runs 3
 
 load: install
 	$(RUN) python bench/load.py

@@ -6,7 +6,11 @@ peak resident memory (``ru_maxrss``: Polars/numpy allocate natively, which trace
 It then loads the table into dicts as serving does and times ``score_feed`` for 1000 random users,
 and for 1000 synthetic users with 200 interactions each.
 
-    uv run python bench/recs_scale.py --sizes 100k,1M,10M
+    uv run python bench/recs_scale.py --sizes 100k,1M,10M,10Mx1M --runs 3
+
+A size is a row count, optionally ``x`` an item count (``10Mx1M``: 10M rows over 1M items); by
+default there are 100 rows per item. With ``--runs N`` each size runs N times (fresh processes) and
+the median fit time and the largest peak RSS are reported: other processes share the cores.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -39,10 +44,17 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
-def synthetic(n_rows: int, seed: int = SEED) -> pl.DataFrame:
-    """Power-law users and items (10 rows per user, 100 per item), times over two years."""
+def parse_spec(text: str) -> tuple[int, int]:
+    """``rows[xitems]`` → (rows, items); 100 rows per item by default."""
+    rows, _, items = text.strip().lower().partition("x")
+    n_rows = parse_size(rows)
+    return n_rows, parse_size(items) if items else max(n_rows // 100, 1)
+
+
+def synthetic(n_rows: int, n_items: int | None = None, seed: int = SEED) -> pl.DataFrame:
+    """Power-law users and items (10 rows per user, 100 per item by default), times over two years."""
     rng = np.random.default_rng(seed)
-    n_users, n_items = max(n_rows // 10, 1), max(n_rows // 100, 1)
+    n_users, n_items = max(n_rows // 10, 1), n_items or max(n_rows // 100, 1)
     user_p = (np.arange(n_users) + 10.0) ** -0.6
     item_p = (np.arange(n_items) + 10.0) ** -0.9
     users = rng.choice(n_users, n_rows, p=user_p / user_p.sum())
@@ -75,9 +87,9 @@ def time_feed(
     return {"p50_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99)}
 
 
-def run_one(n_rows: int) -> dict[str, object]:
+def run_one(n_rows: int, n_items: int) -> dict[str, object]:
     """One size, in this process: the caller runs it in a fresh subprocess for a clean ru_maxrss."""
-    data = synthetic(n_rows)
+    data = synthetic(n_rows, n_items)
     data_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     frame = data.drop("kind")
     config = ModelConfig()
@@ -126,26 +138,47 @@ def run_one(n_rows: int) -> dict[str, object]:
     }
 
 
-@click.command()
-@click.option("--sizes", default="100k,1M,10M", show_default=True, help="Comma-separated row counts.")
-@click.option("--one", type=int, hidden=True, help="Internal: run a single size and print JSON.")
-def main(sizes: str, one: int | None) -> None:
-    """Fit time, peak memory and feed latency at growing synthetic sizes."""
-    if one is not None:
-        print(json.dumps(run_one(one)))
-        return
-    for size in [parse_size(text) for text in sizes.split(",") if text.strip()]:
+def run_sizes(spec: str, runs: int) -> dict[str, object] | None:
+    """``runs`` fresh processes of one size: the median fit (wall and CPU) and the largest peak RSS."""
+    n_rows, n_items = parse_spec(spec)
+    results = []
+    for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)], capture_output=True, text=True, check=False
+            [sys.executable, __file__, "--one", f"{n_rows}x{n_items}"], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
-            print(f"{size:>12,} rows: failed\n{done.stderr}", file=sys.stderr)
+            print(f"{spec}: failed\n{done.stderr}", file=sys.stderr)
+            return None
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = results[len(results) // 2] | {
+        "fit_s": statistics.median(r["fit_s"] for r in results),
+        "fit_cpu_s": statistics.median(r["fit_cpu_s"] for r in results),
+        "fit_runs": [round(r["fit_s"], 2) for r in results],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+    }
+    return result
+
+
+@click.command()
+@click.option(
+    "--sizes", default="100k,1M,10M,10Mx1M", show_default=True, help="Comma-separated rows[xitems] (see above)."
+)
+@click.option("--runs", type=click.IntRange(min=1), default=1, show_default=True, help="Runs per size (median).")
+@click.option("--one", hidden=True, help="Internal: run a single rows x items size and print JSON.")
+def main(sizes: str, runs: int, one: str | None) -> None:
+    """Fit time, peak memory and feed latency at growing synthetic sizes."""
+    if one is not None:
+        print(json.dumps(run_one(*parse_spec(one))))
+        return
+    for spec in [text for text in sizes.split(",") if text.strip()]:
+        result = run_sizes(spec, runs)
+        if result is None:
             continue
-        result = json.loads(done.stdout.strip().splitlines()[-1])
         feed, heavy = result["feed_random_users"], result["feed_200_interactions"]
         print(
             f"{result['rows']:,} rows, {result['users']:,} users, {result['items']:,} items [{result['method']}]\n"
-            f"  fit {result['fit_s']:.2f} s (CPU {result['fit_cpu_s']:.2f} s, load average "
+            f"  fit {result['fit_s']:.2f} s, median of {result['fit_runs']} "
+            f"(CPU {result['fit_cpu_s']:.2f} s, load average "
             f"{result['load_average']:.1f}), popularity {result['popularity_s']:.2f} s, "
             f"peak RSS {result['peak_rss_mb']:.0f} MB (generated data alone {result['data_rss_mb']:.0f} MB)\n"
             f"  table as dicts: {result['table_rows']:,} entries in {result['load_dicts_s']:.1f} s, "

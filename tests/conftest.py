@@ -25,6 +25,7 @@ from adapters.sql.database import migrate, normalize_url
 PG_ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = [
+    "feed_rankings",
     "webhook_deliveries",
     "webhooks",
     "item_neighbours",

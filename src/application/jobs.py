@@ -23,6 +23,13 @@ BUILD_SALES_REPORT = "build_sales_report"
 # Webhooks: an outbox job fans an event out to deliveries; a queue-only job makes one attempt.
 WEBHOOK_EVENT = "webhook_event"
 DELIVER_WEBHOOK = "deliver_webhook"
+# A user's favorite, order or review: refresh their feed and the touched products' neighbours.
+UPDATE_FEED = "update_feed"
+
+
+def feed_update(user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> tuple[str, dict[str, Any]]:
+    """The outbox job (kind, payload) a user's interaction with these products records."""
+    return UPDATE_FEED, {"user_id": str(user_id), "product_ids": sorted({str(p) for p in product_ids})}
 
 
 class OutboxMarker(Protocol):
@@ -99,6 +106,7 @@ JOB_POLICIES: dict[str, JobPolicy] = {
     WEBHOOK_EVENT: JobPolicy(timeout_seconds=30, attempts=5, retry_delay_seconds=2.0),
     # One attempt per job: the delivery row keeps its own backoff (a 10 s request, then bookkeeping).
     DELIVER_WEBHOOK: JobPolicy(timeout_seconds=30, attempts=1),
+    UPDATE_FEED: JobPolicy(timeout_seconds=30, attempts=3, retry_delay_seconds=1.0, max_retry_delay_seconds=30.0),
 }
 
 

@@ -28,7 +28,7 @@ from adapters.sql.outbox import SqlOutboxStore
 from adapters.sql.pg_account_states import PgAccountStates
 from adapters.sql.pg_cart_reads import PgCartReads
 from adapters.sql.pg_catalog_queries import PgCatalogQueries
-from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore
+from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore, SqlRankingStore
 from adapters.sql.repositories.auth import SqlAccountStates
 from adapters.sql.sales_report import SqlSalesLineSource
 from adapters.sql.uow import SqlUnitOfWorkFactory
@@ -201,6 +201,7 @@ class Container:
                     queries=self.catalog_queries,
                     cache=self.cache,
                     clock=self.clock,
+                    rankings=SqlRankingStore(self.db),
                 )
             )
         )
@@ -244,7 +245,9 @@ class Container:
                 "request_report": reports.RequestReport(report_deps),
                 "get_report": reports.GetReport(report_deps),
                 "open_report_download": reports.OpenReportDownload(report_deps),
-                "run_outbox_job": RunOutboxJob(self.outbox, outbox_handlers(mail, report_deps, fan_out), self.clock),
+                "run_outbox_job": RunOutboxJob(
+                    self.outbox, outbox_handlers(mail, report_deps, self.use_cases["update_feed"], fan_out), self.clock
+                ),
                 "relay_outbox": RelayOutbox(self.outbox, self.queue, self.clock),
             }
         )

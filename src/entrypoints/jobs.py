@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from application import jobs
 from application.ports.outbox import OutboxEntry
-from application.use_cases import notifications, reports, webhooks
+from application.use_cases import notifications, recommendations, reports, webhooks
 from application.use_cases.outbox import JobHandler
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def _id(entry: OutboxEntry, field: str) -> uuid.UUID:
 def outbox_handlers(
     mail: notifications.MailDeps,
     report_deps: reports.ReportDeps,
+    update_feed: recommendations.UpdateFeed,
     fan_out: webhooks.FanOutWebhookEvent | None = None,
 ) -> dict[str, JobHandler]:
     """Job kind → handler; the message id of every email is its outbox row's id."""
@@ -66,6 +67,10 @@ def outbox_handlers(
     async def build_sales_report(e: OutboxEntry) -> str:
         return await build_report.execute(report_id=_id(e, "report_id"))
 
+    async def refresh_feed(e: OutboxEntry) -> str:
+        products = [uuid.UUID(str(p)) for p in e.payload.get("product_ids", [])]
+        return await update_feed.execute(_id(e, "user_id"), products)
+
     handlers: dict[str, JobHandler] = {
         jobs.SEND_WELCOME: send_welcome,
         jobs.SEND_VERIFICATION: send_verification,
@@ -74,6 +79,7 @@ def outbox_handlers(
         jobs.SEND_ORDER_CONFIRMATION: send_confirmation,
         jobs.SEND_SALE_NOTICE: send_sale,
         jobs.BUILD_SALES_REPORT: build_sales_report,
+        jobs.UPDATE_FEED: refresh_feed,
     }
     if fan_out is not None:
 

@@ -6,6 +6,7 @@ Attached to the main ``marketplace`` CLI, and runnable alone:
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Literal, cast
 
@@ -37,7 +38,6 @@ def refresh_command() -> None:
     The same work as the scheduled job; running API processes use the new model at once.
     """
     import asyncio
-    import json
 
     from entrypoints.container import Container
     from entrypoints.settings import Settings, SettingsError
@@ -77,8 +77,21 @@ def refresh_command() -> None:
 )
 @click.option("--top-n", type=click.IntRange(min=1), default=DEFAULT_TOP_N, show_default=True)
 @click.option("--ease-lambda", type=float, default=ModelConfig().ease_lambda, show_default=True)
+@click.option(
+    "--ease-head-items",
+    type=click.IntRange(min=1),
+    default=ModelConfig().ease_head_items,
+    show_default=True,
+    help="hybrid: the most interacted-with items that get EASE neighbours (RP3beta for the rest).",
+)
 @click.option("--rp3-alpha", type=float, default=ModelConfig().rp3_alpha, show_default=True)
 @click.option("--rp3-beta", type=float, default=ModelConfig().rp3_beta, show_default=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per protocol and method on stdout (the summary line goes to stderr).",
+)
 def evaluate_command(
     dataset: str,
     protocol: str,
@@ -87,8 +100,10 @@ def evaluate_command(
     half_life_days: float,
     top_n: int,
     ease_lambda: float,
+    ease_head_items: int,
     rp3_alpha: float,
     rp3_beta: float,
+    as_json: bool,
 ) -> None:
     """Model vs popularity baseline: P@k, R@k, nDCG@k, MAP@k, coverage and fit time."""
     try:
@@ -101,11 +116,13 @@ def evaluate_command(
         half_life_days=half_life,
         top_n=top_n,
         ease_lambda=ease_lambda,
+        ease_head_items=ease_head_items,
         rp3_alpha=rp3_alpha,
         rp3_beta=rp3_beta,
     )
     protocols = PROTOCOLS if protocol == "both" else (cast(Protocol_, protocol),)
-    console = Console(width=None if sys.stdout.isatty() else 120)  # piped output keeps whole columns
+    # Piped output keeps whole columns; with --json, stdout holds nothing but the JSON lines.
+    console = Console(width=None if sys.stdout.isatty() else 120, stderr=as_json)
     console.print(
         f"[bold]{dataset}[/]: {interactions.height:,} interactions, "
         f"{interactions.get_column('user').n_unique():,} users, "
@@ -117,7 +134,28 @@ def evaluate_command(
         protocols=protocols,
         k=k,
     )
-    console.print(results_table(results, k))
+    if as_json:
+        for result in results:
+            click.echo(json.dumps(result_record(result)))
+    else:
+        console.print(results_table(results, k))
+
+
+def result_record(result: EvalResult) -> dict[str, object]:
+    """One result as the ``--json`` line: the table's columns under stable names."""
+    m = result.metrics
+    return {
+        "protocol": result.protocol,
+        "method": result.model,
+        "k": result.k,
+        "precision": m.precision,
+        "recall": m.recall,
+        "ndcg": m.ndcg,
+        "map": m.map,
+        "coverage": m.coverage,
+        "fit_seconds": result.fit_seconds,
+        "users": m.n_users,
+    }
 
 
 def results_table(results: list[EvalResult], k: int) -> Table:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from adapters.jobs.saq_queue import SaqJobQueue
+from adapters.sql.tables import OutboxRow, table_of
+from application.jobs import UPDATE_FEED
+from tests.conftest import REDIS_URL, test_settings
 from tests.helpers import user_headers
+from tests.integration.queues import clear_queue, queue_name
 from tests.integration.test_http_catalog import admin_headers, make_category, make_product
 
 
@@ -189,3 +201,98 @@ async def test_the_embedded_schedule_builds_a_fresh_installs_first_model_right_a
         await asyncio.sleep(0.1)
     assert await container.neighbour_store.built_at() is not None  # long before the usual 30 s
     assert "Rug" in {n for n, _ in await similar(client, s["ids"]["Lamp"])}
+
+
+FRESHNESS_SECONDS = 5.0
+O = table_of(OutboxRow)  # noqa: E741
+
+
+async def new_products_reach_the_feed(client: Any, container: Any) -> float:
+    """Products listed after the refresh, favorited together by two fans; a viewer favorites one:
+    seconds until the other shows in the viewer's feed, explained (fails after 5 s)."""
+    _, admin = await admin_headers(client, container)
+    home = (await make_category(client, admin, "Home"))["id"]
+    _, seller = await user_headers(client)
+    old = [(await make_product(client, seller, home, name=n, stock=5))["id"] for n in ("Lamp", "Rug")]
+    for _ in range(2):
+        _, fan = await user_headers(client)
+        for product_id in old:
+            assert (await client.put(f"/api/favorites/{product_id}", headers=fan)).status_code == 201
+    await container.use_cases["refresh_recommendations"].execute()
+    lantern = (await make_product(client, seller, home, name="Lantern", stock=5))["id"]
+    wick = (await make_product(client, seller, home, name="Wick", stock=5))["id"]
+    for _ in range(2):
+        _, fan = await user_headers(client)
+        for product_id in (lantern, wick):
+            assert (await client.put(f"/api/favorites/{product_id}", headers=fan)).status_code == 201
+    _, viewer = await user_headers(client)
+    assert "Wick" not in {name for name, reason, _ in await feed(client, viewer) if reason.startswith("because")}
+
+    started = time.monotonic()
+    assert (await client.put(f"/api/favorites/{lantern}", headers=viewer)).status_code == 201
+    while True:
+        items = await feed(client, viewer)
+        if ("Wick", "because you favorited Lantern") in {(name, reason) for name, reason, _ in items}:
+            break
+        assert time.monotonic() - started < FRESHNESS_SECONDS, items
+        await asyncio.sleep(0.05)
+    took = time.monotonic() - started
+    assert "Lantern" not in {name for name, _, _ in items}
+    similar_names = [name for name, _ in await similar(client, lantern)]
+    assert similar_names[0] == "Wick"  # the new product has neighbours before any refresh
+    return took
+
+
+async def test_a_product_listed_after_the_refresh_reaches_the_feed_within_seconds(client: Any, container: Any) -> None:
+    await container.startup()  # the embedded default: jobs run in this process
+    took = await new_products_reach_the_feed(client, container)
+    print(f"embedded default: new product in the feed {took:.2f} s after the favorite")
+
+
+async def test_in_the_production_shape_the_worker_makes_the_feed_live(clean_pg_url: str, tmp_path: Path) -> None:
+    """Postgres, the Redis cache and SAQ queue, and a real ``marketplace worker`` process running
+    the update_feed jobs: the API process here only records them (through the outbox)."""
+    import httpx
+
+    from entrypoints.container import Container
+    from entrypoints.http.app import create_app
+
+    name = queue_name()
+    env = {
+        "DATABASE_URL": clean_pg_url,
+        "REDIS_URL": REDIS_URL,
+        "JOB_QUEUE_NAME": name,
+        "REDIS_KEY_PREFIX": f"{name}:",
+        "VAR_DIR": str(tmp_path / "var"),
+    }
+    alive = tmp_path / "alive"
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "marketplace"), "worker", "--alive-file", str(alive)],
+        env={**os.environ, "APP_ENV": "test", "JWT_SECRET": "x" * 48, "LOG_JSON": "false", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    container = Container(test_settings(**env))
+    try:
+        assert isinstance(container.queue, SaqJobQueue)
+        deadline = time.monotonic() + 90  # generous: the suite shares 2 cores with other work
+        while not alive.exists():
+            assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
+            assert time.monotonic() < deadline, "worker did not become alive"
+            await asyncio.sleep(0.1)
+        app = create_app(container.settings, container=container)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as c:
+            took = await new_products_reach_the_feed(c, container)
+        print(f"production shape: new product in the feed {took:.2f} s after the favorite")
+        async with container.db.engine.connect() as conn:
+            kinds = [row.kind for row in await conn.execute(select(O.c.kind).where(O.c.processed_at.is_not(None)))]
+        assert kinds.count(UPDATE_FEED) >= 4  # the worker ran the fans' and the viewer's jobs
+    finally:
+        await container.shutdown()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.communicate(timeout=30)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            await clear_queue(name)

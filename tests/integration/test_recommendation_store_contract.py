@@ -12,8 +12,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from application.ports.recommendations import PopularItem, PopularScore
+from application.ports.recommendations import CoInteractions, PopularItem, PopularScore
 from application.recommendations.model import neighbour_lookup
+from application.views.recommendations import Ranked
 from domain.catalog import Category, Favorite, Product, Review
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus
@@ -278,3 +279,84 @@ async def test_readers_never_see_half_a_model(env: Env) -> None:
     await reader
     assert snapshots and all(s in ({1.0}, {2.0}) for s in snapshots)
     assert snapshots[-1] == {2.0}
+
+
+async def test_co_interactions_count_the_other_live_products_of_a_products_newest_users(env: Env) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+    lamp, rug, gone, spade, hose, own = w["products"]
+
+    # lamp: buyer's favorite (1) and other's good review (7); the cancelled order is no signal.
+    both = await env.source.co_interactions(lamp.id, max_users=10, limit=10)
+    assert both == CoInteractions(2, [(p, 1) for p in sorted([rug.id, spade.id, hose.id])])  # gone is withdrawn
+    newest = await env.source.co_interactions(lamp.id, max_users=1, limit=10)
+    assert newest == CoInteractions(1, [(p, 1) for p in sorted([spade.id, hose.id])])  # other only
+    assert len((await env.source.co_interactions(lamp.id, max_users=10, limit=2)).counts) == 2
+    assert await env.source.co_interactions(own.id, max_users=10, limit=10) == CoInteractions(0, [])
+    assert await env.source.co_interactions(new_id(), max_users=10, limit=10) == CoInteractions(0, [])
+
+
+async def test_active_users_newest_first(env: Env) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+
+    assert await env.source.active_users(limit=5) == [other.id, buyer.id]  # seller has no signal
+    assert await env.source.active_users(limit=1) == [other.id]
+
+
+async def test_set_neighbours_replaces_one_list_within_the_model(env: Env) -> None:
+    w = await _world(env)
+    lamp, rug, gone, spade, hose, own = w["products"]
+
+    await env.store.set_neighbours(rug.id, [(lamp.id, 0.5)])  # no model yet: the first refresh is due
+    assert await env.store.neighbours([rug.id]) == {}
+    assert await env.store.built_at() is None
+
+    await env.store.replace(_table([(lamp, [(rug, 0.75)])]), [], at(60))
+    await env.store.set_neighbours(rug.id, [(hose.id, 0.5), (lamp.id, 0.25)])
+    await env.store.set_neighbours(spade.id, [(hose.id, 1.0)])
+    await env.store.set_neighbours(spade.id, [(lamp.id, 0.125)])  # again: replaced, not added
+
+    assert await env.store.built_at() == at(60)  # still the model's build time
+    assert await env.store.neighbours([lamp.id, rug.id, spade.id]) == {
+        str(lamp.id): [(str(rug.id), 0.75)],
+        str(rug.id): [(str(hose.id), 0.5), (str(lamp.id), 0.25)],
+        str(spade.id): [(str(lamp.id), 0.125)],
+    }
+
+
+@pytest.fixture
+def rankings(env: Env) -> Any:
+    if env.kind == "memory":
+        from adapters.memory.recommendations import MemoryRankingStore
+
+        return MemoryRankingStore(env.uow.store)
+    from adapters.sql.recommendations import SqlRankingStore
+
+    return SqlRankingStore(env.store.db, insert_batch=2)
+
+
+async def test_stored_rankings_are_fresh_until_a_newer_signal_or_model(env: Env, rankings: Any) -> None:
+    w = await _world(env)
+    seller, buyer, other = w["users"]
+    lamp, rug, gone, spade, hose, own = w["products"]
+    mine = [Ranked(spade.id, 0.5, "because you bought Rug"), Ranked(hose.id, 0.25, "popular right now")]
+    assert await rankings.fresh(buyer.id) is None
+
+    await rankings.put_many([(buyer.id, mine), (seller.id, []), (other.id, mine[:1])], at(20))
+    assert await rankings.fresh(buyer.id) == mine
+    assert await rankings.fresh(seller.id) == []
+    await rankings.put_many([(other.id, mine[1:])], at(20))  # replaced, not added
+    assert await rankings.fresh(other.id) == mine[1:]
+
+    await env.favorite(buyer, spade, at(30))  # newer than the ranking: not fresh any more
+    assert await rankings.fresh(buyer.id) is None
+    await rankings.put_many([(buyer.id, mine[1:])], at(31))
+    assert await rankings.fresh(buyer.id) == mine[1:]
+    await env.review(buyer, hose, 2, at(32))  # any review counts (it hides the product)
+    assert await rankings.fresh(buyer.id) is None
+
+    await env.store.replace(_table([(lamp, [(rug, 0.5)])]), [], at(40))  # a newer model
+    assert await rankings.fresh(seller.id) is None
+    await rankings.put_many([(seller.id, mine)], at(41))
+    assert await rankings.fresh(seller.id) == mine

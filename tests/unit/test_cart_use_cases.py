@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from application.identity import Principal
-from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE
+from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, UPDATE_FEED
 from application.use_cases import cart, orders
 from domain.catalog import Product
 from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
@@ -192,7 +192,9 @@ async def test_checkout_snapshots_takes_stock_empties_cart_and_queues_mail(shop:
     again = await orders.GetOrder(shop.w.uow).execute(buyer, order_id=order.id)
     assert again == order  # the snapshot does not follow the catalog
     kinds = sorted(kind for kind, _, _ in shop.w.queue.jobs)
-    assert kinds == [SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, SEND_SALE_NOTICE]
+    assert kinds == [SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, SEND_SALE_NOTICE, UPDATE_FEED]
+    feed = next(p for kind, p, _ in shop.w.queue.jobs if kind == UPDATE_FEED)
+    assert feed["user_id"] == str(buyer.id) and feed["product_ids"] == sorted([str(a), str(b)])
     notices = {p["seller_id"] for kind, p, _ in shop.w.queue.jobs if kind == SEND_SALE_NOTICE}
     assert notices == {str(seller_a.id), str(seller_b.id)}
     assert all(row["dispatched_at"] is not None for row in shop.store["outbox"].values())
@@ -205,7 +207,7 @@ async def test_checkout_with_the_queue_down_keeps_order_and_outbox(shop: Shop) -
     order = await shop.checkout(buyer)
     assert order.id in shop.store["orders"]
     outbox = shop.store["outbox"].values()
-    assert len(outbox) == 2 and all(row["dispatched_at"] is None for row in outbox)
+    assert len(outbox) == 3 and all(row["dispatched_at"] is None for row in outbox)  # mails and the feed update
 
 
 async def test_empty_cart_is_422(shop: Shop) -> None:

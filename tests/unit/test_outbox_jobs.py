@@ -9,11 +9,14 @@ from typing import Any
 
 import pytest
 
+from adapters.cache.memory_cache import MemoryCache
+from adapters.memory.catalog import MemoryCatalogQueries
 from adapters.memory.outbox import MemoryOutboxJobStore
+from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore
 from adapters.memory.reports import MemoryOrderMailQueries, MemoryReportStorage, MemorySalesLineSource
 from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOME, JobDispatcher
 from application.ports.mail import EmailMessage
-from application.use_cases import auth, notifications, reports
+from application.use_cases import auth, notifications, recommendations, reports
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob, UnknownJobKind
 from entrypoints.jobs import outbox_handlers
 from tests.unit.fakes import RecordingQueue, World, make_world
@@ -45,7 +48,16 @@ def wire(w: World) -> tuple[RunOutboxJob, RecordingMailer, MemoryOutboxJobStore]
         sales=MemorySalesLineSource(w.uow.store),
         storage=MemoryReportStorage(),
     )
-    return RunOutboxJob(store, outbox_handlers(mail, report_deps), w.clock), mailer, store
+    update_feed = recommendations.UpdateFeed(
+        recommendations.RecommendationDeps(
+            source=MemoryInteractionSource(w.uow.store),
+            store=MemoryNeighbourStore(w.uow.store),
+            queries=MemoryCatalogQueries(w.uow.store),
+            cache=MemoryCache(),
+            clock=w.clock,
+        )
+    )
+    return RunOutboxJob(store, outbox_handlers(mail, report_deps, update_feed), w.clock), mailer, store
 
 
 async def run_all(runner: RunOutboxJob, queue: RecordingQueue) -> list[dict[str, str]]:

@@ -47,7 +47,7 @@ def test_co_occurring_items_are_each_others_best_neighbour(method: str) -> None:
     assert (table.get_column("score") > 0).all()
 
 
-@pytest.mark.parametrize("method", ["sar", "rp3beta", "ease"])
+@pytest.mark.parametrize("method", ["sar", "rp3beta", "ease", "hybrid"])
 def test_neighbour_table_keeps_at_most_top_n_per_item(method: str) -> None:
     rows = [(f"u{u}", f"i{(u * 7 + n * 3) % 40}", NOW - n * DAY, 1.0) for u in range(60) for n in range(8)]
     config = ModelConfig(method=method, top_n=3)  # type: ignore[arg-type]
@@ -58,6 +58,34 @@ def test_neighbour_table_keeps_at_most_top_n_per_item(method: str) -> None:
     assert table.columns == ["item", "neighbour", "score"]
     # Sorted by item, then score descending: the table is deterministic.
     assert table.equals(table.sort(["item", "score", "neighbour"], descending=[False, True, False]))
+
+
+def test_hybrid_is_ease_when_the_head_holds_the_whole_catalogue() -> None:
+    rows = [(f"u{u}", f"i{(u * 7 + n * 3) % 40}", NOW - n * DAY, 1.0) for u in range(60) for n in range(8)]
+
+    hybrid = fit(frame(rows), ModelConfig(method="hybrid", ease_head_items=40), now=NOW)
+    ease = fit(frame(rows), ModelConfig(method="ease"), now=NOW)
+
+    assert hybrid.select("item", "neighbour").equals(ease.select("item", "neighbour"))
+    assert hybrid.get_column("score").to_list() == pytest.approx(ease.get_column("score").to_list(), abs=1e-6)
+
+
+def test_hybrid_gives_head_items_ease_neighbours_and_the_tail_rp3beta_ones() -> None:
+    # Popular a, b (12 users each) form the head; c, d (6 users) the tail; a bridge links b and c.
+    rows = [(f"ab{u}", item, NOW, 1.0) for u in range(12) for item in ("a", "b")]
+    rows += [(f"cd{u}", item, NOW, 1.0) for u in range(6) for item in ("c", "d")]
+    rows += [("bridge", "b", NOW, 1.0), ("bridge", "c", NOW, 1.0)]
+    config = ModelConfig(method="hybrid", ease_head_items=2, half_life_days=None)
+
+    table = fit(frame(rows), config, now=NOW)
+
+    head = table.filter(pl.col("item").is_in(["a", "b"]))
+    assert set(head.get_column("neighbour")) <= {"a", "b"}  # EASE among the head only
+    best = dict(table.group_by("item", maintain_order=True).first().select("item", "neighbour").iter_rows())
+    assert best == {"a": "b", "b": "a", "c": "d", "d": "c"}
+    assert "b" in set(table.filter(pl.col("item") == "c").get_column("neighbour"))  # tail rows reach the head
+    assert (table.get_column("score") > 0).all()
+    assert config.resolved_method(10_000) == "hybrid" and ModelConfig().resolved_method(100) == "ease"
 
 
 def test_affinity_halves_after_one_half_life_and_sums_weights() -> None:

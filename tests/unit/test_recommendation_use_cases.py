@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,13 +13,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.cache.memory_cache import MemoryCache
+from adapters.memory.auth import MemoryOutboxStore
 from adapters.memory.catalog import MemoryCatalogQueries
-from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore
+from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore, MemoryRankingStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
+from application.jobs import UPDATE_FEED, JobDispatcher
+from application.ports.recommendations import RecentInteraction
 from application.use_cases import catalog
 from application.use_cases.recommendations import (
+    COLD_USERS,
     POPULAR_NOW,
     GetFeed,
     GetModelState,
@@ -25,6 +31,7 @@ from application.use_cases.recommendations import (
     RecommendationDeps,
     RefreshPopularItems,
     RefreshRecommendations,
+    UpdateFeed,
     feed_namespace,
 )
 from domain.catalog import Category, Favorite, Product, Review
@@ -32,7 +39,7 @@ from domain.errors import InvalidInput, NotFound
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus
 from domain.users import Role, User
-from tests.unit.fakes import FakeClock
+from tests.unit.fakes import FakeClock, RecordingQueue
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -54,6 +61,7 @@ class Shop:
             queries=self.queries,
             cache=self.cache,
             clock=self.clock,
+            rankings=MemoryRankingStore(self.store),
         )
         self.refresh = RefreshRecommendations(self.deps)
         self.feed = GetFeed(self.deps)
@@ -318,7 +326,11 @@ async def test_feed_is_cached_until_the_users_namespace_is_bumped(shop: Shop) ->
     shop.favorite(fan, second)
     shop.favorite(shop.user("fan2"), second)
     await RefreshPopularItems(shop.deps).execute()
-    assert [n for n, _, _ in await feed_of(shop, user)] == ["Second", "First"]  # a refresh reaches every feed
+    # The 5-minute popular refresh leaves computed rankings alone (they would all go cold)...
+    assert [n for n, _, _ in await feed_of(shop, user)] == ["First"]
+    assert [p.product_id for p in await shop.deps.store.popular(limit=5)] == [second.id, first.id]
+    await shop.refresh.execute()  # ...the model refresh reaches every feed (and primes it)
+    assert [n for n, _, _ in await feed_of(shop, user)] == ["Second", "First"]
     third = shop.product(seller, home, "Third")
     for i in range(3):
         shop.favorite(shop.user(f"fan3{i}"), third)
@@ -408,3 +420,133 @@ async def test_similar_falls_back_to_popular_products_of_sub_categories_too(shop
     assert [item.product.name for item in (await shop.similar.execute(pan.id)).items] == ["Spade"]  # the model
     reasons = {name: reason for name, reason, _ in await feed_of(shop, fan)}
     assert reasons == {}  # everything popular is theirs already
+
+
+class CountingSource(MemoryInteractionSource):
+    """Counts the per-user reads a computed ranking makes (a primed one makes none)."""
+
+    reads = 0
+
+    async def recent_interactions(self, user_id: uuid.UUID, *, limit: int = 200) -> list[RecentInteraction]:
+        CountingSource.reads += 1
+        return await super().recent_interactions(user_id, limit=limit)
+
+
+async def test_a_refresh_primes_feeds_so_a_request_computes_nothing(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    tent, stove = shop.product(seller, home, "Tent"), shop.product(seller, home, "Stove")
+    for fan in [shop.user(f"f{i}") for i in range(3)]:
+        shop.favorite(fan, tent)
+        shop.favorite(fan, stove)
+    shop.favorite(user, tent)
+    source = CountingSource(shop.store)
+    deps = dataclasses.replace(shop.deps, source=source)
+
+    result = await RefreshRecommendations(deps).execute()
+    CountingSource.reads = 0
+    feed = await GetFeed(deps).execute(me(user))
+
+    assert result["primed_feeds"] == 4
+    assert [(i.product.name, i.reason) for i in feed.items] == [("Stove", "because you favorited Tent")]
+    assert CountingSource.reads == 0  # served from the primed ranking
+
+
+async def test_update_feed_gives_a_product_listed_after_the_refresh_live_neighbours(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    early = shop.user("early")
+    for name in ("Old", "Older"):
+        shop.favorite(early, shop.product(seller, home, name))
+    await shop.refresh.execute()  # the model knows nothing of the products below
+    lamp, shade, bulb = (shop.product(seller, home, n) for n in ("Lamp", "Shade", "Bulb"))
+    for i in range(3):
+        fan = shop.user(f"fan{i}")
+        shop.favorite(fan, lamp)
+        shop.favorite(fan, shade)
+        if i == 0:
+            shop.favorite(fan, bulb)
+    update = UpdateFeed(shop.deps)
+
+    shop.favorite(user, lamp)
+    await shop.cache.bump(feed_namespace(user.id))  # what the favorite's commit does
+    note = await update.execute(user.id, [lamp.id])
+
+    assert "1 products given live neighbours" in note
+    feed = await feed_of(shop, user)
+    assert feed[0][:2] == ("Shade", "because you favorited Lamp")
+    assert feed[1][:2] == ("Bulb", "because you favorited Lamp")
+    assert feed[0][2] > feed[1][2]
+    similar = await shop.similar.execute(lamp.id)
+    assert [item.product.name for item in similar.items][:2] == ["Shade", "Bulb"]
+
+
+async def test_update_feed_leaves_well_known_products_to_the_model(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    hit, other = shop.product(seller, home, "Hit"), shop.product(seller, home, "Other")
+    for i in range(COLD_USERS + 1):
+        fan = shop.user(f"fan{i}")
+        shop.favorite(fan, hit)
+        shop.favorite(fan, other)
+    await shop.refresh.execute()
+    before = await shop.deps.store.neighbours([hit.id])
+
+    note = await UpdateFeed(shop.deps).execute(user.id, [hit.id])
+
+    assert "0 products given live neighbours" in note
+    assert await shop.deps.store.neighbours([hit.id]) == before
+
+
+async def test_the_feed_never_shows_sold_out_products(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    items = [shop.product(seller, home, f"P{i}") for i in range(3)]
+    fan = shop.user("fan")
+    for item in items:
+        shop.favorite(fan, item)
+    await shop.refresh.execute()
+    shop.store.table("products")[items[1].id].stock = 0
+
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P0", "P2"}
+
+
+async def test_a_favorite_records_the_feed_job_in_its_transaction() -> None:
+    shop = Shop()
+    queue = RecordingQueue()
+    deps = dataclasses.replace(shop.catalog, jobs=JobDispatcher(queue, MemoryOutboxStore(shop.store)))
+    seller, user = shop.user("seller"), shop.user("user")
+    tent = shop.product(seller, shop.category("Home"), "Tent")
+
+    await catalog.AddFavorite(deps).execute(me(user), tent.id)
+    await catalog.AddFavorite(deps).execute(me(user), tent.id)  # already a favorite: no new job
+    await catalog.CreateReview(deps).execute(me(user), tent.id, rating=5)
+
+    assert [(kind, payload["product_ids"]) for kind, payload, _ in queue.jobs] == [
+        (UPDATE_FEED, [str(tent.id)]),
+        (UPDATE_FEED, [str(tent.id)]),
+    ]
+    assert {row["kind"] for row in shop.store.table("outbox").values()} == {UPDATE_FEED}
+
+
+async def test_a_stored_ranking_serves_when_the_cache_lost_it_until_a_newer_signal(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    tent, stove, lamp = (shop.product(seller, home, n) for n in ("Tent", "Stove", "Lamp"))
+    for fan in [shop.user(f"f{i}") for i in range(3)]:
+        for item in (tent, stove, lamp):
+            shop.favorite(fan, item)
+    shop.favorite(user, tent)
+    await shop.refresh.execute()
+    source = CountingSource(shop.store)
+    deps = dataclasses.replace(shop.deps, source=source, cache=MemoryCache())  # Redis flushed, say
+    CountingSource.reads = 0
+
+    assert {i.product.name for i in (await GetFeed(deps).execute(me(user))).items} == {"Stove", "Lamp"}
+    assert CountingSource.reads == 0  # one stored-ranking read, nothing computed
+
+    shop.clock.advance(minutes=1)
+    shop.store.table("favorites")[new_id()] = Favorite(new_id(), user.id, stove.id, shop.clock.now())
+    deps = dataclasses.replace(deps, cache=MemoryCache())
+    assert {i.product.name for i in (await GetFeed(deps).execute(me(user))).items} == {"Lamp"}
+    assert CountingSource.reads == 1  # the stored ranking predates the favorite: computed again

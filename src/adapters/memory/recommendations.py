@@ -18,6 +18,7 @@ import polars as pl
 from adapters.memory.store import MemoryStore
 from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
+    CoInteractions,
     Interaction,
     PopularItem,
     PopularScore,
@@ -25,6 +26,7 @@ from application.ports.recommendations import (
 )
 from application.recommendations.feed import InteractionKind
 from application.recommendations.model import neighbour_lookup
+from application.views.recommendations import Ranked
 from domain.orders import OrderStatus
 
 _BUILT_AT = "built_at"
@@ -82,6 +84,29 @@ class MemoryInteractionSource:
 
     async def any_interactions(self) -> bool:
         return bool(self._signals())
+
+    async def co_interactions(self, product_id: uuid.UUID, *, max_users: int, limit: int) -> CoInteractions:
+        signals = self._signals()
+        newest: dict[uuid.UUID, datetime] = {}
+        for user, product, _, at in signals:
+            if product == product_id and (user not in newest or at > newest[user]):
+                newest[user] = at
+        users = set(sorted(newest, key=lambda u: (-newest[u].timestamp(), u))[:max_users])
+        products = self.store.table("products")
+        touched = {(u, p) for u, p, _, _ in signals if u in users and p != product_id}
+        counts: dict[uuid.UUID, int] = {}
+        for _, product in touched:
+            if product in products and products[product].withdrawn_at is None:
+                counts[product] = counts.get(product, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return CoInteractions(len(users), ranked)
+
+    async def active_users(self, *, limit: int) -> list[uuid.UUID]:
+        newest: dict[uuid.UUID, datetime] = {}
+        for user, _, _, at in self._signals():
+            if user not in newest or at > newest[user]:
+                newest[user] = at
+        return sorted(newest, key=lambda u: (-newest[u].timestamp(), u))[:limit]
 
 
 class MemoryNeighbourStore:
@@ -143,3 +168,33 @@ class MemoryNeighbourStore:
     async def built_at(self) -> datetime | None:
         value: datetime | None = self.store.table("model_meta").get(_BUILT_AT)
         return value
+
+    async def set_neighbours(self, product_id: uuid.UUID, neighbours: Sequence[tuple[uuid.UUID, float]]) -> None:
+        async with self.store.lock:
+            if _BUILT_AT in self.store.table("model_meta"):  # else the first refresh is due now
+                self._model()[str(product_id)] = [(str(item), float(score)) for item, score in neighbours]
+
+
+class MemoryRankingStore:
+    """``feed_rankings`` in memory: user id → (computed at, ranking)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
+    async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
+        async with self.store.lock:
+            table = self.store.table("feed_rankings")
+            table.update({user_id: (computed_at, list(ranking)) for user_id, ranking in rankings})
+
+    async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        stored = self.store.table("feed_rankings").get(user_id)
+        if stored is None:
+            return None
+        computed_at, ranking = stored
+        tables = self.store.tables
+        newer: list[datetime] = [f.created_at for f in tables.get("favorites", {}).values() if f.user_id == user_id]
+        newer += [o.updated_at for o in tables.get("orders", {}).values() if o.buyer_id == user_id]
+        newer += [r.updated_at for r in tables.get("reviews", {}).values() if r.author_id == user_id]
+        built_at = self.store.table("model_meta").get(_BUILT_AT)
+        stale = any(at >= computed_at for at in newer) or (built_at is not None and built_at > computed_at)
+        return None if stale else list(ranking)

@@ -23,16 +23,18 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import anyio.to_thread
+import msgspec
 import numpy as np
 import polars as pl
 from sqlalchemy import any_, bindparam, delete, exists, func, insert, literal, or_, select, text, union, union_all
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.database import Database
 from adapters.sql.tables import (
     CategoryRow,
     FavoriteRow,
+    FeedRankingRow,
     ItemNeighbourRow,
     OrderLineRow,
     OrderRow,
@@ -43,12 +45,14 @@ from adapters.sql.tables import (
 )
 from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
+    CoInteractions,
     Interaction,
     PopularItem,
     PopularScore,
     RecentInteraction,
 )
 from application.recommendations.feed import InteractionKind
+from application.views.recommendations import Ranked
 from domain.ids import new_id
 from domain.orders import OrderStatus
 
@@ -60,6 +64,7 @@ O = table_of(OrderRow)  # noqa: E741 - the orders table, as in the other adapter
 OL = table_of(OrderLineRow)
 N = table_of(ItemNeighbourRow)
 POP = table_of(PopularItemRow)
+FR = table_of(FeedRankingRow)
 
 _ID_BYTES, _SCORE_BYTES = 16, 8
 _ENTRY_BYTES = _ID_BYTES + _SCORE_BYTES
@@ -124,6 +129,23 @@ def _live() -> Any:
 
 def _placed() -> Any:
     return O.c.status == OrderStatus.PLACED.value
+
+
+def _signals() -> Any:
+    """``user_id, product_id, at`` of every favorite, line of a placed order and good review."""
+    return union_all(
+        select(F.c.user_id.label("user_id"), F.c.product_id.label("product_id"), F.c.created_at.label("at")),
+        select(OL.c.buyer_id, OL.c.product_id, OL.c.created_at)
+        .select_from(OL.join(O, O.c.id == OL.c.order_id))
+        .where(_placed(), OL.c.buyer_id.is_not(None)),
+        select(R.c.author_id, R.c.product_id, R.c.created_at).where(R.c.rating >= GOOD_REVIEW_RATING),
+    ).subquery("signals")
+
+
+def pack_list(neighbours: Sequence[tuple[uuid.UUID, float]]) -> bytes:
+    """One neighbour list in the packed format (ids, then little-endian float64 scores)."""
+    ids = b"".join(product_id.bytes for product_id, _ in neighbours)
+    return ids + np.asarray([score for _, score in neighbours], dtype="<f8").tobytes()
 
 
 class SqlInteractionSource:
@@ -221,6 +243,38 @@ class SqlInteractionSource:
         )
         async with self.db.read_engine.connect() as conn:
             return {row.product_id for row in await conn.execute(stmt)}
+
+    async def co_interactions(self, product_id: uuid.UUID, *, max_users: int, limit: int) -> CoInteractions:
+        signals = _signals()
+        mine = (
+            select(signals.c.user_id, func.max(signals.c.at).label("at"))
+            .where(signals.c.product_id == product_id)
+            .group_by(signals.c.user_id)
+            .order_by(func.max(signals.c.at).desc(), signals.c.user_id)
+            .limit(max_users)
+            .subquery("mine")
+        )
+        others = _signals().alias("others")
+        count = func.count(others.c.user_id.distinct())
+        stmt = (
+            select(others.c.product_id, count.label("n"))
+            .select_from(others.join(mine, mine.c.user_id == others.c.user_id).join(P, P.c.id == others.c.product_id))
+            .where(others.c.product_id != product_id, P.c.withdrawn_at.is_(None))
+            .group_by(others.c.product_id)
+            .order_by(count.desc(), others.c.product_id)
+            .limit(limit)
+        )
+        async with self.db.read_engine.connect() as conn:
+            users = (await conn.execute(select(func.count()).select_from(mine))).scalar() or 0
+            counts = [(row.product_id, int(row.n)) for row in await conn.execute(stmt)] if users else []
+        return CoInteractions(int(users), counts)
+
+    async def active_users(self, *, limit: int) -> list[uuid.UUID]:
+        signals = _signals()
+        newest = func.max(signals.c.at)
+        stmt = select(signals.c.user_id).group_by(signals.c.user_id).order_by(newest.desc(), signals.c.user_id)
+        async with self.db.read_engine.connect() as conn:
+            return [row.user_id for row in await conn.execute(stmt.limit(limit))]
 
     async def any_interactions(self) -> bool:
         stmt = select(
@@ -336,3 +390,115 @@ class SqlNeighbourStore:
         async with self.db.read_engine.connect() as conn:
             value = (await conn.execute(select(N.c.created_at).limit(1))).scalar()
         return cast(datetime | None, value)
+
+    async def set_neighbours(self, product_id: uuid.UUID, neighbours: Sequence[tuple[uuid.UUID, float]]) -> None:
+        """An upsert stamped with the model's build time (so ``built_at`` stays the model's).
+
+        On Postgres it waits for a refresh in progress (whose lock conflicts with row writes) and
+        lands in the new model; on SQLite the write lock orders them.
+        """
+        built_at = await self.built_at()
+        if built_at is None:  # no model yet: the first refresh is due now and covers this product
+            return
+        now = datetime.now(UTC)
+        values = {
+            "id": new_id(),
+            "product_id": product_id,
+            "neighbours": pack_list(neighbours),
+            "created_at": built_at,
+            "updated_at": now,
+        }
+        dialect_insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        stmt = dialect_insert(N).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[N.c.product_id],
+            set_={"neighbours": stmt.excluded.neighbours, "updated_at": stmt.excluded.updated_at},
+        )
+        if self.db.is_postgres:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(stmt)
+            return
+        async with self.db.write_lock:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(stmt)
+
+
+_RANKING_CODEC = msgspec.json.Encoder(), msgspec.json.Decoder(list[Ranked])
+
+
+# The Postgres form of ``SqlRankingStore.fresh``'s statement, prepared once on the raw pool.
+FRESH_RANKING_SQL = (
+    "SELECT r.ranking FROM feed_rankings r WHERE r.user_id = $1"
+    " AND NOT EXISTS (SELECT 1 FROM favorites f WHERE f.user_id = $1 AND f.created_at >= r.updated_at)"
+    " AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.buyer_id = $1 AND o.updated_at >= r.updated_at)"
+    " AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.author_id = $1 AND v.updated_at >= r.updated_at)"
+    " AND NOT EXISTS (SELECT 1 FROM (SELECT created_at FROM item_neighbours LIMIT 1) m"
+    " WHERE m.created_at > r.updated_at)"
+)
+
+
+class SqlRankingStore:
+    """``feed_rankings``: one row per user; a read is one statement with its freshness checks
+    (on Postgres a prepared statement on the raw asyncpg pool, as the other hot reads)."""
+
+    def __init__(self, db: Database, *, insert_batch: int = INSERT_BATCH) -> None:
+        self.db = db
+        self.insert_batch = insert_batch
+
+    async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
+        dialect_insert = postgresql.insert if self.db.is_postgres else sqlite.insert
+        for batch in _batches(rankings, self.insert_batch):
+            rows = [
+                {
+                    "id": new_id(),
+                    "user_id": user_id,
+                    "ranking": _RANKING_CODEC[0].encode(ranking),
+                    "created_at": computed_at,
+                    "updated_at": computed_at,
+                }
+                for user_id, ranking in batch
+            ]
+            stmt = dialect_insert(FR)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[FR.c.user_id],
+                set_={"ranking": stmt.excluded.ranking, "updated_at": stmt.excluded.updated_at},
+            )
+            if self.db.is_postgres:
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(stmt, rows)
+                continue
+            async with self.db.write_lock:
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(stmt, rows)
+
+    async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        if self.db.reads is not None:
+            row = await self.db.reads.fetchrow(FRESH_RANKING_SQL, user_id)
+            return _decode_ranking(row[0] if row is not None else None)
+        return _decode_ranking(await self._fresh_blob(user_id))
+
+    async def _fresh_blob(self, user_id: uuid.UUID) -> bytes | None:
+        # A signal at the very instant of the computation may have been missed; a model built
+        # then was not (a refresh takes its build time before it primes).
+        signals = [
+            select(func.max(F.c.created_at)).where(F.c.user_id == user_id).scalar_subquery(),
+            select(func.max(O.c.updated_at)).where(O.c.buyer_id == user_id).scalar_subquery(),
+            select(func.max(R.c.updated_at)).where(R.c.author_id == user_id).scalar_subquery(),
+        ]
+        model = select(N.c.created_at).limit(1).scalar_subquery()
+        stmt = select(FR.c.ranking).where(
+            FR.c.user_id == user_id,
+            *(or_(signal.is_(None), signal < FR.c.updated_at) for signal in signals),
+            or_(model.is_(None), model <= FR.c.updated_at),
+        )
+        async with self.db.read_engine.connect() as conn:
+            return cast(bytes | None, (await conn.execute(stmt)).scalar())
+
+
+def _decode_ranking(blob: bytes | None) -> list[Ranked] | None:
+    if blob is None:
+        return None
+    try:
+        return _RANKING_CODEC[1].decode(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None  # an older format: recomputed

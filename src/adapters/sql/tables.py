@@ -277,6 +277,15 @@ class ItemNeighbourRow(UUIDv7AuditBase):
     neighbours: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class FeedRankingRow(UUIDv7AuditBase):
+    """A user's feed ranking computed ahead (``ranking``: msgspec JSON of ``list[Ranked]``);
+    ``updated_at`` is when its computation began, which tells whether a newer signal exists."""
+
+    __tablename__ = "feed_rankings"
+    user_id: Mapped[uuid.UUID] = mapped_column(GUID, ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    ranking: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class PopularItemRow(UUIDv7AuditBase):
     """Recent, time-decayed popularity per product (and so per category) for cold starts."""
 

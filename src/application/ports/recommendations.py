@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 import polars as pl
 
 from application.recommendations.feed import InteractionKind
+from application.views.recommendations import Ranked
 
 # A review counts as a positive signal from this rating up (1–5 stars).
 GOOD_REVIEW_RATING = 4
@@ -61,6 +62,13 @@ class PopularItem(NamedTuple):
     category_name: str | None
 
 
+class CoInteractions(NamedTuple):
+    """How many users touched a product, and the counts of the other products they touched."""
+
+    users: int
+    counts: list[tuple[uuid.UUID, int]]
+
+
 class InteractionSource(Protocol):
     def all_interactions(self, *, batch_size: int = 20_000) -> AsyncIterator[list[Interaction]]:
         """Every favorite (weight 1), line of a placed order (weight 2) and review rated
@@ -79,6 +87,16 @@ class InteractionSource(Protocol):
 
     async def any_interactions(self) -> bool:
         """Whether there is anything to fit a model on."""
+        ...
+
+    async def co_interactions(self, product_id: uuid.UUID, *, max_users: int, limit: int) -> CoInteractions:
+        """Live co-occurrence counts of a product: of its newest ``max_users`` users (the same three
+        signals), how many also touched each other live product, the ``limit`` largest counts first
+        (ties by product id)."""
+        ...
+
+    async def active_users(self, *, limit: int) -> list[uuid.UUID]:
+        """The ``limit`` users with the newest signals, newest first (whose feeds a refresh primes)."""
         ...
 
 
@@ -106,4 +124,24 @@ class NeighbourStore(Protocol):
 
     async def built_at(self) -> datetime | None:
         """When the stored model was built; None when there is none (a fresh install)."""
+        ...
+
+    async def set_neighbours(self, product_id: uuid.UUID, neighbours: Sequence[tuple[uuid.UUID, float]]) -> None:
+        """Replace one product's neighbour list (best first) between refreshes, as part of the
+        stored model (stamped with its ``built_at()``); the next refresh replaces it with the
+        rest. Without a model it does nothing: a fresh install's first refresh is due at once
+        (``GetModelState``), and a row written before it would postpone it."""
+        ...
+
+
+class RankingStore(Protocol):
+    """Feed rankings computed ahead of requests, kept until recomputed."""
+
+    async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
+        """Store (replace) these users' rankings, computed from what was committed at ``computed_at``."""
+        ...
+
+    async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
+        """The user's stored ranking, unless a signal of theirs is newer than it (a favorite, an
+        order placed or cancelled, a review written or edited) or the model is: then None."""
         ...

@@ -4,15 +4,19 @@ The model is a neighbour table (``item, neighbour, score``): a user's feed is th
 they touched, of their time-decayed affinity times the neighbour score (see ``feed.score_feed``).
 Serving therefore needs only dictionary look-ups, and the expensive part runs here, in batch.
 
-Three similarity methods, picked by measurement on MovieLens-100k (see ``evaluation``):
+Four similarity methods, picked by measurement on MovieLens-100k (see ``evaluation``):
 
 * ``ease`` (Steck 2019, closed-form linear auto-encoder): the most accurate, but it inverts a dense
-  item×item matrix, so it is only used up to ``ease_max_items`` items.
-* ``rp3beta`` (Paudel et al. 2017, a popularity-penalised random walk item→user→item): nearly as
-  accurate and sparse, computed block by block with scipy.sparse, so it scales to 10M interactions.
+  item×item matrix, so alone it is only used up to ``ease_max_items`` items.
+* ``rp3beta`` (Paudel et al. 2017, a popularity-penalised random walk item→user→item): sparse,
+  computed block by block with scipy.sparse, so it scales to 10M interactions.
+* ``hybrid``: EASE among the ``ease_head_items`` most interacted-with items (they carry most of the
+  interactions of a power-law catalogue, and most of what a feed shows) and RP3beta for every other
+  item's neighbours, rescaled to EASE's magnitude: EASE's accuracy where it matters at the cost of
+  one bounded dense inverse, whatever the catalogue size.
 * ``sar`` (co-occurrence with Jaccard, as in Microsoft's SAR): the reference baseline.
 
-``method="auto"`` uses EASE when the catalogue is small and RP3beta otherwise.
+``method="auto"`` uses EASE when the catalogue is small and the hybrid otherwise.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ SECONDS_PER_DAY = 86_400.0
 DEFAULT_HALF_LIFE_DAYS = 365.0
 DEFAULT_TOP_N = 50
 
-Method = Literal["auto", "ease", "rp3beta", "sar"]
-METHODS: tuple[Method, ...] = ("auto", "ease", "rp3beta", "sar")
+Method = Literal["auto", "ease", "hybrid", "rp3beta", "sar"]
+METHODS: tuple[Method, ...] = ("auto", "ease", "hybrid", "rp3beta", "sar")
 
 NEIGHBOUR_SCHEMA = {"item": pl.String, "neighbour": pl.String, "score": pl.Float64}
 
@@ -70,6 +74,8 @@ class ModelConfig:
     ease_refit_lambda: float = 100.0
     # EASE inverts an items × items matrix: ~1 s at 2,000 items, ~5 s at 4,000, ~25 s at 8,000.
     ease_max_items: int = 5_000
+    # The hybrid's dense head: its inverse and refit take ~5 s on 2 busy cores at 3,000 items.
+    ease_head_items: int = 3_000
     rp3_alpha: float = 0.6
     rp3_beta: float = 0.5
     sar_min_cooccurrence: int = 1
@@ -77,7 +83,7 @@ class ModelConfig:
     def resolved_method(self, n_items: int) -> Method:
         if self.method != "auto":
             return self.method
-        return "ease" if n_items <= self.ease_max_items else "rp3beta"
+        return "ease" if n_items <= self.ease_max_items else "hybrid"
 
 
 def decay_rate(half_life_days: float | None) -> float:
@@ -123,6 +129,8 @@ def fit(
     if method == "ease":
         with _single_threaded_blas():
             rows, cols, scores = _ease(matrix, config.ease_lambda, config.ease_refit_lambda, config.top_n)
+    elif method == "hybrid":
+        rows, cols, scores = _hybrid(matrix, config)
     elif method == "rp3beta":
         rows, cols, scores = _rp3beta(matrix, config.rp3_alpha, config.rp3_beta, config.top_n)
     else:
@@ -263,11 +271,43 @@ def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
     return limits
 
 
-def _rp3beta(matrix: sp.csr_matrix, alpha: float, beta: float, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
+def _hybrid(matrix: sp.csr_matrix, config: ModelConfig) -> tuple[_IntArray, _IntArray, _FloatArray]:
+    """EASE neighbours for the head items (among themselves), RP3beta neighbours for the others.
+
+    The head is the ``ease_head_items`` items with the most users (ties by item code). RP3beta's
+    rows each sum to 1; they are scaled to the mean row sum of the EASE rows, so a user's items of
+    both kinds weigh alike in the feed's sum.
+    """
+    n_items = matrix.shape[1]
+    degree = np.diff(matrix.tocsc().indptr)
+    head = np.sort(np.argsort(-degree, kind="stable")[: config.ease_head_items])
+    if len(head) >= n_items:
+        with _single_threaded_blas():
+            return _ease(matrix, config.ease_lambda, config.ease_refit_lambda, config.top_n)
+    tail = np.setdiff1d(np.arange(n_items), head)
+    with _single_threaded_blas():
+        e_rows, e_cols, e_scores = _ease(
+            matrix[:, head].tocsr(), config.ease_lambda, config.ease_refit_lambda, config.top_n
+        )
+    e_rows, e_cols = head[e_rows], head[e_cols]
+    r_rows, r_cols, r_scores = _rp3beta(matrix, config.rp3_alpha, config.rp3_beta, config.top_n, only=tail)
+    ease_totals = np.bincount(e_rows, weights=e_scores, minlength=n_items)[head]
+    scale = float(ease_totals[ease_totals > 0].mean()) if np.any(ease_totals > 0) else 1.0
+    return (
+        np.concatenate([e_rows, r_rows]),
+        np.concatenate([e_cols, r_cols]),
+        np.concatenate([e_scores, r_scores * scale]),
+    )
+
+
+def _rp3beta(
+    matrix: sp.csr_matrix, alpha: float, beta: float, top_n: int, *, only: _IntArray | None = None
+) -> tuple[_IntArray, _IntArray, _FloatArray]:
     """RP3beta: item→user→item transition probabilities to the power alpha, over popularity**beta.
 
     The user→item step is the decayed affinity over the user's item count (not over the decayed sum,
-    which would cancel the decay of a user whose interactions are all old).
+    which would cancel the decay of a user whose interactions are all old). ``only`` computes the
+    neighbours of those items alone (row codes in the result stay the items' codes).
     """
     binary = matrix.copy()
     binary.data[:] = 1.0
@@ -276,12 +316,15 @@ def _rp3beta(matrix: sp.csr_matrix, alpha: float, beta: float, top_n: int) -> tu
     degree = np.asarray(binary.sum(axis=0)).ravel()
     column_scale = np.power(np.maximum(degree, 1.0), -beta).astype(np.float32)
 
+    sources = item_to_user if only is None else item_to_user[only]
+
     def block(start: int, stop: int) -> sp.csr_matrix:
-        product = (item_to_user[start:stop] @ user_to_item).tocsr()
+        product = (sources[start:stop] @ user_to_item).tocsr()
         product.data *= column_scale[product.indices]
         return product
 
-    rows, cols, scores = _blockwise_top_n(block, binary, top_n)
+    codes = np.arange(binary.shape[1]) if only is None else only
+    rows, cols, scores = _blockwise_top_n(block, binary, top_n, codes)
     # Each item's kept neighbours sum to 1: a heavy item must not drown the others in a user's sum.
     totals = np.bincount(rows, weights=scores, minlength=binary.shape[1])
     return rows, cols, scores / totals[rows]
@@ -302,7 +345,7 @@ def _sar_jaccard(matrix: sp.csr_matrix, min_cooccurrence: int, top_n: int) -> tu
         product.data /= counts[rows] + counts[product.indices] - product.data
         return product
 
-    return _blockwise_top_n(block, binary, top_n)
+    return _blockwise_top_n(block, binary, top_n, np.arange(binary.shape[1]))
 
 
 def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -311,49 +354,51 @@ def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inverse.astype(np.float32)) @ matrix)
 
 
-def _blocks(binary: sp.csr_matrix) -> Iterator[tuple[int, int]]:
-    """Item ranges whose slice of the item×item product stays under the non-zero budget.
+def _blocks(binary: sp.csr_matrix, codes: _IntArray) -> Iterator[tuple[int, int]]:
+    """Ranges of ``codes`` (the items whose rows are computed) whose slice of the item×item
+    product stays under the non-zero budget.
 
     The non-zeros of row i are bounded by the sum of the degrees of i's users (and by the catalogue).
     """
     n_items = binary.shape[1]
     user_degree = np.diff(binary.indptr).astype(np.float64)
-    bound = np.minimum(np.asarray(binary.T @ user_degree).ravel(), n_items)
+    bound = np.minimum(np.asarray(binary.T @ user_degree).ravel(), n_items)[codes]
     cumulative = np.cumsum(bound)
     start = 0
-    while start < n_items:
+    while start < len(codes):
         limit = (cumulative[start - 1] if start else 0.0) + _BLOCK_NNZ_BUDGET
         stop = max(int(np.searchsorted(cumulative, limit, side="right")), start + 1)
-        yield start, min(stop, n_items)
+        yield start, min(stop, len(codes))
         start = stop
 
 
 def _blockwise_top_n(
-    block: Callable[[int, int], sp.csr_matrix], binary: sp.csr_matrix, top_n: int
+    block: Callable[[int, int], sp.csr_matrix], binary: sp.csr_matrix, top_n: int, codes: _IntArray
 ) -> tuple[_IntArray, _IntArray, _FloatArray]:
-    """Run ``block(start, stop)`` over item ranges on all cores and keep each row's top-N."""
+    """Run ``block(start, stop)`` (rows ``codes[start:stop]``) on all cores and keep each row's top-N."""
 
     def work(bounds: tuple[int, int]) -> tuple[_IntArray, _IntArray, _FloatArray]:
         start, stop = bounds
-        return _top_n_sparse(block(start, stop), start, top_n)
+        return _top_n_sparse(block(start, stop), codes[start:stop], top_n)
 
     workers = max(1, min(os.cpu_count() or 1, 4))
     with ThreadPoolExecutor(max_workers=workers) as pool:  # scipy.sparse products release the GIL
-        parts = list(pool.map(work, _blocks(binary)))
+        parts = list(pool.map(work, _blocks(binary, codes)))
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
     rows, cols, scores = zip(*parts, strict=True)
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(scores)
 
 
-def _top_n_sparse(product: sp.csr_matrix, row_offset: int, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
-    """The ``top_n`` largest positive off-diagonal entries of each row of a CSR block.
+def _top_n_sparse(product: sp.csr_matrix, row_codes: _IntArray, top_n: int) -> tuple[_IntArray, _IntArray, _FloatArray]:
+    """The ``top_n`` largest positive off-diagonal entries of each row of a CSR block whose row r
+    is item ``row_codes[r]``; the rows returned are those item codes.
 
     Ties at the cut keep the smallest column, so the table does not depend on thread timing.
     """
     lengths = np.diff(product.indptr)
     rows = np.repeat(np.arange(product.shape[0], dtype=np.int64), lengths)
-    product.data[(product.data <= 0) | (product.indices == rows + row_offset)] = 0
+    product.data[(product.data <= 0) | (product.indices == row_codes[rows])] = 0
     product.eliminate_zeros()
     indptr, indices, data = product.indptr, product.indices, product.data
     lengths = np.diff(indptr)
@@ -372,7 +417,7 @@ def _top_n_sparse(product: sp.csr_matrix, row_offset: int, top_n: int) -> tuple[
         parts_cols.append(columns[kept].astype(np.int64))
         parts_vals.append(values[kept].astype(np.float64))
     return (
-        np.concatenate(parts_rows) + row_offset,
+        row_codes[np.concatenate(parts_rows)].astype(np.int64),
         np.concatenate(parts_cols),
         np.concatenate(parts_vals),
     )

@@ -18,7 +18,7 @@ from msgspec import UNSET, UnsetType
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
-from application.jobs import JobDispatcher
+from application.jobs import JobDispatcher, feed_update
 from application.pagination import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, check_limit, decode_cursor, encode_cursor
 from application.ports.catalog import After, CatalogQueries
 from application.ports.clock import Clock
@@ -74,6 +74,10 @@ class CatalogDeps:
     invalidation: CacheInvalidation | None = None
     # Hands outbox jobs (webhook events) to the queue after a commit (None: the relay does).
     jobs: JobDispatcher | None = None
+
+    def interaction(self, user_id: uuid.UUID, product_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+        """A favorite or review: the feed update job to record with it (none without a dispatcher)."""
+        return [feed_update(user_id, [product_id])] if self.jobs is not None else []
 
     async def dispatch(self, jobs: list[OutboxJob]) -> None:
         if jobs and self.jobs is not None:
@@ -519,11 +523,17 @@ class CreateReview:
             )
             await uow.reviews.add(review)
             await uow.products.apply_rating_change(product_id, rating, 1)
-            jobs = await record(uow, await review_events(uow, review, product.seller_id))
+            jobs = await record(
+                uow,
+                [
+                    *await review_events(uow, review, product.seller_id),
+                    *self.deps.interaction(principal.id, product_id),
+                ],
+            )
             await uow.commit()
-        await self.deps.dispatch(jobs)
         await self.deps.products_changed(product_id)
         await self.deps.feed_changed(principal.id)
+        await self.deps.dispatch(jobs)
         return await _review_view(self.deps, review.id)
 
 
@@ -616,10 +626,12 @@ class AddFavorite:
             created = await uow.favorites.add(favorite)
             if created:
                 await uow.products.apply_favorite_change([product_id], 1)
+                jobs = await record(uow, self.deps.interaction(principal.id, product_id))
                 await uow.commit()
         if created:
             await self.deps.products_changed(product_id)
             await self.deps.feed_changed(principal.id)
+            await self.deps.dispatch(jobs)
         view = await self.deps.queries.favorite(principal.id, product_id)
         if view is None:  # withdrawn or removed right after
             raise NotFound("No such product.", field="product_id")

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
-from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher
+from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher, feed_update
 from application.pagination import PAGE_DEFAULT, check_limit, decode_cursor, encode_cursor
 from application.ports.clock import Clock
 from application.ports.orders import OrderItemView, OrderView, SaleView
@@ -143,6 +143,7 @@ class Checkout:
                 for seller_id in sorted({line.seller_id for line in lines if line.seller_id is not None})
             ]
             payloads += await order_events(uow, order, ORDER_PLACED, now)
+            payloads.append(feed_update(principal.id, [line.product_id for line in lines]))
             outbox_ids = await uow.outbox.add_many(payloads)
             jobs = [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(outbox_ids, payloads, strict=True)]
             await uow.commit()

@@ -12,10 +12,17 @@ favorited or reviewed: they know those already, and a feed is for discovery. A s
 start, a user whose items have few neighbours, an empty model on a fresh install) is filled with
 popular items: first those of the categories the caller interacts with most, then overall.
 
-Rankings are cached: a feed for a minute, in the ``feed:{user_id}`` namespace that the caller's
-own writes bump and under the model's version (each refresh bumps ``recs``); similar products
-until the next refresh. The products in them are looked up on every request, so a withdrawn
-product disappears at once.
+Rankings are cached, in the ``feed:{user_id}`` namespace that the caller's own writes bump and
+under the model's version (each refresh bumps ``recs``); similar products until the next refresh.
+They are also computed ahead of requests (primed): for the most active users after every refresh,
+and for the caller after each of their favorites, orders and reviews (``UpdateFeed``, a job the
+write enqueues through the outbox), so a feed request is one cache read plus one batched product
+look-up. That look-up runs on every request, so a product withdrawn or sold out meanwhile
+disappears at once. A read that finds no primed ranking (the job has not run yet) computes it.
+
+Between refreshes ``UpdateFeed`` also gives the touched products that few users know (new
+products in particular, which the last refresh never saw) neighbours from live co-occurrence
+counts, so a favorite of a product listed since the refresh already brings its related products.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import msgspec
 import polars as pl
 
 from application import pagination
-from application.caching import cached, struct_codec
+from application.caching import cached, struct_codec, versioned_key
 from application.identity import Principal
 from application.ports.cache import Cache
 from application.ports.catalog import CatalogQueries
@@ -44,6 +51,7 @@ from application.ports.recommendations import (
     NeighbourStore,
     PopularItem,
     PopularScore,
+    RankingStore,
     RecentInteraction,
 )
 from application.recommendations.feed import FeedItem, UserInteraction, score_feed
@@ -59,10 +67,22 @@ RECENT_INTERACTIONS = 200
 # Cached rankings hold a few more than the largest page, for products withdrawn meanwhile.
 RANK_SIZE = LIMIT_MAX + 10
 LOAD_BATCH = 500
-FEED_TTL = 60.0
-# Similar products and popular lists: until a refresh bumps ``recs`` (the TTL only bounds it).
+# Similar products, popular lists and feeds: until a refresh or a write bumps their namespace
+# (the TTL only bounds it); a refresh primes the feeds again.
 RECS_TTL = 900.0
+FEED_TTL = RECS_TTL
+# A refresh primes the feeds of this many of the most recently active users, so many at a time.
+PRIME_USERS = 20_000
+PRIME_CONCURRENCY = 8
+PRIME_BATCH = 500
+# Between refreshes, a touched product known to at most this many users gets its neighbours from
+# live co-occurrence counts (a small query): it is new, or the model knows little about it;
+# better known products keep the model's neighbours until the next refresh.
+COLD_USERS = 20
 RECS_NAMESPACE = "recs"
+# The popular lists alone: refreshed every few minutes without touching the rankings built from
+# them (their popular fill-ins may lag until the next model refresh or the user's next write).
+POPULAR_NAMESPACE = "popular"
 # "Popular right now" forgets faster than the model (half-life 365 days): a month.
 POPULAR_HALF_LIFE_DAYS = 30.0
 POPULAR_PER_CATEGORY = 100
@@ -91,6 +111,8 @@ class RecommendationDeps:
     cache: Cache
     clock: Clock
     config: ModelConfig = field(default_factory=ModelConfig)
+    # Rankings computed ahead, read when the cache misses (None: the cache alone keeps them).
+    rankings: RankingStore | None = None
 
 
 class ModelState(msgspec.Struct, frozen=True):
@@ -200,8 +222,10 @@ class RefreshRecommendations:
         )
         fitted = time.perf_counter()
         await self.deps.store.replace(neighbours, popular, built_at)
+        await self.deps.cache.bump(POPULAR_NAMESPACE)
         await self.deps.cache.bump(RECS_NAMESPACE)
         stored = time.perf_counter()
+        primed = await prime_feeds(self.deps)
         return {
             "interactions": interactions.height,
             "products": neighbours.get_column("item").n_unique(),
@@ -210,11 +234,16 @@ class RefreshRecommendations:
             "load_seconds": round(loaded - started, 3),
             "fit_seconds": round(fitted - loaded, 3),
             "store_seconds": round(stored - fitted, 3),
+            "primed_feeds": primed,
+            "prime_seconds": round(time.perf_counter() - stored, 3),
         }
 
 
 class RefreshPopularItems:
-    """Recompute the popular items (cold starts and fills) between model refreshes."""
+    """Recompute the popular items (cold starts and fills) between model refreshes.
+
+    Cached popular lists follow at once; rankings already computed keep their fill-ins until the
+    next model refresh (which primes them again) or the user's next write."""
 
     def __init__(self, deps: RecommendationDeps) -> None:
         self.deps = deps
@@ -225,7 +254,7 @@ class RefreshPopularItems:
         interactions, live = await _load(self.deps.source)
         popular = await anyio.to_thread.run_sync(_popular_scores, interactions, live, now)
         await self.deps.store.replace_popular(popular)
-        await self.deps.cache.bump(RECS_NAMESPACE)
+        await self.deps.cache.bump(POPULAR_NAMESPACE)
         return {
             "interactions": interactions.height,
             "popular": len(popular),
@@ -276,10 +305,16 @@ def _merge(segments: Sequence[Sequence[Ranked]], skip: Collection[uuid.UUID], si
 
 
 async def _hydrate(
-    queries: CatalogQueries, ranking: Sequence[Ranked], limit: int, *, not_sold_by: uuid.UUID | None = None
+    queries: CatalogQueries,
+    ranking: Sequence[Ranked],
+    limit: int,
+    *,
+    not_sold_by: uuid.UUID | None = None,
+    in_stock: bool = False,
 ) -> list[tuple[Ranked, ProductSummary]]:
-    """The first ``limit`` ranked products that are live (and not sold by ``not_sold_by``), looked
-    up in one batched query (a second one only when some of the first batch have gone)."""
+    """The first ``limit`` ranked products that are live (not sold by ``not_sold_by``, in stock
+    if asked), looked up in one batched query (a second one only when some of the first batch
+    have gone)."""
     found: list[tuple[Ranked, ProductSummary]] = []
     start = 0
     while len(found) < limit and start < len(ranking):
@@ -288,7 +323,7 @@ async def _hydrate(
         summaries = await queries.product_summaries([entry.product_id for entry in chunk])
         for entry in chunk:
             summary = summaries.get(entry.product_id)
-            if summary is not None and summary.seller.id != not_sold_by:
+            if summary is not None and summary.seller.id != not_sold_by and (summary.stock > 0 or not in_stock):
                 found.append((entry, summary))
     return found[:limit]
 
@@ -304,7 +339,7 @@ async def _popular(deps: RecommendationDeps, category_id: uuid.UUID | None = Non
         return await deps.store.popular(limit=RANK_SIZE, category_ids=sorted(tree))
 
     key = f"popular:{category_id or 'all'}"
-    return await cached(deps.cache, key, RECS_TTL, load, *_POPULAR, namespace=RECS_NAMESPACE)
+    return await cached(deps.cache, key, RECS_TTL, load, *_POPULAR, namespace=POPULAR_NAMESPACE)
 
 
 def _strongest_categories(
@@ -333,28 +368,48 @@ def _because(entry: FeedItem, names: dict[str, str]) -> str:
 class GetFeed:
     """Your personal feed, best first.
 
-    Scored from your newest favorites, purchases and good reviews (read live: a new favorite or
-    order shows at once) against everyone's co-occurrences, refreshed every 15 minutes. Never
-    your own listings, withdrawn products, or what you bought, favorited or reviewed. New users
-    and short feeds get popular items: of your strongest categories first, then overall.
+    Scored from your newest favorites, purchases and good reviews (a new favorite or order shows
+    within seconds) against everyone's co-occurrences, refreshed every 15 minutes. Never your
+    own listings, withdrawn or sold-out products, or what you bought, favorited or reviewed. New
+    users and short feeds get popular items: of your strongest categories first, then overall.
     `reason` says why each item is there; `score` sorts the list.
     """
 
     def __init__(self, deps: RecommendationDeps) -> None:
         self.deps = deps
 
+    async def _key(self) -> str:
+        # Keyed by the model's version too, so a refresh reaches every cached feed at once.
+        return f"ranking:m{await self.deps.cache.version(RECS_NAMESPACE)}"
+
     async def execute(self, principal: Principal, *, limit: int = LIMIT_DEFAULT) -> Feed:
         check_limit(limit)
         user_id = principal.id
 
         async def load() -> list[Ranked]:
-            return await self.rank(user_id)
+            stored = await self.deps.rankings.fresh(user_id) if self.deps.rankings is not None else None
+            return stored if stored is not None else await self.rank(user_id)
 
-        # Keyed by the model's version too, so a refresh reaches every cached feed at once.
-        key = f"ranking:m{await self.deps.cache.version(RECS_NAMESPACE)}"
+        key = await self._key()
         ranking = await cached(self.deps.cache, key, FEED_TTL, load, *_RANKING, namespace=feed_namespace(user_id))
-        found = await _hydrate(self.deps.queries, ranking, limit, not_sold_by=user_id)
+        found = await _hydrate(self.deps.queries, ranking, limit, not_sold_by=user_id, in_stock=True)
         return Feed(items=[Recommendation(product=summary, score=r.score, reason=r.reason) for r, summary in found])
+
+    async def prime(self, user_id: uuid.UUID, *, save: bool = True) -> list[Ranked]:
+        """Compute the user's ranking now, cache it where the next request looks and store it
+        (``save``) for when the cache has lost it.
+
+        The versions and the time are taken before the interactions are read: a write that
+        commits meanwhile bumps the user's namespace and is newer than the stored ranking, so
+        this ranking is never served in place of one that includes it.
+        """
+        key = await versioned_key(self.deps.cache, feed_namespace(user_id), await self._key())
+        computed_at = self.deps.clock.now()
+        ranking = await self.rank(user_id)
+        await self.deps.cache.set(key, _RANKING[0](ranking), FEED_TTL)
+        if save and self.deps.rankings is not None:
+            await self.deps.rankings.put_many([(user_id, ranking)], computed_at)
+        return ranking
 
     async def rank(self, user_id: uuid.UUID) -> list[Ranked]:
         """Up to ``RANK_SIZE`` product ids for the user, with scores and reasons (uncached)."""
@@ -426,9 +481,62 @@ class GetSimilarProducts:
         return _merge([similar, [Ranked(p.product_id, p.score) for p in popular]], {product_id}, RANK_SIZE)
 
 
+async def _prime_into(
+    feed: GetFeed, user_id: uuid.UUID, limiter: anyio.Semaphore, out: list[tuple[uuid.UUID, list[Ranked]]]
+) -> None:
+    async with limiter:
+        out.append((user_id, await feed.prime(user_id, save=False)))
+
+
+async def prime_feeds(deps: RecommendationDeps) -> int:
+    """Prime the feeds of the ``PRIME_USERS`` most recently active users, a few at a time,
+    storing them in batches."""
+    users = await deps.source.active_users(limit=PRIME_USERS)
+    feed = GetFeed(deps)
+    for start in range(0, len(users), PRIME_BATCH):
+        batch = users[start : start + PRIME_BATCH]
+        computed_at = deps.clock.now()
+        rankings: list[tuple[uuid.UUID, list[Ranked]]] = []
+        limiter = anyio.Semaphore(PRIME_CONCURRENCY)
+        async with anyio.create_task_group() as group:
+            for user_id in batch:
+                group.start_soon(_prime_into, feed, user_id, limiter, rankings)
+        if deps.rankings is not None:
+            await deps.rankings.put_many(rankings, computed_at)
+    return len(users)
+
+
+class UpdateFeed:
+    """After a user's favorite, order or review (a job): neighbours for the little-known products
+    they touched, from live co-occurrence counts, then their feed primed.
+
+    Idempotent (it recomputes from what is stored), so a retried or duplicated job is harmless.
+    """
+
+    def __init__(self, deps: RecommendationDeps) -> None:
+        self.deps = deps
+
+    async def execute(self, user_id: uuid.UUID, product_ids: Collection[uuid.UUID]) -> str:
+        deps = self.deps
+        updated = 0
+        for product_id in sorted(set(product_ids)):
+            # One user more than the threshold: enough to tell a well-known product, cheaply.
+            co = await deps.source.co_interactions(product_id, max_users=COLD_USERS + 1, limit=deps.config.top_n)
+            if 0 < co.users <= COLD_USERS and co.counts:
+                # The share of the product's users who also took each other product.
+                await deps.store.set_neighbours(product_id, [(other, n / co.users) for other, n in co.counts])
+                await deps.cache.delete(await versioned_key(deps.cache, RECS_NAMESPACE, f"similar:{product_id}"))
+                updated += 1
+        # A new version first: every process (and its first-level cache) then reads the primed one.
+        await deps.cache.bump(feed_namespace(user_id))
+        await GetFeed(deps).prime(user_id)
+        return f"feed primed, {updated} products given live neighbours"
+
+
 def build_recommendation_use_cases(deps: RecommendationDeps) -> dict[str, Any]:
     """The use cases by the names the container, the jobs and the HTTP handlers use."""
     return {
+        "update_feed": UpdateFeed(deps),
         "refresh_recommendations": RefreshRecommendations(deps),
         "refresh_popular_items": RefreshPopularItems(deps),
         "get_feed": GetFeed(deps),
