@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from redis import Redis as SyncRedis
 from sqlalchemy import select, update
 
 from adapters.jobs.saq_queue import QueueUnavailable, SaqJobQueue
@@ -139,9 +140,11 @@ def test_worker_process_is_alive_then_stops_on_sigterm(sqlite_url: str, tmp_path
         "DATABASE_URL": sqlite_url,
         "REDIS_URL": REDIS_URL,
         "JOB_QUEUE_NAME": name,
+        "REDIS_KEY_PREFIX": f"{name}:",
         "VAR_DIR": str(tmp_path / "var"),
         "LOG_JSON": "false",
     }
+    heartbeat_key = f"{name}:worker:heartbeat"  # what the API's /ready reads
     marketplace = Path(sys.executable).parent / "marketplace"
     process = subprocess.Popen(
         [str(marketplace), "worker", "--alive-file", str(alive), "--concurrency", "2"],
@@ -155,6 +158,15 @@ def test_worker_process_is_alive_then_stops_on_sigterm(sqlite_url: str, tmp_path
             assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
             assert time.monotonic() < deadline, "worker did not become alive"
             time.sleep(0.1)
+        redis = SyncRedis.from_url(REDIS_URL)
+        try:
+            while (stamp := redis.get(heartbeat_key)) is None:
+                assert time.monotonic() < deadline, "no heartbeat in Redis"
+                time.sleep(0.1)
+            assert abs(time.time() - float(stamp)) < 10
+        finally:
+            redis.delete(heartbeat_key)
+            redis.close()
         process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         output, _ = process.communicate(timeout=30)
