@@ -7,11 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: help install run test test-unit test-integration lint format bench bench-recs load fuzz migrate openapi worker clean
+.PHONY: help install run run-pg test test-unit test-integration lint format bench bench-recs load fuzz migrate openapi worker clean
 
 help:
 	@echo "make run        serve on http://$(HOST):$(PORT) (SQLite + in-process cache/jobs + demo data, or DATABASE_URL/REDIS_URL)"
-	@echo "make test       unit + integration tests (Postgres and Redis at DATABASE_URL/REDIS_URL, default local)"
+	@echo "make run-pg     the production shape locally: its own Postgres + Redis in var/dev-services, worker, API"
+	@echo "make test       unit + integration tests (Postgres/Redis at DATABASE_URL/REDIS_URL or local; else starts its own)"
 	@echo "make lint       ruff, mypy (strict on domain/application), import-linter"
 	@echo "make bench      load benchmark against reference apps;  make bench-recs  recommender scale"
 	@echo "make worker     run the SAQ worker (needs REDIS_URL)"
@@ -26,6 +27,9 @@ install: .venv/.installed
 run: install
 	APP_ENV=$${APP_ENV:-development} SEED_DEMO_DATA=$${SEED_DEMO_DATA:-true} LOG_JSON=$${LOG_JSON:-false} \
 		$(RUN) marketplace serve
+
+run-pg: install
+	$(RUN) marketplace dev-services
 
 worker: install
 	$(RUN) marketplace worker

@@ -7,9 +7,11 @@ between tests. SQLite: one migrated template file, copied per test. Runs never c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -49,18 +51,58 @@ def _reachable(url: str, default_port: int) -> bool:
         return False
 
 
+_services = contextlib.ExitStack()
+_services_line = ""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Use the Postgres and Redis that answer; start throw-away ones for those that do not.
+
+    Runs once, in the xdist controller (or the only process), before workers are spawned: the
+    workers inherit the URLs through DATABASE_URL / REDIS_URL.
+    """
+    global PG_ADMIN_URL, REDIS_URL, _services_line
+    if hasattr(config, "workerinput"):
+        return
+    began = time.perf_counter()
+    need_pg, need_redis = not _reachable(PG_ADMIN_URL, 5432), not _reachable(REDIS_URL, 6379)
+    used = {"PostgreSQL": (PG_ADMIN_URL, "running"), "Redis": (REDIS_URL, "running")}
+    if need_pg or need_redis:
+        from entrypoints.devservices import DevServicesUnavailable, EmbeddedPostgres, EmbeddedRedis, throwaway_dir
+
+        try:
+            base = _services.enter_context(throwaway_dir("marketplace-test-services-"))
+            if need_redis:
+                redis = EmbeddedRedis(base / "redis")
+                _services.callback(redis.stop)
+                redis.start()
+                REDIS_URL = os.environ["REDIS_URL"] = redis.url
+                used["Redis"] = (REDIS_URL, "self-started")
+            if need_pg:
+                postgres = EmbeddedPostgres(base / "postgres")
+                _services.callback(postgres.stop)
+                postgres.start()
+                PG_ADMIN_URL = os.environ["DATABASE_URL"] = postgres.url
+                used["PostgreSQL"] = (PG_ADMIN_URL, "self-started")
+        except (DevServicesUnavailable, RuntimeError) as error:
+            _services.close()
+            pytest.exit(f"Nothing answers at {PG_ADMIN_URL} / {REDIS_URL} and starting our own failed: {error}", 3)
+    took = time.perf_counter() - began
+    _services_line = (
+        "test services: "
+        + ", ".join(f"{name} {url} ({how})" for name, (url, how) in used.items())
+        + f"; ready in {took:.2f} s"
+    )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _services.close()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    missing = []
-    if not _reachable(PG_ADMIN_URL, 5432):
-        missing.append(f"Postgres at {PG_ADMIN_URL}")
-    if not _reachable(REDIS_URL, 6379):
-        missing.append(f"Redis at {REDIS_URL}")
-    if missing:
-        pytest.exit(
-            "Cannot reach " + " and ".join(missing) + ". Start them (see the README's two commands) or set "
-            "DATABASE_URL / REDIS_URL.",
-            returncode=3,
-        )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if _services_line and reporter is not None:
+        reporter.write_line(_services_line)
 
 
 def test_settings(**overrides: str) -> Any:

