@@ -11,8 +11,9 @@
    API worker and of the job worker (restarted after the fault), and ``LOCK TABLE products IN
    ACCESS EXCLUSIVE MODE`` held from a connection of its own; each fault lasts ``--fault-seconds``
    (or its own default) and is followed by ``--after`` seconds of recovery;
-5. prints one table: answers by class (2xx / 4xx / 5xx / network errors) during and after each
-   fault, the time to the first 2xx after it ended, the slowest answer, and what ``/ready`` said
+5. prints one table: answers by class (2xx / 4xx / 5xx / network errors) that came during and
+   after each fault (by when the answer came), the time to the first 2xx of a request begun after
+   it ended, the slowest answer, and what ``/ready`` said
    during it; then the integrity checks: one order per idempotency key, no confirmed order
    missing, stock = stock before − units ordered for every product, the outbox drained.
 
@@ -371,7 +372,9 @@ async def integrity(
 
 
 def in_range(outcomes: list[Outcome], start: float, end: float) -> list[Outcome]:
-    return [o for o in outcomes if start <= o.started < end]
+    """Requests whose answer (or error) came in [start, end): an answer is the fault's when it came
+    while the fault lasted, whenever the request began."""
+    return [o for o in outcomes if start <= o.ended < end]
 
 
 def classes(outcomes: list[Outcome]) -> str:

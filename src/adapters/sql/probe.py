@@ -1,9 +1,7 @@
 """A readiness probe of the database on a connection of its own (never the request pool).
 
 It reads one row of each table the request paths depend on, so a table locked against readers
-(``LOCK TABLE``, a long ``ALTER TABLE``) shows as stalled, not only a server that is down; the
-server ends the probe after ``timeout`` seconds (statement and lock timeouts), the caller's timer
-covers a server that does not answer at all.
+(``LOCK TABLE``, a long ``ALTER TABLE``) shows as stalled, not only a server that is down.
 """
 
 from __future__ import annotations
@@ -25,11 +23,17 @@ class DatabaseProbe:
     def __init__(self, url: str, *, timeout: float) -> None:
         url = normalize_url(url)
         connect_args: dict[str, Any] = {"timeout": timeout}
+        pool: dict[str, Any] = {"poolclass": NullPool}  # SQLite: a fresh connection is nearly free
         if url.startswith("postgresql"):
-            budget = Budget(statement_seconds=timeout, lock_seconds=timeout, acquire_seconds=timeout)
+            # The caller's timer (``timeout``) ends a probe that waits and calls it stalled; the server
+            # ends the abandoned statement a little later.
+            late = timeout + 0.5
+            budget = Budget(statement_seconds=late, lock_seconds=late, acquire_seconds=timeout)
             connect_args["server_settings"] = {"application_name": "marketplace-ready", **budget.server_settings()}
-        # NullPool: a fresh connection per probe, closed after it (what a restarted server needs).
-        self.engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+            # A pool of its own, kept small: a probe is one round trip on a loaded machine instead of
+            # a new connection each time; pre-ping replaces a connection a restart ended.
+            pool = {"pool_size": 1, "max_overflow": 2, "pool_timeout": timeout, "pool_pre_ping": True}
+        self.engine = create_async_engine(url, connect_args=connect_args, **pool)
 
     async def __call__(self) -> None:
         async with self.engine.connect() as conn:

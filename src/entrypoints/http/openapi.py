@@ -55,7 +55,9 @@ DESCRIPTIONS = {
     "413": "Request body larger than 1 MiB.",
     "422": "Well-formed input that breaks a rule; `errors` names the fields.",
     "429": "Too many requests; see the Retry-After header.",
-    "503": "A backing service is unavailable; retry shortly.",
+    "503": "A backing service is unavailable, or the request did not finish within the request deadline "
+    "(REQUEST_DEADLINE_SECONDS); retry after Retry-After. For /ready: `errors` names each check that is down "
+    "or stalled.",
 }
 _AUTH_THROTTLED = {
     "/api/auth/login",
@@ -68,7 +70,7 @@ _AUTH_THROTTLED = {
 
 
 def _codes(path: str, method: str, op: Operation) -> set[str]:
-    codes = {"503"} if path.startswith("/api") else set()
+    codes = {"503"} if path.startswith("/api") or path == "/ready" else set()
     secured = op.security != [{}]
     if secured:
         codes |= {"401"}
