@@ -181,3 +181,38 @@ def test_the_request_deadline_must_be_a_positive_number(deadline: str) -> None:
 
     with pytest.raises((SettingsError, ValueError)):
         test_settings(REQUEST_DEADLINE_SECONDS=deadline)
+
+
+async def test_a_job_failed_by_a_postgres_outage_is_counted_once_postgres_answers(pg_url: str, tmp_path: Path) -> None:
+    """The outbox keeps its books through an outage: the attempt that failed because the database
+    was gone is written (attempts, last_error) by the relay's next tick once it answers again."""
+    from entrypoints.jobs import run_job
+    from tests.conftest import _truncate
+
+    await _truncate(pg_url)
+    target = urlparse(pg_url)
+    proxy = TcpProxy((target.hostname or "127.0.0.1", target.port or 5432))
+    await proxy.start()
+    via_proxy = target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}").geturl()
+    container = Container(test_settings(DATABASE_URL=via_proxy, VAR_DIR=str(tmp_path / "var")))
+    try:
+        assert isinstance(container.queue, InProcessJobQueue)
+        container.queue.handler = None  # the test runs the job itself
+        await container.use_cases["register_user"].execute(username="ivy", email="ivy@example.com", password="x" * 12)
+        async with container.db.engine.connect() as conn:
+            row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "send_welcome_email"))).one()
+        await proxy.cut()  # Postgres is gone
+        with pytest.raises(Exception):
+            await run_job(container, row.kind, {"outbox_id": str(row.id), **row.payload})
+        await proxy.start()  # back
+        from entrypoints.jobs import relay_outbox
+
+        await relay_outbox(container)  # the relay's tick writes what the database missed
+        async with container.job_db.engine.connect() as conn:
+            after = (await conn.execute(select(OUTBOX).where(OUTBOX.c.id == row.id))).one()
+        assert after.attempts == 1 and after.processed_at is None and after.last_error
+        assert (await run_job(container, row.kind, {"outbox_id": str(row.id), **row.payload}))["outcome"] == "sent"
+    finally:
+        await container.shutdown()
+        if proxy.server is not None:
+            await proxy.cut()
