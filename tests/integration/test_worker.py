@@ -59,7 +59,7 @@ async def test_relay_on_sql(container: Any) -> None:
     await _set(container, stale, dispatched_at=now - timedelta(minutes=6))
     await _set(container, recent, dispatched_at=now - timedelta(minutes=1))
     await _set(container, done, processed_at=now)
-    await _set(container, dead, attempts=10)
+    await _set(container, dead, attempts=30)  # the default cap
     queue = RecordingQueue()
     relay = RelayOutbox(container.outbox, queue, container.clock)
     assert await relay.execute() == 2

@@ -154,7 +154,7 @@ async def test_relay_picks_undispatched_and_stale_rows_only() -> None:
     rows[stale]["dispatched_at"] = w.clock.now() - timedelta(minutes=6)
     rows[recent]["dispatched_at"] = w.clock.now() - timedelta(minutes=1)
     rows[done]["processed_at"] = w.clock.now()
-    rows[dead]["attempts"] = 10
+    rows[dead]["attempts"] = 30  # the default cap
 
     assert await _relay(w, store).execute() == 2
     assert sorted(key for _, _, key in w.queue.jobs) == sorted([f"outbox:{lost}", f"outbox:{stale}"])
@@ -296,3 +296,33 @@ async def test_relay_with_no_grace_sends_rows_written_moments_ago() -> None:
     w.clock.advance(seconds=1)
     assert await _relay(w, store).execute() == 0  # within the grace: their requests dispatch them
     assert await _relay(w, store).execute(grace=timedelta(0)) == 2  # the queue just came back
+
+
+async def test_concurrent_jobs_write_each_missed_failure_once() -> None:
+    """Ten jobs start together right after an outage: the failures the database missed are written
+    once, not once per job (each job flushes the ledger before its own work)."""
+    w = make_world()
+    runner, _, _ = wire(w)
+    store = FlakyStore(w.uow.store)
+    runner.outbox = store
+    await auth.Register(w.deps).execute(username="finn", email="finn@example.com", password=PW)
+    welcome = next(j for j in w.queue.jobs if j[0] == SEND_WELCOME)
+    verification = next(j for j in w.queue.jobs if j[0] == SEND_VERIFICATION)
+    store.down = True
+    for _ in range(3):
+        with pytest.raises(ConnectionRefusedError):
+            await runner.execute(welcome[0], welcome[1])
+    store.down = False
+    real_record = MemoryOutboxJobStore.record_failure
+
+    async def slow_record(self: Any, *args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.01)  # the write yields: the other jobs' flushes run meanwhile
+        await real_record(self, *args, **kwargs)
+
+    store.record_failure = slow_record.__get__(store)  # type: ignore[method-assign]
+    outcomes = await asyncio.gather(
+        *(runner.execute(verification[0], verification[1]) for _ in range(10)), return_exceptions=True
+    )
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    assert w.uow.store.table("outbox")[uuid.UUID(welcome[1]["outbox_id"])]["attempts"] == 3
+    assert not runner.unrecorded

@@ -88,11 +88,20 @@ class RunOutboxJob:
         return {**result, "outcome": note}
 
     async def flush_unrecorded(self) -> int:
-        """Write the failures the database could not take when they happened; returns how many rows."""
+        """Write the failures the database could not take when they happened; returns how many rows.
+
+        Each entry is taken out before it is written, so concurrent jobs flushing at once write it
+        once; one that cannot be written goes back (merged with any failure noted meanwhile)."""
         written = 0
-        for outbox_id, (attempts, error) in list(self.unrecorded.items()):
-            await self.outbox.record_failure(outbox_id, error, self.clock.now(), attempts=attempts)
-            del self.unrecorded[outbox_id]
+        while self.unrecorded:
+            outbox_id = next(iter(self.unrecorded))
+            attempts, error = self.unrecorded.pop(outbox_id)
+            try:
+                await self.outbox.record_failure(outbox_id, error, self.clock.now(), attempts=attempts)
+            except Exception:
+                newer_attempts, newer_error = self.unrecorded.pop(outbox_id, (0, error))
+                self.unrecorded[outbox_id] = (attempts + newer_attempts, newer_error)
+                raise
             written += 1
         if written:
             log.info("recorded the failed attempts of %d outbox rows the database missed", written)
@@ -133,9 +142,12 @@ class RelayOutbox:
         queue: JobQueue,
         clock: Clock,
         *,
-        stale_after: timedelta = timedelta(minutes=5),
+        # A re-enqueue while the queue still holds the job is ignored (same key), so "stale" can be
+        # short: a job the queue gave up on or lost (a killed worker) runs again within minutes.
+        stale_after: timedelta = timedelta(minutes=2),
         grace: timedelta = timedelta(seconds=10),
-        max_attempts: int = 10,
+        # Failures caused by an outage count too (the books are honest), so the cap is generous.
+        max_attempts: int = 30,
         batch_size: int = 200,
         max_batches: int = 10,
     ) -> None:
