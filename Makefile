@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: help install run run-pg test test-unit test-integration lint format bench bench-recs load fuzz migrate openapi worker clean
+.PHONY: help install run run-pg test test-unit test-integration lint format bench bench-recs load faults fuzz migrate openapi worker clean
 
 help:
 	@echo "make run        serve on http://$(HOST):$(PORT) (SQLite + in-process cache/jobs + demo data, or DATABASE_URL/REDIS_URL)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test       unit + integration tests (Postgres/Redis at DATABASE_URL/REDIS_URL or local; else starts its own)"
 	@echo "make lint       ruff, mypy (strict on domain/application), import-linter"
 	@echo "make bench      load benchmark against reference apps;  make bench-recs  recommender scale"
+	@echo "make faults     mixed load while Redis, Postgres, workers and a table lock fail (own throw-away servers)"
 	@echo "make worker     run the SAQ worker (needs REDIS_URL)"
 
 .venv/.installed: pyproject.toml uv.lock
@@ -68,6 +69,10 @@ bench-recs: install
 
 load: install
 	$(RUN) python bench/load.py
+
+# FAULTS_ARGS="--short" for the quick version; see `python -m bench.faults --help`.
+faults: install
+	$(RUN) python -m bench.faults $(FAULTS_ARGS)
 
 fuzz: install
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-500} HOSTILE_MAX_EXAMPLES=$${HOSTILE_MAX_EXAMPLES:-5000} \

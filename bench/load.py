@@ -89,13 +89,13 @@ class Processes:
         self.running.append((name, process))
         return process
 
-    def stop_all(self) -> None:
+    def stop_all(self, grace: float = 20) -> None:
         for name, process in reversed(self.running):
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
                 try:
-                    process.wait(timeout=20)
+                    process.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
                     log(f"{name} did not stop on SIGTERM; killing its process group")
                     with contextlib.suppress(ProcessLookupError):

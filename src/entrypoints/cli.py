@@ -174,7 +174,7 @@ def seed(
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("/tmp/worker-alive"),  # noqa: S108 - compose's healthcheck reads it
     show_default=True,
-    help="Liveness file, rewritten every 10 s while the worker runs.",
+    help="Liveness file, rewritten every 5 s while the worker runs.",
 )
 def worker(concurrency: int | None, alive_file: Path) -> None:
     """Run the background worker (SAQ on REDIS_URL): emails, reports, the outbox relay, model refreshes.

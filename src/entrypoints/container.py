@@ -6,7 +6,10 @@ else; use cases never learn which adapter they got.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +24,7 @@ from adapters.mail.outbox_dir import OutboxDirMailer
 from adapters.mail.smtp import SmtpMailer
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtAccessTokenIssuer
+from adapters.sql.budget import Budget
 from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
@@ -46,7 +50,8 @@ from application.use_cases.catalog import CatalogDeps, build_catalog_use_cases
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob
 from application.use_cases.recommendations import RecommendationDeps, build_recommendation_use_cases
 from entrypoints.jobs import outbox_handlers
-from entrypoints.schedule import PeriodicTasks
+from entrypoints.readiness import CHECK_SECONDS, Readiness
+from entrypoints.schedule import PeriodicTasks, RelayLoop
 from entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,12 +71,23 @@ class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.clock = SystemClock()
-        self.db: Database = open_database(settings.database_url, pool_size=settings.db_pool_size)
+        request_budget = Budget.for_requests(settings.request_deadline)
+        self.db: Database = open_database(settings.database_url, pool_size=settings.db_pool_size, budget=request_budget)
         self.uow = SqlUnitOfWorkFactory(self.db)
+        # Background work (jobs, reports, the model refresh) has a longer budget, so it gets
+        # connections of its own (opened only when used; on SQLite it shares the writer's turn).
+        self.job_db: Database = open_database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            budget=Budget.for_jobs(settings.job_statement_timeout),
+            hot_reads=False,
+            write_lock=self.db.write_lock,
+        )
+        job_uow = SqlUnitOfWorkFactory(self.job_db)
         # Catalog reads (lists, detail, search, categories, profiles) may go to a read replica;
         # writes and read-your-own-writes paths (cart, orders, auth) stay on the primary.
         self.replica: Database | None = (
-            open_database(settings.database_replica_url, pool_size=settings.db_pool_size)
+            open_database(settings.database_replica_url, pool_size=settings.db_pool_size, budget=request_budget)
             if settings.database_replica_url
             else None
         )
@@ -84,15 +100,25 @@ class Container:
             from adapters.kv.failover import FailoverKeyValueStore
             from adapters.kv.redis import RedisKeyValueStore
 
+            # A stalled Redis costs one call this much (then the cache, key-value and rate-limit
+            # stores back off): well inside the request deadline.
+            redis_timeout = min(0.25, settings.request_deadline / 8)
             self.redis = Redis.from_url(
-                settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=10
+                settings.redis_url,
+                socket_timeout=redis_timeout,
+                socket_connect_timeout=redis_timeout,
+                health_check_interval=10,
             )
             # while Redis is down, in-process state keeps logins and authenticated requests working
             self.kv = FailoverKeyValueStore(RedisKeyValueStore(self.redis, prefix=settings.redis_key_prefix))
         else:
             self.kv = MemoryKeyValueStore()
         self.queue = (
-            SaqJobQueue.from_url(settings.redis_url, name=settings.job_queue_name)
+            SaqJobQueue.from_url(
+                settings.redis_url,
+                name=settings.job_queue_name,
+                enqueue_timeout=min(1.0, settings.request_deadline / 4),
+            )
             if settings.redis_url
             else InProcessJobQueue(self._run_job_inline)
         )
@@ -132,7 +158,8 @@ class Container:
             audience=settings.jwt_audience,
             lifetime_seconds=settings.access_token_ttl,
         )
-        self.outbox = SqlOutboxStore(self.db)
+        self.outbox = SqlOutboxStore(self.db)  # request side: marking rows dispatched
+        self.job_outbox = SqlOutboxStore(self.job_db)  # job side: running, recording, relaying
         self.dispatcher = JobDispatcher(self.queue, self.outbox, context=_request_context)
         deps = auth.AuthDeps(
             uow=self.uow,
@@ -193,23 +220,30 @@ class Container:
         )
         self.use_cases["get_public_profile"] = users.GetPublicProfile(self.catalog_queries)
         self.neighbour_store = SqlNeighbourStore(self.db)
-        self.use_cases.update(
-            build_recommendation_use_cases(
-                RecommendationDeps(
-                    source=SqlInteractionSource(self.db),
-                    store=self.neighbour_store,
-                    queries=self.catalog_queries,
-                    cache=self.cache,
-                    clock=self.clock,
-                    rankings=SqlRankingStore(self.db),
-                )
+        recommendation_deps = RecommendationDeps(
+            source=SqlInteractionSource(self.db),
+            store=self.neighbour_store,
+            queries=self.catalog_queries,
+            cache=self.cache,
+            clock=self.clock,
+            rankings=SqlRankingStore(self.db),
+        )
+        self.use_cases.update(build_recommendation_use_cases(recommendation_deps))
+        background = build_recommendation_use_cases(
+            replace(
+                recommendation_deps,
+                source=SqlInteractionSource(self.job_db),
+                store=SqlNeighbourStore(self.job_db),
+                rankings=SqlRankingStore(self.job_db),
             )
         )
+        for name in ("refresh_recommendations", "refresh_popular_items", "update_feed"):  # jobs: the job budget
+            self.use_cases[name] = background[name]
 
         mail = notifications.MailDeps(
-            uow=self.uow,
+            uow=job_uow,
             mailer=self.mailer,
-            orders=SqlOrderMailQueries(self.db),
+            orders=SqlOrderMailQueries(self.job_db),
             public_base_url=settings.public_base_url,
         )
         report_deps = reports.ReportDeps(
@@ -246,12 +280,29 @@ class Container:
                 "get_report": reports.GetReport(report_deps),
                 "open_report_download": reports.OpenReportDownload(report_deps),
                 "run_outbox_job": RunOutboxJob(
-                    self.outbox, outbox_handlers(mail, report_deps, self.use_cases["update_feed"], fan_out), self.clock
+                    self.job_outbox,
+                    outbox_handlers(
+                        mail,
+                        replace(report_deps, uow=job_uow, sales=SqlSalesLineSource(self.job_db)),
+                        self.use_cases["update_feed"],
+                        fan_out,
+                    ),
+                    self.clock,
                 ),
-                "relay_outbox": RelayOutbox(self.outbox, self.queue, self.clock),
+                "relay_outbox": RelayOutbox(self.job_outbox, self.queue, self.clock),
             }
         )
         self.periodic = PeriodicTasks(self)
+        self.relay_loop = RelayLoop(self)  # started by whichever process runs the jobs
+        self.readiness_checks = Readiness(
+            database_url=settings.database_url,
+            replica_url=settings.database_replica_url,
+            redis_url=settings.redis_url,
+            queue_key=self.queue.depth_key if isinstance(self.queue, SaqJobQueue) else None,
+            key_prefix=settings.redis_key_prefix,
+            worker_max_age=settings.worker_heartbeat_max_age,
+            local_queue_ping=self.queue.ping,
+        )
 
     async def _run_job_inline(self, kind: str, payload: dict[str, Any]) -> None:
         """Embedded default: jobs run in this process (the worker's handlers, same code)."""
@@ -260,63 +311,79 @@ class Container:
         await run_job(self, kind, payload)
 
     async def refresh_metrics(self) -> None:
-        """Set the gauges ``/metrics`` reads at scrape time: model age, cache events, queue depth.
+        """Set the gauges ``/metrics`` reads at scrape time: model age, cache events, queue depth, the
+        oldest pending outbox row, the worker's heartbeat age. Each source has a second; one that does
+        not answer leaves its gauge NaN (or as it was) and the scrape still answers.
 
         The model age is NaN while there is no model (a fresh install before its first refresh).
         """
         import time
 
-        from entrypoints.http.metrics import CACHE_EVENTS, JOB_OUTCOMES, MODEL_AGE, QUEUE_DEPTH
+        from entrypoints.http.metrics import (
+            CACHE_EVENTS,
+            JOB_OUTCOMES,
+            MODEL_AGE,
+            OUTBOX_OLDEST_PENDING_AGE,
+            QUEUE_DEPTH,
+            WORKER_HEARTBEAT_AGE,
+        )
 
-        try:
+        async def model_age() -> None:
             state = await self.use_cases["recommendation_model_state"].execute()
-            MODEL_AGE.set(time.time() - state.built_at if state.built_at is not None else float("nan"))
-        except Exception:  # the database is down: /ready reports that; metrics still answer
-            log.warning("could not read the recommendation model's build time", exc_info=True)
+            MODEL_AGE.set(time.time() - state.built_at if state.built_at is not None else math.nan)
+
+        async def outcomes() -> None:
+            for (kind, outcome), count in (await self.outbox.outcome_counts()).items():
+                JOB_OUTCOMES.labels(kind, outcome).set(count)
+
+        async def oldest_pending() -> None:
+            oldest = await self.outbox.oldest_pending()
+            OUTBOX_OLDEST_PENDING_AGE.set(max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0)
+
+        async def queue_depth() -> None:
+            depth = getattr(self.queue, "depth", None)
+            value = await depth() if depth is not None else -1
+            QUEUE_DEPTH.set(value if value >= 0 else math.nan)  # -1: the queue did not answer
+
+        async def worker_age() -> None:
+            age = await self.readiness_checks.worker_age()
+            WORKER_HEARTBEAT_AGE.set(math.nan if age is None else age)
+
         stats = getattr(self.cache, "stats", None)
         if stats is not None:
             counts = stats()
             for key, result in (("hits", "hit"), ("misses", "miss"), ("errors", "error")):
                 if key in counts:
                     CACHE_EVENTS.labels(result).set(counts[key])
-        depth = getattr(self.queue, "depth", None)
-        if depth is not None:
-            QUEUE_DEPTH.set(await depth())
-        try:
-            for (kind, outcome), count in (await self.outbox.outcome_counts()).items():
-                JOB_OUTCOMES.labels(kind, outcome).set(count)
-        except Exception:
-            log.warning("could not count job outcomes", exc_info=True)
+        sources = {
+            "model age": model_age,
+            "job outcomes": outcomes,
+            "oldest pending job": oldest_pending,
+            "queue depth": queue_depth,
+            "worker heartbeat": worker_age,
+        }
 
-    async def readiness(self) -> dict[str, bool]:
-        from sqlalchemy import text
-
-        status: dict[str, bool] = {}
-        try:
-            async with self.db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            status["database"] = True
-        except Exception:
-            status["database"] = False
-        if self.redis is not None:
+        async def bounded(name: str, source: Any) -> None:
             try:
-                status["cache"] = bool(await self.redis.ping())
-            except Exception:
-                status["cache"] = False
-        else:
-            status["cache"] = True
-        try:
-            status["queue"] = await self.queue.ping()
-        except Exception:
-            status["queue"] = False
-        return status
+                async with asyncio.timeout(CHECK_SECONDS):
+                    await source()
+            except Exception:  # the database or Redis is down or stalled: /ready says so
+                log.warning("metrics: could not read the %s", name, exc_info=True)
+
+        await asyncio.gather(*(bounded(name, source) for name, source in sources.items()))
+
+    async def readiness(self) -> dict[str, str | None]:
+        """Check name → None when fine, else what is wrong (see ``entrypoints.readiness``)."""
+        return await self.readiness_checks.check()
 
     async def startup(self) -> None:
         if isinstance(self.queue, InProcessJobQueue):
             self.periodic.start()  # no worker in the embedded default: this process runs the schedule
+            self.relay_loop.start()
 
     async def shutdown(self) -> None:
         await self.periodic.stop()
+        await self.relay_loop.stop()
         if isinstance(self.queue, InProcessJobQueue):
             await self.queue.drain(timeout=5)
         if isinstance(self.queue, SaqJobQueue):
@@ -326,6 +393,8 @@ class Container:
             await self.cache.close()
         if self.redis is not None:
             await self.redis.aclose()
+        await self.readiness_checks.close()
         await self.db.dispose()
+        await self.job_db.dispose()
         if self.replica is not None:
             await self.replica.dispose()

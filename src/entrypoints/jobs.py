@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from application import jobs
@@ -109,9 +110,11 @@ async def run_job(container: Container, kind: str, payload: dict[str, Any]) -> d
     return result
 
 
-async def relay_outbox(container: Container) -> int:
-    """Re-enqueue outbox rows the queue never got (or lost); every minute."""
-    sent: int = await container.use_cases["relay_outbox"].execute()
+async def relay_outbox(container: Container, *, grace: timedelta | None = None) -> int:
+    """Re-enqueue outbox rows the queue never got (or lost), after writing the failed attempts the
+    database missed while it was down; every few seconds (``entrypoints.schedule.RelayLoop``)."""
+    await container.use_cases["run_outbox_job"].flush_unrecorded()
+    sent: int = await container.use_cases["relay_outbox"].execute(grace=grace)
     return sent
 
 

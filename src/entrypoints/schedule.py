@@ -1,11 +1,17 @@
-"""Scheduled work: the outbox relay, webhook retries, the recommendation refreshes and the guest-cart purge.
+"""Scheduled work: webhook retries, the recommendation refreshes, the guest-cart purge, and the outbox
+relay's loop.
 
-With Redis, the SAQ worker runs these as cron jobs (``entrypoints.worker``). In the embedded
+With Redis, the SAQ worker runs the refreshes as cron jobs (``entrypoints.worker``). In the embedded
 default there is no worker, so the API process runs them as background asyncio tasks started
 in ``Container.startup`` and cancelled on shutdown; they run one at a time per task, never
 inside a request, and their CPU-heavy parts belong in threads (the use cases' job). A fresh
 install with data but no recommendation model gets its first refresh right after start-up
 (``due_now``) instead of half a minute later.
+
+The outbox relay is not a cron job but a loop of its own (``RelayLoop``, in the worker or the
+embedded API process): every few seconds while the queue answers, probing it with a growing pause
+while it does not, and relaying at once (with no grace) when it answers again, so the jobs written
+during a Redis outage are on the queue within seconds of its return, not at the next minute.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from entrypoints.jobs import (
@@ -47,7 +54,6 @@ class Scheduled:
 
 
 SCHEDULE = (
-    Scheduled("outbox_relay", "* * * * *", 60, 15, relay_outbox, timeout_seconds=50),
     Scheduled(
         "refresh_recommendations",
         "*/15 * * * *",
@@ -102,3 +108,58 @@ class PeriodicTasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks = []
+
+
+RELAY_EVERY_SECONDS = 5.0
+RELAY_TIMEOUT_SECONDS = 50.0
+
+
+class RelayLoop:
+    """The outbox relay, every ``every`` seconds while the queue answers. While it does not, the
+    queue is pinged with a pause growing from ``min_pause`` to ``max_pause``; its first answer
+    triggers a relay at once with no grace, so rows written during the outage go out then."""
+
+    def __init__(
+        self,
+        container: Container,
+        *,
+        every: float = RELAY_EVERY_SECONDS,
+        min_pause: float = 0.5,
+        max_pause: float = 4.0,
+    ) -> None:
+        self.container = container
+        self.every, self.min_pause, self.max_pause = every, min_pause, max_pause
+        self.runs = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def _loop(self) -> None:
+        pause, queue_was_down = self.min_pause, False
+        while True:
+            if not await self.container.queue.ping():
+                if not queue_was_down:
+                    log.warning("job queue unavailable; the outbox relay waits for it")
+                queue_was_down = True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.max_pause)
+                continue
+            if queue_was_down:
+                log.info("job queue available again; relaying the outbox now")
+            try:
+                async with asyncio.timeout(RELAY_TIMEOUT_SECONDS):
+                    await relay_outbox(self.container, grace=timedelta(0) if queue_was_down else None)
+                queue_was_down = False
+            except Exception:
+                log.warning("outbox relay failed; next run in %.0fs", self.every, exc_info=True)
+            self.runs += 1
+            pause = self.min_pause
+            await asyncio.sleep(self.every)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

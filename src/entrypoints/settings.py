@@ -30,6 +30,13 @@ def _list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = float(env.get(name) or default)
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive number of seconds.")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str = "production"
@@ -59,6 +66,14 @@ class Settings:
     smtp_starttls: bool = False
     seed_demo_data: bool = False
     db_pool_size: int = 10
+    # A request's whole budget: past it the answer is 503 with Retry-After (its statements, lock
+    # waits and pool waits give up a little earlier, on the database side).
+    request_deadline: float = 5.0
+    # Background work (jobs, reports, the model refresh) runs on connections of its own with this
+    # limit per statement and lock wait.
+    job_statement_timeout: float = 300.0
+    # With Redis (a worker deployed), /ready is 503 when no worker reported for this long; 0: unchecked.
+    worker_heartbeat_max_age: float = 60.0
     argon2_time_cost: int = 3
     argon2_memory_cost: int = 65536
     log_level: str = "INFO"
@@ -128,6 +143,9 @@ class Settings:
             smtp_starttls=_bool(e.get("SMTP_STARTTLS"), False),
             seed_demo_data=_bool(e.get("SEED_DEMO_DATA"), False),
             db_pool_size=int(e.get("DB_POOL_SIZE", "10")),
+            request_deadline=_positive(e, "REQUEST_DEADLINE_SECONDS", 5.0),
+            job_statement_timeout=_positive(e, "JOB_STATEMENT_TIMEOUT_SECONDS", 300.0),
+            worker_heartbeat_max_age=float(e.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "60")),
             argon2_time_cost=int(e.get("ARGON2_TIME_COST", "3")),
             argon2_memory_cost=int(e.get("ARGON2_MEMORY_COST_KIB", "65536")),
             log_level=e.get("LOG_LEVEL", "INFO").upper(),

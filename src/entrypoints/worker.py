@@ -2,15 +2,17 @@
 
 - job functions: one per job kind, all through ``entrypoints.jobs.run_job`` (idempotent);
   per-kind timeouts and retries with exponential backoff are set at enqueue time;
-- cron: the outbox relay every minute, webhook retries every 5 seconds, the recommendation model
-  every 15 minutes, popular items every 5 minutes, the guest-cart purge every hour
-  (``entrypoints.schedule.SCHEDULE``); SAQ keys cron jobs per queue, so several worker replicas
-  run each tick once; a fresh install's first model is built right after start-up;
+- cron: webhook retries every 5 seconds, the recommendation model every 15 minutes, popular items
+  every 5 minutes, the guest-cart purge every hour (``entrypoints.schedule.SCHEDULE``); the outbox
+  relay runs as a loop of its own every few seconds (``entrypoints.schedule.RelayLoop``); SAQ keys
+  cron jobs per queue, so several worker replicas run each tick once; a fresh install's first model
+  is built right after start-up;
 - graceful shutdown on SIGTERM/SIGINT: no new jobs are taken, running ones get
   ``SHUTDOWN_GRACE_SECONDS`` to finish, then are cancelled and go back on the queue (they are
   idempotent, so running one again is safe);
-- liveness: ``/tmp/worker-alive`` is rewritten every ``HEARTBEAT_SECONDS`` while the event loop
-  runs (a stuck loop stops refreshing it), and removed on shutdown.
+- liveness: ``/tmp/worker-alive`` is rewritten, and a heartbeat written to Redis (read by the
+  API's ``/ready`` and ``/metrics``), every ``HEARTBEAT_SECONDS`` while the event loop runs (a
+  stuck loop stops refreshing them); the file is removed on shutdown.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,6 +30,7 @@ import structlog
 from saq import CronJob, Worker
 from saq.types import Context, PartialTimersDict, SettingsDict
 
+from adapters.jobs.heartbeat import WorkerHeartbeat
 from adapters.jobs.saq_queue import worker_redis_queue
 from application.jobs import JOB_POLICIES
 from entrypoints.container import Container
@@ -37,20 +41,23 @@ from entrypoints.settings import Settings
 log = logging.getLogger(__name__)
 
 ALIVE_FILE = Path("/tmp/worker-alive")  # noqa: S108 - the path compose's healthcheck reads
-HEARTBEAT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 5.0
 DEQUEUE_TIMEOUT = 2.0
 SHUTDOWN_GRACE_SECONDS = 8
 
 
 class Heartbeat:
-    """Keeps the liveness file fresh (its mtime) while the event loop turns."""
+    """Keeps the liveness file fresh (its mtime) while the event loop turns, and reports to Redis
+    (``report``, what ``/ready`` and ``/metrics`` read) on the same beat."""
 
     def __init__(self, path: Path, every: float = HEARTBEAT_SECONDS) -> None:
         self.path = path
         self.every = every
         self._task: asyncio.Task[None] | None = None
+        self._report: Callable[[], Awaitable[None]] | None = None
 
-    def start(self) -> None:
+    def start(self, report: Callable[[], Awaitable[None]] | None = None) -> None:
+        self._report = report
         self._task = asyncio.create_task(self._beat(), name="worker-heartbeat")
 
     async def _beat(self) -> None:
@@ -60,6 +67,12 @@ class Heartbeat:
                 self.path.write_text(f"{time.time():.0f} pid={os.getpid()}\n")
             except OSError:
                 log.warning("cannot write the liveness file %s", self.path)
+            if self._report is not None:
+                try:
+                    async with asyncio.timeout(min(1.0, self.every)):
+                        await self._report()
+                except Exception:  # Redis is down: the API's /ready says so; the loop goes on
+                    log.debug("could not report the heartbeat to Redis", exc_info=True)
             await asyncio.sleep(self.every)
 
     async def stop(self) -> None:
@@ -149,7 +162,8 @@ def worker_settings(
         container = Container(settings)
         await container.startup()
         cast(dict[str, Any], ctx)["container"] = container
-        heartbeat.start()
+        heartbeat.start(WorkerHeartbeat(container.redis, prefix=settings.redis_key_prefix).beat)
+        container.relay_loop.start()
         first_model.append(asyncio.create_task(_first_model(container), name="first-recommendation-model"))
         log.info("worker ready on queue %r", queue.name)
 

@@ -212,10 +212,12 @@ def test_the_dev_services_command_serves_the_production_shape_and_stops_it_all(t
                     "database": True,
                     "cache": True,
                     "queue": True,
+                    "worker": True,  # with Redis, /ready also waits for the worker's heartbeat
                 }
             except (httpx.HTTPError, ValueError, KeyError):
                 return False
 
+        # ready once the API and the worker (its heartbeat) are up: two cold starts on a busy machine
         assert _eventually(ready, timeout=120), "the API never became ready on its own Postgres and Redis"
         assert (base / "postgres" / "PG_VERSION").exists()
         pids = [

@@ -372,7 +372,7 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     confirmation, build = rows["send_order_confirmation"], rows["build_sales_report"]
     assert build.payload["report_id"] == report["id"] and confirmation.payload["order_id"] == order["id"]
 
-    real_mark = container.outbox.mark_processed
+    real_mark = container.job_outbox.mark_processed
     crashes = {"left": 1}
 
     async def dies_before_marking(*args: Any, **kwargs: Any) -> None:
@@ -381,7 +381,7 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
             raise Crash
         await real_mark(*args, **kwargs)
 
-    monkeypatch.setattr(container.outbox, "mark_processed", dies_before_marking)
+    monkeypatch.setattr(container.job_outbox, "mark_processed", dies_before_marking)
     job = {"outbox_id": str(confirmation.id), **confirmation.payload}
     with pytest.raises(Crash):
         await run_job(container, confirmation.kind, job)  # the email went out, then the worker died

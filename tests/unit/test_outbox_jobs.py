@@ -166,7 +166,7 @@ async def test_relay_picks_undispatched_and_stale_rows_only() -> None:
     rows[stale]["dispatched_at"] = w.clock.now() - timedelta(minutes=6)
     rows[recent]["dispatched_at"] = w.clock.now() - timedelta(minutes=1)
     rows[done]["processed_at"] = w.clock.now()
-    rows[dead]["attempts"] = 10
+    rows[dead]["attempts"] = 30  # the default cap
 
     assert await _relay(w, store).execute() == 2
     assert sorted(key for _, _, key in w.queue.jobs) == sorted([f"outbox:{lost}", f"outbox:{stale}"])
@@ -232,3 +232,109 @@ async def test_dispatch_enqueues_together_and_marks_only_what_reached_the_queue(
     assert await JobDispatcher(queue, Marker()).dispatch(jobs) == 2
     assert [kind for kind, _, _ in queue.jobs] == ["a", "b"]
     assert marked == [jobs[0][0], jobs[2][0]]  # the refused row stays for the relay
+
+
+class FlakyStore(MemoryOutboxJobStore):
+    """The memory outbox with a switch: while ``down``, every call fails like a database outage."""
+
+    down = False
+
+    def __getattribute__(self, name: str) -> Any:
+        attribute = super().__getattribute__(name)
+        if name in {"get", "mark_processed", "record_failure"} and super().__getattribute__("down"):
+
+            async def failing(*_args: Any, **_kwargs: Any) -> Any:
+                raise ConnectionRefusedError("database down")
+
+            return failing
+        return attribute
+
+
+async def test_attempts_failed_by_a_database_outage_are_recorded_once_it_answers() -> None:
+    w = make_world()
+    runner, mailer, _ = wire(w)
+    store = FlakyStore(w.uow.store)
+    runner.outbox = store
+    await auth.Register(w.deps).execute(username="erin", email="erin@example.com", password=PW)
+    welcome = next(j for j in w.queue.jobs if j[0] == SEND_WELCOME)
+    verification = next(j for j in w.queue.jobs if j[0] == SEND_VERIFICATION)
+
+    def row() -> dict[str, Any]:
+        return dict(w.uow.store.table("outbox")[uuid.UUID(welcome[1]["outbox_id"])])
+
+    store.down = True
+    for _ in range(2):  # the database fails before the work can start
+        with pytest.raises(ConnectionRefusedError):
+            await runner.execute(welcome[0], welcome[1])
+    mailer.down = True  # the database is back; this time the work itself fails
+    store.down = False
+    with pytest.raises(ConnectionRefusedError):
+        await runner.execute(welcome[0], welcome[1])
+    assert row()["attempts"] == 3  # the two the database missed, written by this call first, and this one
+    assert "smtp down" in row()["last_error"]
+
+    store.down = True
+    with pytest.raises(ConnectionRefusedError):
+        await runner.execute(verification[0], verification[1])
+    assert runner.unrecorded  # kept in the process while the database is down
+    store.down = False
+    assert await runner.flush_unrecorded() == 1  # the relay's tick writes it without any job running
+    assert not runner.unrecorded and await runner.flush_unrecorded() == 0
+    verification_row = w.uow.store.table("outbox")[uuid.UUID(verification[1]["outbox_id"])]
+    assert verification_row["attempts"] == 1 and "database down" in verification_row["last_error"]
+
+    mailer.down = False
+    assert (await runner.execute(welcome[0], welcome[1]))["outcome"] == "sent"
+    assert row()["attempts"] == 3 and row()["processed_at"] is not None and row()["last_error"] is None
+
+
+async def test_unrecorded_failures_are_bounded() -> None:
+    w = make_world()
+    runner, _, _ = wire(w)
+    store = FlakyStore(w.uow.store)
+    store.down = True
+    runner.outbox = store
+    runner.max_unrecorded = 3
+    for _ in range(5):
+        with pytest.raises(ConnectionRefusedError):
+            await runner.execute(SEND_WELCOME, {"outbox_id": str(uuid.uuid4())})
+    assert len(runner.unrecorded) == 3
+
+
+async def test_relay_with_no_grace_sends_rows_written_moments_ago() -> None:
+    w = make_world()
+    store = MemoryOutboxJobStore(w.uow.store)
+    await _rows(w, 2)
+    w.clock.advance(seconds=1)
+    assert await _relay(w, store).execute() == 0  # within the grace: their requests dispatch them
+    assert await _relay(w, store).execute(grace=timedelta(0)) == 2  # the queue just came back
+
+
+async def test_concurrent_jobs_write_each_missed_failure_once() -> None:
+    """Ten jobs start together right after an outage: the failures the database missed are written
+    once, not once per job (each job flushes the ledger before its own work)."""
+    w = make_world()
+    runner, _, _ = wire(w)
+    store = FlakyStore(w.uow.store)
+    runner.outbox = store
+    await auth.Register(w.deps).execute(username="finn", email="finn@example.com", password=PW)
+    welcome = next(j for j in w.queue.jobs if j[0] == SEND_WELCOME)
+    verification = next(j for j in w.queue.jobs if j[0] == SEND_VERIFICATION)
+    store.down = True
+    for _ in range(3):
+        with pytest.raises(ConnectionRefusedError):
+            await runner.execute(welcome[0], welcome[1])
+    store.down = False
+    real_record = MemoryOutboxJobStore.record_failure
+
+    async def slow_record(self: Any, *args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(0.01)  # the write yields: the other jobs' flushes run meanwhile
+        await real_record(self, *args, **kwargs)
+
+    store.record_failure = slow_record.__get__(store)  # type: ignore[method-assign]
+    outcomes = await asyncio.gather(
+        *(runner.execute(verification[0], verification[1]) for _ in range(10)), return_exceptions=True
+    )
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    assert w.uow.store.table("outbox")[uuid.UUID(welcome[1]["outbox_id"])]["attempts"] == 3
+    assert not runner.unrecorded

@@ -65,12 +65,18 @@ class SaqJobQueue:
         self._unavailable_until = 0.0
 
     @classmethod
-    def from_url(cls, url: str, *, name: str, **kwargs: Any) -> SaqJobQueue:
-        return cls(api_redis_queue(url, name), **kwargs)
+    def from_url(cls, url: str, *, name: str, enqueue_timeout: float = 1.0, **kwargs: Any) -> SaqJobQueue:
+        socket_timeout = min(0.5, enqueue_timeout)
+        return cls(api_redis_queue(url, name, socket_timeout=socket_timeout), enqueue_timeout=enqueue_timeout, **kwargs)
 
     @property
     def name(self) -> str:
         return self.queue.name
+
+    @property
+    def depth_key(self) -> str:
+        """The Redis list of jobs waiting to be picked up (readiness and metrics read its length)."""
+        return self.queue.namespace("queued")
 
     def job(self, kind: str, payload: dict[str, Any], *, key: str) -> Job:
         policy = self.policy(kind)
@@ -97,11 +103,16 @@ class SaqJobQueue:
         self._unavailable_until = 0.0
 
     async def ping(self) -> bool:
+        """Whether Redis answers; a yes also ends the pause after a failure (the relay, probing for
+        Redis to return, enqueues at once)."""
         try:
             async with asyncio.timeout(self.enqueue_timeout):
-                return bool(await cast("Awaitable[bool]", self.queue.redis.ping()))
+                answered = bool(await cast("Awaitable[bool]", self.queue.redis.ping()))
         except Exception:
             return False
+        if answered:
+            self._unavailable_until = 0.0
+        return answered
 
     async def depth(self) -> int:
         """Jobs waiting to be picked up (for metrics); -1 when Redis does not answer."""

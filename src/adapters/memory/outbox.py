@@ -38,10 +38,10 @@ class MemoryOutboxJobStore(MemoryOutboxStore):
             row["payload"] = dict(payload)
             row["last_error"] = None
 
-    async def record_failure(self, outbox_id: uuid.UUID, error: str, now: datetime) -> None:
+    async def record_failure(self, outbox_id: uuid.UUID, error: str, now: datetime, *, attempts: int = 1) -> None:
         row = self._rows().get(outbox_id)
         if row is not None:
-            row["attempts"] = row.get("attempts", 0) + 1
+            row["attempts"] = row.get("attempts", 0) + attempts
             row["last_error"] = error
 
     async def due_for_relay(

@@ -7,9 +7,12 @@ advanced-alchemy's ``SQLAlchemyAsyncConfig`` builds the engine and session maker
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
+from adapters.sql.budget import REQUEST_BUDGET, Budget
 from adapters.sql.read_pool import PgReadPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,7 +45,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+class WriteTurnTimeout(TimeoutError):
+    """SQLite: this process's write lock was not free within the budget (503, not a hang)."""
+
+
+def _sqlite_pragmas(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin: otherwise
     # SAVEPOINTs and rollbacks silently do nothing (SQLAlchemy's documented pysqlite recipe).
     dbapi_connection.isolation_level = None
@@ -49,7 +57,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
 
 
@@ -121,6 +129,7 @@ class Database:
     write_lock: asyncio.Lock
     # Postgres only: the raw asyncpg pool the hottest catalog reads run on (``pg_catalog_queries``).
     reads: PgReadPool | None = None
+    budget: Budget = REQUEST_BUDGET
 
     @property
     def is_postgres(self) -> bool:
@@ -133,6 +142,19 @@ class Database:
         if self.is_postgres:
             return self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return self.engine
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """SQLite: this process's turn to write, waited for at most ``budget.acquire_seconds``."""
+        try:
+            async with asyncio.timeout(self.budget.acquire_seconds):
+                await self.write_lock.acquire()
+        except TimeoutError:
+            raise WriteTurnTimeout(f"no write turn within {self.budget.acquire_seconds:g}s") from None
+        try:
+            yield
+        finally:
+            self.write_lock.release()
 
     async def dispose(self) -> None:
         if self.reads is not None:
@@ -147,7 +169,12 @@ def open_database(
     echo: bool = False,
     connect_args: dict[str, Any] | None = None,
     pooled: bool = True,
+    budget: Budget = REQUEST_BUDGET,
+    hot_reads: bool = True,
+    write_lock: asyncio.Lock | None = None,
 ) -> Database:
+    """``budget`` bounds every statement, lock wait and pool wait on this database's connections;
+    ``write_lock`` lets a second ``Database`` on the same SQLite file share this process's writer turn."""
     url = normalize_url(url)
     engine_config: dict[str, Any] = {"echo": echo}
     if not pooled:
@@ -161,19 +188,25 @@ def open_database(
             pool_size=pool_size * 2,
             max_overflow=0,
             pool_pre_ping=False,
-            pool_timeout=5,
+            pool_timeout=budget.acquire_seconds,
             pool_recycle=1800,
         )
         # A short connect timeout: while Postgres is down or restarting, requests fail fast (503)
-        # instead of queueing behind connection attempts.
-        args = {"timeout": 2, "command_timeout": 30, "server_settings": {"jit": "off"}}
+        # instead of queueing behind connection attempts. The server ends statements and lock waits
+        # past the budget; the client-side command timeout is only the fallback for a server that
+        # does not answer at all.
+        args: dict[str, Any] = {
+            "timeout": min(2.0, budget.acquire_seconds),
+            "command_timeout": budget.statement_seconds + 1,
+            "server_settings": {"jit": "off", **budget.server_settings()},
+        }
         args.update(connect_args or {})
         engine_config["connect_args"] = args
     elif url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine_config["connect_args"] = {"timeout": 5, **(connect_args or {})}
+        engine_config["connect_args"] = {"timeout": budget.acquire_seconds, **(connect_args or {})}
     config = SQLAlchemyAsyncConfig(
         connection_string=url,
         session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
@@ -190,7 +223,8 @@ def open_database(
     if engine.dialect.name == "postgresql":
         event.listen(engine.sync_engine, "handle_error", _disconnect_on_broken_protocol)
     if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = int(budget.acquire_seconds * 1000)
+        event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, busy_ms))
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         event.listen(engine.sync_engine, "invalidate", _sqlite_rollback_on_invalidate)
     # Only units of work use sessions; on SQLite they take the write lock up front (busy_timeout
@@ -202,8 +236,11 @@ def open_database(
         engine=engine,
         sessions=sessions,
         dialect=engine.dialect.name,
-        write_lock=asyncio.Lock(),
-        reads=PgReadPool(url, size=pool_size) if engine.dialect.name == "postgresql" and pooled else None,
+        write_lock=write_lock or asyncio.Lock(),
+        reads=PgReadPool(url, size=pool_size, budget=budget)
+        if engine.dialect.name == "postgresql" and pooled and hot_reads
+        else None,
+        budget=budget,
     )
 
 
@@ -231,4 +268,4 @@ def migrate(url: str, revision: str = "head") -> None:
         raise errors[0]
 
 
-__all__ = ["Database", "migrate", "normalize_url", "open_database"]
+__all__ = ["Budget", "Database", "WriteTurnTimeout", "migrate", "normalize_url", "open_database"]

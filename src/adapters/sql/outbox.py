@@ -45,7 +45,7 @@ class SqlOutboxStore:
             async with self.db.engine.begin() as conn:
                 yield conn
             return
-        async with self.db.write_lock, self.db.engine.begin() as conn:
+        async with self.db.write_turn(), self.db.engine.begin() as conn:
             yield conn
 
     async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None:
@@ -70,12 +70,12 @@ class SqlOutboxStore:
                 .values(processed_at=now, payload=payload, last_error=None, updated_at=now)
             )
 
-    async def record_failure(self, outbox_id: uuid.UUID, error: str, now: datetime) -> None:
+    async def record_failure(self, outbox_id: uuid.UUID, error: str, now: datetime, *, attempts: int = 1) -> None:
         async with self._write() as conn:
             await conn.execute(
                 update(O)
                 .where(O.c.id == outbox_id)
-                .values(attempts=O.c.attempts + 1, last_error=error[:1024], updated_at=now)
+                .values(attempts=O.c.attempts + attempts, last_error=error[:1024], updated_at=now)
             )
 
     async def due_for_relay(
@@ -125,6 +125,15 @@ class SqlOutboxStore:
             return
         async with self._write() as conn:
             await conn.execute(update(O).where(O.c.id.in_(id_list)).values(dispatched_at=None))
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest unprocessed row was written (None: nothing pending) — for /metrics."""
+        query = select(func.min(O.c.created_at)).where(O.c.processed_at.is_(None))  # ix_outbox_pending
+        async with self.db.read_engine.connect() as conn:
+            oldest: datetime | None = (await conn.execute(query)).scalar_one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite keeps naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return oldest
 
     async def outcome_counts(self) -> dict[tuple[str, str], int]:
         """Jobs by (kind, outcome): done, failing (tried and not done yet) or pending — for /metrics."""

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from adapters.sql.budget import REQUEST_BUDGET, Budget
+
 # A connection ended under us: by the server (57P01 and friends arrive as these), by the network,
 # or left by such an end in a state the protocol cannot continue from (InternalClientError).
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
@@ -16,7 +18,9 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
     ConnectionError,
 )
-ACQUIRE_TIMEOUT = 5.0  # like the SQLAlchemy pool's: an exhausted pool answers 503, not a hang
+# Errors under those classes that leave the connection healthy: a bad argument, and a statement ended
+# by statement_timeout (57014 is an "operator intervention"): repeating one would only wait again.
+NOT_LOST: tuple[type[BaseException], ...] = (asyncpg.exceptions.DataError, asyncpg.exceptions.QueryCanceledError)
 
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:
@@ -27,9 +31,10 @@ async def _no_reset(_connection: asyncpg.Connection) -> None:
 class PgReadPool:
     """An asyncpg pool for single-statement reads, opened on first use in the serving event loop."""
 
-    def __init__(self, url: str, *, size: int) -> None:
+    def __init__(self, url: str, *, size: int, budget: Budget = REQUEST_BUDGET) -> None:
         self.dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
         self.size = size
+        self.budget = budget  # like the SQLAlchemy pool's: a stalled or exhausted pool answers 503
         self._pool: asyncpg.Pool | None = None
         # Called with each statement before it runs (tests count statements per request).
         self.observers: list[Callable[[str], None]] = []
@@ -41,10 +46,10 @@ class PgReadPool:
                 min_size=1,
                 max_size=self.size,
                 reset=_no_reset,
-                timeout=2,
-                # The 30 s limit is enforced by the server (statement_timeout), not by a client-side
-                # timer per query (asyncpg's command_timeout arms one on every execute).
-                server_settings={"jit": "off", "statement_timeout": "30000"},
+                timeout=min(2.0, self.budget.acquire_seconds),
+                # The limits are enforced by the server (statement_timeout, lock_timeout), not by a
+                # client-side timer per query (asyncpg's command_timeout arms one on every execute).
+                server_settings={"jit": "off", **self.budget.server_settings()},
             )
             if self._pool is None:
                 self._pool = pool
@@ -60,13 +65,13 @@ class PgReadPool:
             observe(sql)
         pool = await self.pool()
         for attempt in (1, 2):
-            async with pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+            async with pool.acquire(timeout=self.budget.acquire_seconds) as connection:
                 try:
                     rows: list[asyncpg.Record] = await connection.fetch(sql, *args)
                     return rows
                 except CONNECTION_LOST as error:
-                    if isinstance(error, asyncpg.exceptions.DataError) or attempt == 2:
-                        raise  # a bad argument is not a lost connection
+                    if isinstance(error, NOT_LOST) or attempt == 2:
+                        raise  # the connection is fine: the statement was refused or ran out of time
                     connection.terminate()  # never handed out again
         raise AssertionError("unreachable")
 

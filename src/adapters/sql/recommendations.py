@@ -301,7 +301,7 @@ class SqlNeighbourStore:
                 await conn.execute(text("LOCK TABLE item_neighbours, popular_items IN SHARE ROW EXCLUSIVE MODE"))
                 yield conn
             return
-        async with self.db.write_lock:
+        async with self.db.write_turn():
             async with self.db.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
                 yield conn
 

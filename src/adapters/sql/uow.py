@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Self
 
@@ -59,7 +60,7 @@ class SqlUnitOfWork:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._session: AsyncSession | None = None
-        self._locked = False
+        self._turn: AbstractAsyncContextManager[None] | None = None
 
     @property
     def session(self) -> AsyncSession:
@@ -68,8 +69,9 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         if not self._db.is_postgres:
-            await self._db.write_lock.acquire()
-            self._locked = True
+            turn = self._db.write_turn()
+            await turn.__aenter__()  # bounded: past the budget the unit of work fails (503)
+            self._turn = turn
         self._session = self._db.sessions()
         s = self._session
         self.users = SqlUserRepository(s)
@@ -99,9 +101,9 @@ class SqlUnitOfWork:
                 await self._session.close()
         finally:
             self._session = None
-            if self._locked:
-                self._locked = False
-                self._db.write_lock.release()
+            turn, self._turn = self._turn, None
+            if turn is not None:
+                await turn.__aexit__(None, None, None)
 
     async def commit(self) -> None:
         await self.session.commit()

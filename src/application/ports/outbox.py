@@ -27,8 +27,8 @@ class OutboxJobStore(Protocol):
         """Mark the row done and store ``payload`` in place of the original (secrets dropped)."""
         ...
 
-    async def record_failure(self, outbox_id: uuid.UUID, error: str, now: datetime) -> None:
-        """Count a failed attempt and keep its error for operators."""
+    async def record_failure(self, outbox_id: uuid.UUID, error: str, now: datetime, *, attempts: int = 1) -> None:
+        """Count ``attempts`` failed attempts and keep the last one's error for operators."""
         ...
 
     async def due_for_relay(

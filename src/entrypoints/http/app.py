@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     # The edge middleware wraps the whole ASGI handler, not just the routes (Litestar's own
     # middleware runs only once a route matched): 404s for unknown paths, 405s and answers from the
     # exception handler get the request id, the security headers and a metrics sample too.
-    app.asgi_handler = edge(app.asgi_handler)
+    app.asgi_handler = edge(app.asgi_handler, deadline=settings.request_deadline)
     document_errors(app.openapi_schema)
     app.state.container = container
     app.state.settings = settings

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -18,6 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
 from entrypoints.http.headers import is_private, with_security_headers
+from entrypoints.http.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, problem_bytes
 
 log = structlog.get_logger("marketplace.http")
 _slow_log = logging.getLogger("marketplace.slow")
@@ -35,7 +37,16 @@ CACHE_EVENTS = Gauge("cache_events", "Cache hits and misses seen by this process
 QUEUE_DEPTH = Gauge("job_queue_depth", "Jobs waiting in the queue (outbox rows not yet processed)")
 JOB_OUTCOMES = Gauge("job_outcomes", "Jobs finished by kind and outcome (from the outbox)", ["kind", "outcome"])
 MODEL_AGE = Gauge("recommendation_model_age_seconds", "Seconds since the recommendation model was built")
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "outbox_oldest_pending_age_seconds", "Age of the oldest outbox job not yet processed (0: none pending)"
+)
+WORKER_HEARTBEAT_AGE = Gauge(
+    "worker_heartbeat_age_seconds", "Seconds since a job worker last reported (NaN: none reported, or no Redis)"
+)
 SLOW_REQUEST_SECONDS = 0.5
+# Routes with budgets of their own: liveness does no I/O, readiness and the metrics scrape give each
+# source a second (concurrently), so they answer even when the request deadline is shorter.
+OWN_BUDGET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 
 
 def _children(metric: Any) -> Callable[..., Any]:
@@ -47,10 +58,26 @@ _request_counter = _children(REQUESTS)
 _latency_histogram = _children(LATENCY)
 
 
-def edge(app: ASGIApp) -> ASGIApp:
+async def _deadline_answer(send: Callable[[Message], Any], path: str) -> None:
+    body = problem_bytes(503, "The request did not finish within its deadline; try again shortly.", path)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def edge(app: ASGIApp, *, deadline: float | None = None) -> ASGIApp:
     """The one middleware every request passes (one send wrapper, so it stays cheap): bind a request
     id (from X-Request-ID when sane, else new) and echo it, add the security headers, time and count
-    the request, log it when slow."""
+    the request, log it when slow.
+
+    It also holds the request deadline, the last line of defence behind the database's and Redis's
+    own timeouts: a request that has not started its answer ``deadline`` seconds in is cancelled (a
+    transaction in flight rolls back, its connection is dropped) and answered 503 with Retry-After.
+    """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -62,9 +89,12 @@ def edge(app: ASGIApp) -> ASGIApp:
         started = time.perf_counter()
         private = is_private(scope["path"])
         status_holder = [500]
+        timer: asyncio.Timeout | None = None
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if timer is not None and not timer.expired():
+                    timer.reschedule(None)  # the answer has begun: its body is not cut off
                 status_holder[0] = message["status"]
                 headers = with_security_headers(list(message.get("headers", ())), private=private)
                 headers.append((b"x-request-id", request_id.encode()))
@@ -72,7 +102,17 @@ def edge(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, send_wrapper)
+            if deadline is None or scope["path"] in OWN_BUDGET_PATHS:
+                await app(scope, receive, send_wrapper)
+            else:
+                try:
+                    async with asyncio.timeout(deadline) as timer:
+                        await app(scope, receive, send_wrapper)
+                except TimeoutError:
+                    if timer is None or not timer.expired():
+                        raise
+                    log.warning("request deadline passed", path=scope["path"], deadline=deadline)
+                    await _deadline_answer(send_wrapper, scope["path"])
         finally:
             elapsed = time.perf_counter() - started
             route = str(scope.get("path_template") or "unmatched")

@@ -57,7 +57,9 @@ DESCRIPTIONS = {
     "422": "Well-formed input that breaks a rule, or a NUL character in any string (body, form, query, "
     "path or header); `errors` names the fields.",
     "429": "Too many requests; see the Retry-After header.",
-    "503": "A backing service is unavailable; retry shortly.",
+    "503": "A backing service is unavailable, or the request did not finish within the request deadline "
+    "(REQUEST_DEADLINE_SECONDS); retry after Retry-After. For /ready: `errors` names each check that is down "
+    "or stalled.",
 }
 _AUTH_THROTTLED = {
     "/api/auth/login",
@@ -72,6 +74,8 @@ _GUEST_CART_THROTTLED = "/api/cart/guest"
 
 def _codes(path: str, method: str, op: Operation) -> set[str]:
     codes = {"503", "422"} if path.startswith("/api") else set()  # 422: NUL anywhere in the request
+    if path == "/ready":
+        codes.add("503")
     secured = op.security != [{}]
     if secured:
         codes |= {"401"}

@@ -48,16 +48,24 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
+    body = problem_bytes(status, detail, request.url.path if request is not None else None, errors=errors)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_bytes(
+    status: int, detail: str, instance: str | None, *, errors: list[dict[str, Any]] | None = None
+) -> bytes:
+    """A problem document's body (also for answers written below Litestar, by the edge middleware)."""
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body = Problem(
+    problem = Problem(
         type=f"https://httpstatuses.io/{status}",
         title=title,
         status=status,
         detail=detail,
-        instance=request.url.path if request is not None else None,
+        instance=instance,
         errors=errors,
     )
-    return Response(content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return msgspec.json.encode(problem)
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
@@ -125,8 +133,10 @@ _UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
 )
 # SQLSTATEs with the same meaning: connection exceptions (08xxx), operator intervention (57P01
 # admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), 53300
-# too many connections, and 57014 a statement cancelled by statement_timeout (an overloaded database).
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300", "57014")
+# too many connections, 57014 a statement cancelled by statement_timeout (an overloaded database) and
+# 55P03 a lock not granted within lock_timeout (a stalled table: the request deadline's first line).
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300", "57014", "55P03")
+RETRY_AFTER_SECONDS = 2
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -154,7 +164,10 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Re
     # Type names only: the text of a wrapped database error holds the statement and its parameters.
     log.warning("backing service unavailable: %s (%s)", type(exc).__name__, type(cause).__name__ if cause else "-")
     return problem_response(
-        request, 503, "The service is temporarily unavailable; try again shortly.", headers={"Retry-After": "2"}
+        request,
+        503,
+        "The service is temporarily unavailable; try again shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

@@ -9,6 +9,7 @@ rather than failing the login.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -65,22 +66,38 @@ def auth_rate_limit(per_minute: int) -> RateLimitConfig:
 
 
 class FallbackStore(Store):
-    """A store that uses ``primary`` and switches to memory while it is failing."""
+    """A store that uses ``primary`` and switches to memory while it is failing.
 
-    def __init__(self, primary: Store) -> None:
+    After a failure the primary is left alone for a backoff (1 s, doubling to 5 s), so a stalled
+    Redis costs one request its socket timeout, not every request.
+    """
+
+    def __init__(
+        self, primary: Store, *, min_backoff: float = 1.0, max_backoff: float = 5.0, clock: Any = time.monotonic
+    ) -> None:
         self.primary = primary
         self.fallback = MemoryStore()
+        self.min_backoff, self.max_backoff = min_backoff, max_backoff
+        self._clock = clock
+        self._backoff = min_backoff
+        self._down_until = 0.0
         self._warned = False
 
     async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self._clock() < self._down_until:
+            return await getattr(self.fallback, name)(*args, **kwargs)
         try:
             result = await getattr(self.primary, name)(*args, **kwargs)
         except Exception:
             if not self._warned:
                 log.warning("rate-limit store unavailable; using in-process counters until it returns")
                 self._warned = True
+            else:
+                self._backoff = min(self._backoff * 2, self.max_backoff)
+            self._down_until = self._clock() + self._backoff
             return await getattr(self.fallback, name)(*args, **kwargs)
         self._warned = False
+        self._backoff = self.min_backoff
         return result
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
