@@ -46,7 +46,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 import httpx
 
-from bench.load import BIN, PASSWORD, SORTS, WORDS, Processes, log
+from bench.load import BIN, PASSWORD, SORTS, WORDS, Processes, log, prepare_hot_products
 
 FAULTS = ("redis-down", "pg-restart", "pg-down", "api-kill", "worker-kill", "table-lock")
 DEFAULT_SECONDS = {
@@ -433,25 +433,10 @@ async def wait_ready(base_url: str, stack: Stack, timeout: float = 90) -> None:
     raise RuntimeError("the API did not become ready")
 
 
-async def catalogue(url: str, rng: random.Random) -> tuple[list[str], list[str]]:
-    conn = await asyncpg.connect(url)
-    try:
-        ids = [
-            str(r["id"])
-            for r in await conn.fetch("SELECT id FROM products WHERE withdrawn_at IS NULL AND stock > 0 ORDER BY id")
-        ]
-        pool = rng.sample(ids, min(300, len(ids)))
-        hot = pool[:8]
-        await conn.execute("UPDATE products SET stock = 5 WHERE id = ANY($1::uuid[])", [uuid.UUID(h) for h in hot])
-    finally:
-        await conn.close()
-    return pool, hot
-
-
 async def run(stack: Stack, args: argparse.Namespace, faults: list[str]) -> tuple[list[Window], Books, dict[str, int]]:
     await wait_ready(stack.base_url, stack)
     log("ready; signing up the shoppers")
-    pool, hot = await catalogue(stack.database_url, random.Random(11))
+    pool, hot = await prepare_hot_products(stack.database_url, random.Random(11), size=300, hot_count=8, hot_stock=5)
     stock_before = await snapshot_stock(stack.database_url)
     books = Books()
     limits = httpx.Limits(max_connections=args.clients * 2, max_keepalive_connections=args.clients * 2)

@@ -398,16 +398,21 @@ def summary(stats: Stats, seconds: float, clients: int, iterations: int) -> None
     )
 
 
-async def prepare_hot_products(url: str, rng: random.Random) -> tuple[list[str], list[str]]:
+async def prepare_hot_products(
+    url: str, rng: random.Random, *, size: int = 400, hot_count: int = 12, hot_stock: int = 4
+) -> tuple[list[str], list[str]]:
+    """A sample of buyable products, and a few of them with little stock so buyers race for it."""
     conn = await asyncpg.connect(url)
     try:
         ids = [
             str(r["id"])
             for r in await conn.fetch("SELECT id FROM products WHERE withdrawn_at IS NULL AND stock > 0 ORDER BY id")
         ]
-        pool = rng.sample(ids, min(400, len(ids)))
-        hot = pool[:12]
-        await conn.execute("UPDATE products SET stock = 4 WHERE id = ANY($1::uuid[])", [uuid.UUID(h) for h in hot])
+        pool = rng.sample(ids, min(size, len(ids)))
+        hot = pool[:hot_count]
+        await conn.execute(
+            "UPDATE products SET stock = $2 WHERE id = ANY($1::uuid[])", [uuid.UUID(h) for h in hot], hot_stock
+        )
     finally:
         await conn.close()
     return pool, hot
