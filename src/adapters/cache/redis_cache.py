@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
+from adapters.circuit import CircuitBreaker
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _FAILED: Any = object()
@@ -40,12 +42,7 @@ class RedisCache:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self._clock = clock
-        self.down = False
-        self._down_until = 0.0
-        self._backoff = min_backoff
+        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock)
         self._probing = False
         self._lost_bumps: set[str] = set()
         self._abandoned: set[asyncio.Task[Any]] = set()
@@ -55,6 +52,10 @@ class RedisCache:
         self.misses = 0
         self.errors = 0
         self.outages = 0
+
+    @property
+    def down(self) -> bool:
+        return self.breaker.open
 
     async def get(self, key: str) -> bytes | None:
         value: Any = await self._call(lambda: self.client.get(self.prefix + key), None)
@@ -100,8 +101,8 @@ class RedisCache:
 
     async def _call(self, operation: Callable[[], Awaitable[T]], fallback: T) -> T:
         probe = False
-        if self.down:
-            if self._probing or self._clock() < self._down_until:
+        if self.breaker.open:
+            if self._probing or not self.breaker.allows_call():
                 return fallback
             probe = self._probing = True  # one caller probes; the others keep missing meanwhile
         # The call runs as its own task so the deadline is exact: on timeout the caller leaves at
@@ -128,7 +129,7 @@ class RedisCache:
         if error is not None:  # refused connections, protocol errors: all a miss
             self._failed(error)
             return fallback
-        if self.down:
+        if self.breaker.succeeded():
             await self._recovered()
         return task.result()
 
@@ -149,22 +150,15 @@ class RedisCache:
 
     def _failed(self, error: BaseException) -> None:
         self.errors += 1
-        if self.down:
-            self._backoff = min(self._backoff * 2, self.max_backoff)
-        else:
-            self.down = True
+        if self.breaker.failed():
             self.outages += 1
-            self._backoff = self.min_backoff
             log.warning(
                 "cache unavailable (%s: %s); reads go to the database until Redis answers again",
                 type(error).__name__,
                 error,
             )
-        self._down_until = self._clock() + self._backoff
 
     async def _recovered(self) -> None:
-        self.down = False
-        self._backoff = self.min_backoff
         log.info("cache available again")
         lost, self._lost_bumps = self._lost_bumps, set()
         for namespace in lost:

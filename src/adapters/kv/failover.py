@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from adapters.circuit import CircuitBreaker
 from adapters.kv.memory import MemoryKeyValueStore
 from application.ports.kv import KeyValueStore
 
@@ -39,13 +40,12 @@ class FailoverKeyValueStore:
     ) -> None:
         self.primary = primary
         self.fallback = fallback or MemoryKeyValueStore()
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self._clock = clock
-        self.down = False
-        self._down_until = 0.0
-        self._backoff = min_backoff
+        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock)
         self._written: set[str] = set()  # keys set in the fallback during the outage
+
+    @property
+    def down(self) -> bool:
+        return self.breaker.open
 
     async def get(self, key: str) -> bytes | None:
         return await self._call(lambda s: s.get(key))
@@ -65,13 +65,13 @@ class FailoverKeyValueStore:
         return await self._call(lambda s: s.ttl(key))
 
     async def _call(self, operation: Callable[[KeyValueStore], Awaitable[T]], *, written: str | None = None) -> T:
-        if not self.down or self._clock() >= self._down_until:
+        if self.breaker.allows_call():
             try:
                 result = await operation(self.primary)
             except Exception as error:
                 self._failed(error)
             else:
-                if self.down:
+                if self.breaker.succeeded():
                     await self._recovered()
                 return result
         if written is not None:
@@ -79,21 +79,14 @@ class FailoverKeyValueStore:
         return await operation(self.fallback)
 
     def _failed(self, error: Exception) -> None:
-        if self.down:
-            self._backoff = min(self._backoff * 2, self.max_backoff)
-        else:
-            self.down = True
-            self._backoff = self.min_backoff
+        if self.breaker.failed():
             log.warning(
                 "key-value store unavailable (%s: %s); using in-process state until Redis answers again",
                 type(error).__name__,
                 error,
             )
-        self._down_until = self._clock() + self._backoff
 
     async def _recovered(self) -> None:
-        self.down = False
-        self._backoff = self.min_backoff
         log.info("key-value store available again")
         written, self._written = self._written, set()
         for key in written:

@@ -18,6 +18,8 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 
+from adapters.circuit import CircuitBreaker
+
 log = logging.getLogger(__name__)
 AUTH_STORE = "auth_rate_limit"
 GUEST_CART_STORE = "guest_cart_rate_limit"
@@ -77,27 +79,18 @@ class FallbackStore(Store):
     ) -> None:
         self.primary = primary
         self.fallback = MemoryStore()
-        self.min_backoff, self.max_backoff = min_backoff, max_backoff
-        self._clock = clock
-        self._backoff = min_backoff
-        self._down_until = 0.0
-        self._warned = False
+        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock)
 
     async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if self._clock() < self._down_until:
+        if not self.breaker.allows_call():
             return await getattr(self.fallback, name)(*args, **kwargs)
         try:
             result = await getattr(self.primary, name)(*args, **kwargs)
         except Exception:
-            if not self._warned:
+            if self.breaker.failed():
                 log.warning("rate-limit store unavailable; using in-process counters until it returns")
-                self._warned = True
-            else:
-                self._backoff = min(self._backoff * 2, self.max_backoff)
-            self._down_until = self._clock() + self._backoff
             return await getattr(self.fallback, name)(*args, **kwargs)
-        self._warned = False
-        self._backoff = self.min_backoff
+        self.breaker.succeeded()
         return result
 
     async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:

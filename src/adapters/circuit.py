@@ -1,0 +1,51 @@
+"""One circuit breaker for every adapter that falls back while Redis fails.
+
+Closed: calls go through. A failure opens it for a backoff (``min_backoff``, doubling on each
+failed retry up to ``max_backoff``); while open, callers use their fallback at once instead of
+waiting on a dead server. Once the backoff has passed it is half-open: the next call is a retry;
+success closes it, failure opens it again for the doubled backoff. The clock is injectable so
+tests step time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+
+class CircuitBreaker:
+    def __init__(
+        self, *, min_backoff: float = 1.0, max_backoff: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self._clock = clock
+        self.open = False
+        self.backoff = min_backoff
+        self._until = 0.0
+
+    @property
+    def state(self) -> Literal["closed", "open", "half-open"]:
+        if not self.open:
+            return "closed"
+        return "open" if self._clock() < self._until else "half-open"
+
+    def allows_call(self) -> bool:
+        """True when closed or half-open: the caller may try the real service."""
+        return not self.open or self._clock() >= self._until
+
+    def failed(self) -> bool:
+        """Record a failure; True when it opened a closed circuit (the caller warns once)."""
+        opened = not self.open
+        self.backoff = self.min_backoff if opened else min(self.backoff * 2, self.max_backoff)
+        self.open = True
+        self._until = self._clock() + self.backoff
+        return opened
+
+    def succeeded(self) -> bool:
+        """Record a success; True when it closed an open circuit (the caller recovers)."""
+        closed = self.open
+        self.open = False
+        self.backoff = self.min_backoff
+        return closed

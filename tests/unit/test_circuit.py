@@ -1,0 +1,41 @@
+"""The circuit breaker: closed, open for a doubling backoff, half-open once it has passed."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.circuit import CircuitBreaker
+
+
+def test_opens_on_failure_half_opens_after_backoff_and_closes_on_success() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(min_backoff=1.0, max_backoff=4.0, clock=lambda: now[0])
+    assert breaker.state == "closed" and breaker.allows_call()
+    assert breaker.failed() is True  # opened: the caller warns once
+    assert breaker.state == "open" and not breaker.allows_call()
+    now[0] = 1.0
+    assert breaker.state == "half-open" and breaker.allows_call()
+    assert breaker.failed() is False  # already open: no second warning
+    now[0] = 2.9
+    assert not breaker.allows_call()  # the backoff doubled to 2 s
+    now[0] = 3.0
+    assert breaker.succeeded() is True and breaker.state == "closed"
+    assert breaker.succeeded() is False  # a success while closed recovers nothing
+
+
+@given(st.floats(0.01, 10), st.floats(1, 8), st.integers(1, 30))
+def test_each_failed_retry_doubles_the_wait_up_to_the_cap(min_backoff: float, ratio: float, failures: int) -> None:
+    max_backoff = min_backoff * ratio
+    now = [0.0]
+    breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=lambda: now[0])
+    for n in range(failures):
+        assert breaker.allows_call()
+        breaker.failed()
+        expected = min(min_backoff * 2**n, max_backoff)
+        assert breaker.backoff == expected
+        now[0] += expected * 0.999
+        assert not breaker.allows_call()
+        now[0] += expected * 0.001 + 1e-9
+    breaker.succeeded()
+    assert breaker.state == "closed" and breaker.backoff == min_backoff
