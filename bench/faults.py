@@ -488,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
         args.faults = args.faults if args.faults != ",".join(FAULTS) else ",".join(SHORT_FAULTS)
         args.fault_seconds = 3.0 if args.fault_seconds is None else args.fault_seconds
         args.after, args.warmup, args.deadline = 3.0, 2.0, 2.0
-        args.seed_size, args.clients, args.drain_timeout = "demo", min(args.clients, 8), 45.0
+        # The drain wait outlasts the relay's 2-minute re-send of a job the queue gave up on during an
+        # outage (a short run usually drains in seconds; 45 s let such a job fail the books in CI).
+        args.seed_size, args.clients, args.drain_timeout = "demo", min(args.clients, 8), 150.0
     faults = [f.strip() for f in args.faults.split(",") if f.strip()]
     unknown = set(faults) - set(FAULTS)
     if unknown:
