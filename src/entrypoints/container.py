@@ -101,8 +101,8 @@ class Container:
             from adapters.kv.redis import RedisKeyValueStore
 
             # A stalled Redis costs one call this much (then the cache, key-value and rate-limit
-            # stores back off): well inside the request deadline.
-            redis_timeout = min(0.25, settings.request_deadline / 8)
+            # stores back off): well inside the request deadline, never below the cache's own wait.
+            redis_timeout = max(min(0.25, settings.request_deadline / 8), settings.cache_timeout)
             self.redis = Redis.from_url(
                 settings.redis_url,
                 socket_timeout=redis_timeout,
@@ -125,7 +125,7 @@ class Container:
         cache_prefix = f"{settings.redis_key_prefix}cache:"
         self.cache: Cache = MemoryCache()
         if self.redis is not None:
-            shared = RedisCache(self.redis, prefix=cache_prefix)
+            shared = RedisCache(self.redis, prefix=cache_prefix, timeout=settings.cache_timeout)
             self.cache = (
                 TieredCache(
                     MemoryCache(max_entries=20_000),

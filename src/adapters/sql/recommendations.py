@@ -288,6 +288,17 @@ class SqlInteractionSource:
             return bool((await conn.execute(stmt)).scalar())
 
 
+@asynccontextmanager
+async def _writing(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A short write transaction; on SQLite in its bounded turn with the units of work."""
+    if db.is_postgres:
+        async with db.engine.begin() as conn:
+            yield conn
+        return
+    async with db.write_turn(), db.engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+        yield conn
+
+
 class SqlNeighbourStore:
     def __init__(self, db: Database, *, insert_batch: int = INSERT_BATCH) -> None:
         self.db = db
@@ -414,13 +425,8 @@ class SqlNeighbourStore:
             index_elements=[N.c.product_id],
             set_={"neighbours": stmt.excluded.neighbours, "updated_at": stmt.excluded.updated_at},
         )
-        if self.db.is_postgres:
-            async with self.db.engine.begin() as conn:
-                await conn.execute(stmt)
-            return
-        async with self.db.write_lock:
-            async with self.db.engine.begin() as conn:
-                await conn.execute(stmt)
+        async with _writing(self.db) as conn:
+            await conn.execute(stmt)
 
 
 _RANKING_CODEC = msgspec.json.Encoder(), msgspec.json.Decoder(list[Ranked])
@@ -463,13 +469,8 @@ class SqlRankingStore:
                 index_elements=[FR.c.user_id],
                 set_={"ranking": stmt.excluded.ranking, "updated_at": stmt.excluded.updated_at},
             )
-            if self.db.is_postgres:
-                async with self.db.engine.begin() as conn:
-                    await conn.execute(stmt, rows)
-                continue
-            async with self.db.write_lock:
-                async with self.db.engine.begin() as conn:
-                    await conn.execute(stmt, rows)
+            async with _writing(self.db) as conn:
+                await conn.execute(stmt, rows)
 
     async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
         if self.db.reads is not None:
