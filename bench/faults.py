@@ -46,7 +46,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 import httpx
 
-from bench.load import BIN, PASSWORD, SORTS, WORDS, Processes, log, prepare_hot_products
+from bench.load import BIN, PASSWORD, SORTS, WORDS, Processes, cart_line, log, prepare_hot_products, snapshot_stock
 
 FAULTS = ("redis-down", "pg-restart", "pg-down", "api-kill", "worker-kill", "table-lock")
 DEFAULT_SECONDS = {
@@ -155,8 +155,7 @@ class Shopper:
             await asyncio.sleep(self.rng.uniform(0.0, 0.05))
 
     async def add_to_cart(self) -> None:
-        product = self.rng.choice(self.hot) if self.rng.random() < 0.2 else self.rng.choice(self.pool)
-        body = {"product_id": product, "quantity": self.rng.randint(1, 2)}
+        body = cart_line(self.rng, self.hot, self.pool, hot_share=0.2)
         r = await self.call("add_to_cart", "POST", "/api/cart/items", json=body, headers=self.headers)
         if r is not None and r.status_code in (200, 201):
             self.cart_filled = True
@@ -289,14 +288,6 @@ async def watch_ready(base_url: str, window: Window, stop: asyncio.Event) -> Non
 
 
 # ----------------------------------------------------------------------------------------- checks
-
-
-async def snapshot_stock(url: str) -> dict[str, int]:
-    conn = await asyncpg.connect(url)
-    try:
-        return {str(r["id"]): int(r["stock"]) for r in await conn.fetch("SELECT id, stock FROM products")}
-    finally:
-        await conn.close()
 
 
 async def integrity(

@@ -125,6 +125,12 @@ class Stats:
         self.requests += 1
 
 
+def cart_line(rng: random.Random, hot: list[str], pool: list[str], *, hot_share: float) -> dict[str, Any]:
+    """An add-to-cart body: a hot (low-stock, contended) product ``hot_share`` of the time."""
+    product = rng.choice(hot) if rng.random() < hot_share else rng.choice(pool)
+    return {"product_id": product, "quantity": rng.randint(1, 2)}
+
+
 class Shopper:
     def __init__(self, index: int, client: httpx.AsyncClient, stats: Stats, pool: list[str], hot: list[str]) -> None:
         self.index = index
@@ -209,8 +215,7 @@ class Shopper:
             self.etags[product] = r.headers["etag"]
 
     async def add_to_cart(self) -> None:
-        product = self.rng.choice(self.hot) if self.rng.random() < 0.25 else self.rng.choice(self.pool)
-        body = {"product_id": product, "quantity": self.rng.randint(1, 2)}
+        body = cart_line(self.rng, self.hot, self.pool, hot_share=0.25)
         r = await self.call("add_to_cart", "POST", "/api/cart/items", json=body, headers=self.headers)
         if r is not None and r.status_code in (200, 201):
             self.cart_filled = True
