@@ -28,10 +28,8 @@ from adapters.sql.budget import Budget
 from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
-from adapters.sql.outbox import SqlOutboxStore
-from adapters.sql.pg_account_states import PgAccountStates
-from adapters.sql.pg_cart_reads import PgCartReads
-from adapters.sql.pg_catalog_queries import PgCatalogQueries
+from adapters.sql.cart_reads import SqlCartReads
+from adapters.sql.outbox import SqlOutboxJobStore
 from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore, SqlRankingStore
 from adapters.sql.repositories.auth import SqlAccountStates
 from adapters.sql.sales_report import SqlSalesLineSource
@@ -80,7 +78,6 @@ class Container:
             settings.database_url,
             pool_size=settings.db_pool_size,
             budget=Budget.for_jobs(settings.job_statement_timeout),
-            hot_reads=False,
             write_lock=self.db.write_lock,
         )
         job_uow = SqlUnitOfWorkFactory(self.job_db)
@@ -158,8 +155,8 @@ class Container:
             audience=settings.jwt_audience,
             lifetime_seconds=settings.access_token_ttl,
         )
-        self.outbox = SqlOutboxStore(self.db)  # request side: marking rows dispatched
-        self.job_outbox = SqlOutboxStore(self.job_db)  # job side: running, recording, relaying
+        self.outbox = SqlOutboxJobStore(self.db)  # request side: marking rows dispatched
+        self.job_outbox = SqlOutboxJobStore(self.job_db)  # job side: running, recording, relaying
         self.dispatcher = JobDispatcher(self.queue, self.outbox, context=_request_context)
         deps = auth.AuthDeps(
             uow=self.uow,
@@ -170,7 +167,7 @@ class Container:
             jobs=self.dispatcher,
         )
         self.auth_deps = deps
-        cart_reads = PgCartReads(self.db.reads) if self.db.reads is not None else None
+        cart_reads = SqlCartReads(self.db.reads)
         self.use_cases: dict[str, Any] = {
             "register_user": auth.Register(deps),
             "login_user": auth.Login(deps, failure_limit=settings.login_failure_limit),
@@ -180,13 +177,11 @@ class Container:
             "resend_verification": auth.ResendVerification(deps),
             "request_password_reset": auth.RequestPasswordReset(deps),
             "confirm_password_reset": auth.ConfirmPasswordReset(deps),
-            "check_access_token": auth.CheckAccessToken(
-                deps, PgAccountStates(self.db.reads) if self.db.reads is not None else SqlAccountStates(self.db)
-            ),
+            "check_access_token": auth.CheckAccessToken(deps, SqlAccountStates(self.db.reads)),
             "get_me": users.GetMe(self.uow),
             "update_me": users.UpdateMe(deps),
             "delete_me": users.DeleteMe(deps, self.invalidation),
-            "get_cart": cart.GetCart(self.uow, cart_reads),
+            "get_cart": cart.GetCart(cart_reads),
             "add_to_cart": cart.AddToCart(self.uow, self.clock),
             "change_cart_quantity": cart.ChangeCartQuantity(self.uow, self.clock),
             "remove_cart_item": cart.RemoveCartItem(self.uow),
@@ -202,8 +197,8 @@ class Container:
             "cancel_order": orders.CancelOrder(self.uow, self.clock, self.invalidation, self.dispatcher),
             "list_sales": orders.ListSales(self.uow),
         }
-        catalog_db = self.replica or self.db  # raw asyncpg reads where it has them (Postgres)
-        catalog_reads = PgCatalogQueries(catalog_db) if catalog_db.reads is not None else SqlCatalogQueries(catalog_db)
+        catalog_db = self.replica or self.db
+        catalog_reads = SqlCatalogQueries(catalog_db.reads, catalog_db.dialect)
         # Details (primary-key reads) are cached per process only; see ProcessLocalCache.
         detail_cache = self.cache.process_local() if isinstance(self.cache, TieredCache) else self.cache
         self.catalog_queries = CachedCatalogQueries(catalog_reads, self.cache, detail_cache=detail_cache)
@@ -243,14 +238,14 @@ class Container:
         mail = notifications.MailDeps(
             uow=job_uow,
             mailer=self.mailer,
-            orders=SqlOrderMailQueries(self.job_db),
+            orders=SqlOrderMailQueries(self.job_db.reads),
             public_base_url=settings.public_base_url,
         )
         report_deps = reports.ReportDeps(
             uow=self.uow,
             clock=self.clock,
             jobs=self.dispatcher,
-            sales=SqlSalesLineSource(self.db),
+            sales=SqlSalesLineSource(self.db.reads),
             storage=FileReportStorage(settings.reports_dir),
         )
         self.webhook_sender = HttpxWebhookSender()
@@ -283,7 +278,7 @@ class Container:
                     self.job_outbox,
                     outbox_handlers(
                         mail,
-                        replace(report_deps, uow=job_uow, sales=SqlSalesLineSource(self.job_db)),
+                        replace(report_deps, uow=job_uow, sales=SqlSalesLineSource(self.job_db.reads)),
                         self.use_cases["update_feed"],
                         fan_out,
                     ),

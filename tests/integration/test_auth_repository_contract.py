@@ -26,6 +26,13 @@ def make_user(name: str, email: str | None = None) -> User:
     )
 
 
+async def add_users(any_uow, *users: User) -> None:
+    async with any_uow() as uow:
+        for user in users:
+            await uow.users.add(user)
+        await uow.commit()
+
+
 async def test_add_get_and_login_lookup_case_insensitive(any_uow) -> None:
     user = make_user("Alice")
     async with any_uow() as uow:
@@ -69,6 +76,25 @@ async def test_failure_mid_unit_rolls_back_everything(any_uow) -> None:
         await add_both()
     async with any_uow() as uow:
         assert await uow.users.get(first.id) is None
+
+
+async def test_a_refused_statement_ends_its_unit_of_work(any_uow) -> None:
+    """Postgres aborts the transaction at a refused statement, SQLite undoes only the statement:
+    either way a caller that goes on and commits gets an error, never a half-written change."""
+    if hasattr(any_uow, "store"):
+        pytest.skip("the in-memory twin has no statements to refuse")
+    from adapters.sql.executor import TransactionAborted
+
+    await add_users(any_uow, make_user("taken"))
+    before_the_clash = make_user("before")
+    with pytest.raises(TransactionAborted):
+        async with any_uow() as uow:
+            await uow.users.add(before_the_clash)
+            with pytest.raises(Conflict):
+                await uow.users.add(make_user("TAKEN", "other@example.com"))
+            await uow.commit()
+    async with any_uow() as uow:
+        assert await uow.users.get(before_the_clash.id) is None
 
 
 async def test_update_and_deleted_users_are_invisible(any_uow) -> None:
@@ -158,9 +184,9 @@ async def test_outbox_rows_commit_with_the_unit(any_uow) -> None:
 
 async def test_outbox_add_many_writes_every_job_in_order(any_uow) -> None:
     from adapters.memory.outbox import MemoryOutboxJobStore
-    from adapters.sql.outbox import SqlOutboxStore
+    from adapters.sql.outbox import SqlOutboxJobStore
 
-    jobs = MemoryOutboxJobStore(any_uow.store) if hasattr(any_uow, "store") else SqlOutboxStore(any_uow.db)
+    jobs = MemoryOutboxJobStore(any_uow.store) if hasattr(any_uow, "store") else SqlOutboxJobStore(any_uow.db)
     async with any_uow() as uow:
         ids = await uow.outbox.add_many([("one", {"n": 1}), ("two", {"n": 2}), ("one", {"n": 3})])
         assert await uow.outbox.add_many([]) == []
@@ -179,15 +205,12 @@ async def test_outbox_add_many_writes_every_job_in_order(any_uow) -> None:
 
 async def test_account_states_for_the_token_check(any_uow) -> None:
     from adapters.memory.auth import MemoryAccountStates
-    from adapters.sql.pg_account_states import PgAccountStates
     from adapters.sql.repositories.auth import SqlAccountStates
 
     if hasattr(any_uow, "store"):
         implementations: list = [MemoryAccountStates(any_uow.store)]
     else:
-        implementations = [SqlAccountStates(any_uow.db)]
-        if any_uow.db.reads is not None:  # Postgres: the raw-asyncpg version too
-            implementations.append(PgAccountStates(any_uow.db.reads))
+        implementations = [SqlAccountStates(any_uow.db.reads)]
     user = make_user("frank")
     user.role = Role.ADMIN
     user.token_version = 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,6 +23,14 @@ from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderLine, Orde
 from domain.users import Role, User
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def cart_reads_of(any_uow: Any) -> Any:
+    """The ``CartReads`` adapter beside the unit of work's (reads outside any transaction)."""
+    from adapters.memory.orders import MemoryCartReads
+    from adapters.sql.cart_reads import SqlCartReads
+
+    return MemoryCartReads(any_uow.store) if hasattr(any_uow, "store") else SqlCartReads(any_uow.db.reads)
 
 
 async def add_user(any_uow, name: str) -> uuid.UUID:
@@ -82,7 +91,7 @@ async def add_product(any_uow, seller_id: uuid.UUID, *, price: str = "10.00", st
     from adapters.sql.tables import CategoryRow, ProductRow, table_of
 
     async with any_uow() as uow:
-        await uow.session.execute(
+        await uow.executor.run(
             insert(table_of(CategoryRow)).values(
                 id=product.category_id,
                 name="Things",
@@ -91,7 +100,7 @@ async def add_product(any_uow, seller_id: uuid.UUID, *, price: str = "10.00", st
                 updated_at=NOW,
             )
         )
-        await uow.session.execute(
+        await uow.executor.run(
             insert(table_of(ProductRow)).values(
                 id=product.id,
                 seller_id=seller_id,
@@ -123,7 +132,7 @@ async def withdraw(any_uow, product_id: uuid.UUID) -> None:
 
     products = table_of(ProductRow)
     async with any_uow() as uow:
-        await uow.session.execute(update(products).where(products.c.id == product_id).values(withdrawn_at=NOW))
+        await uow.executor.run(update(products).where(products.c.id == product_id).values(withdrawn_at=NOW))
         await uow.commit()
 
 
@@ -137,9 +146,7 @@ async def stock_of(any_uow, product_id: uuid.UUID) -> int:
 
     products = table_of(ProductRow)
     async with any_uow() as uow:
-        return int(
-            (await uow.session.execute(select(products.c.stock).where(products.c.id == product_id))).scalar_one()
-        )
+        return int(await uow.executor.value(select(products.c.stock).where(products.c.id == product_id)))
 
 
 def cart_line(owner: CartOwner | uuid.UUID, product_id: uuid.UUID, quantity: int, price: str = "10.00", at=NOW):
@@ -230,11 +237,7 @@ async def test_cart_entries_join_live_products_and_sellers(any_uow, owner_kind) 
     assert entries[0].product.image_url == "https://example.com/p.png" and entries[0].product.stock == 10
     assert [e.id for e in only_a] == [line_a.id] and none_for_other == []
     assert locked == entries
-    db = getattr(any_uow, "db", None)
-    if db is not None and db.reads is not None:  # Postgres: GET /api/cart's single-statement read agrees
-        from adapters.sql.pg_cart_reads import PgCartReads
-
-        assert await PgCartReads(db.reads).entries(buyer) == entries
+    assert await cart_reads_of(any_uow).entries(buyer) == entries  # GET /api/cart's read agrees
 
 
 async def test_cart_changes_only_touch_ones_own_lines(any_uow, owner_kind) -> None:
@@ -596,13 +599,10 @@ async def test_guest_carts_are_found_by_hash_touched_forward_and_spent_once(any_
         await uow.commit()
     async with any_uow() as uow:
         assert (await uow.guest_carts.get_by_hash("a" * 64)).last_used_at == NOW + timedelta(hours=2)
-    db = getattr(any_uow, "db", None)
-    if db is not None and db.reads is not None:  # Postgres: the token check's one-statement read agrees
-        from adapters.sql.pg_cart_reads import PgCartReads
-
-        async with any_uow() as uow:
-            assert await PgCartReads(db.reads).guest_cart("a" * 64) == await uow.guest_carts.get_by_hash("a" * 64)
-        assert await PgCartReads(db.reads).guest_cart("b" * 64) is None
+    reads = cart_reads_of(any_uow)  # the token check's one-statement read agrees
+    async with any_uow() as uow:
+        assert await reads.guest_cart("a" * 64) == await uow.guest_carts.get_by_hash("a" * 64)
+    assert await reads.guest_cart("b" * 64) is None
     spent_at = NOW + timedelta(hours=3)
     async with any_uow() as uow:
         assert await uow.guest_carts.spend("b" * 64, now=spent_at, used_after=NOW) is None

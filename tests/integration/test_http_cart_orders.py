@@ -234,8 +234,8 @@ async def test_checkout_snapshots_history_sales_and_cancel(client, market) -> No
 async def outbox_rows(container: Any) -> list[tuple[str, dict[str, Any]]]:
     outbox = table_of(OutboxRow)
     async with container.uow() as uow:
-        rows = (await uow.session.execute(select(outbox.c.kind, outbox.c.payload))).all()
-    return [(kind, payload) for kind, payload in rows if kind in (SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE)]
+        rows = await uow.executor.rows(select(outbox.c.kind, outbox.c.payload))
+    return [(row["kind"], row["payload"]) for row in rows if row["kind"] in (SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE)]
 
 
 async def test_empty_cart_and_only_withdrawn_lines_are_422(client, market) -> None:

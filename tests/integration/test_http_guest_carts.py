@@ -32,7 +32,7 @@ async def new_guest(client: Any) -> dict[str, str]:
 
 async def set_last_used(container: Any, headers: dict[str, str], when: datetime) -> None:
     async with container.uow() as uow:
-        await uow.session.execute(
+        await uow.executor.run(
             update(G).where(G.c.token_hash == hash_secret(headers["X-Cart-Token"])).values(last_used_at=when)
         )
         await uow.commit()
@@ -40,12 +40,10 @@ async def set_last_used(container: Any, headers: dict[str, str], when: datetime)
 
 async def last_used(container: Any, headers: dict[str, str]) -> datetime:
     async with container.uow() as uow:
-        row = (
-            await uow.session.execute(
-                select(G.c.last_used_at).where(G.c.token_hash == hash_secret(headers["X-Cart-Token"]))
-            )
-        ).scalar_one()
-    return row
+        found: datetime = await uow.executor.value(
+            select(G.c.last_used_at).where(G.c.token_hash == hash_secret(headers["X-Cart-Token"]))
+        )
+    return found
 
 
 async def login_with(client: Any, name: str, **kwargs: Any) -> Any:
@@ -200,12 +198,10 @@ async def test_racing_logins_with_one_token_merge_once(client, market: Market, c
     finn_h = {"Authorization": f"Bearer {results[0].json()['access_token']}"}
     assert by_name(await market.cart(finn_h)) == {"A": 3, "B": 1}  # not 6 and 2
     async with container.uow() as uow:
-        guest_lines = (
-            await uow.session.execute(
-                select(table_of(CartItemRow).c.id).where(table_of(CartItemRow).c.guest_cart_id.is_not(None))
-            )
-        ).all()
-    assert guest_lines == []
+        guest_lines = await uow.executor.rows(
+            select(table_of(CartItemRow).c.id).where(table_of(CartItemRow).c.guest_cart_id.is_not(None))
+        )
+    assert list(guest_lines) == []
 
 
 async def test_an_add_racing_a_merge_is_merged_or_refused_never_lost(client, market: Market, container) -> None:
@@ -224,8 +220,8 @@ async def test_an_add_racing_a_merge_is_merged_or_refused_never_lost(client, mar
     gail_h = {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
     assert set(by_name(await market.cart(gail_h))) == merged_in
     async with container.uow() as uow:
-        left = (await uow.session.execute(select(table_of(CartItemRow).c.guest_cart_id))).scalars().all()
-    assert [g for g in left if g is not None] == []
+        left = await uow.executor.rows(select(table_of(CartItemRow).c.guest_cart_id))
+    assert [row["guest_cart_id"] for row in left if row["guest_cart_id"] is not None] == []
 
 
 async def test_the_purge_job_deletes_carts_unused_for_30_days(client, market: Market, container) -> None:
@@ -243,7 +239,7 @@ async def test_the_purge_job_deletes_carts_unused_for_30_days(client, market: Ma
     assert (await client.get("/api/cart", headers=stale)).status_code == 401
     assert len((await market.cart(fresh))["items"]) == 1
     async with container.uow() as uow:
-        lines = (await uow.session.execute(select(table_of(CartItemRow).c.guest_cart_id))).scalars().all()
+        lines = await uow.executor.rows(select(table_of(CartItemRow).c.guest_cart_id))
     assert len(lines) == 1
 
 

@@ -11,7 +11,7 @@ from advanced_alchemy.alembic.commands import AlembicCommands
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from adapters.sql.database import open_database
+from adapters.sql.database import migrations, open_database
 from adapters.sql.tables import metadata
 
 
@@ -60,7 +60,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Any:
 
 
 def _commands(url: str) -> AlembicCommands:
-    return AlembicCommands(sqlalchemy_config=open_database(url, pooled=False).config)
+    return migrations(url)
 
 
 def test_stairway_up_down_up(fresh_url: str) -> None:

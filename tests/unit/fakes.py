@@ -9,6 +9,7 @@ from typing import Any
 from adapters.jobs.inprocess import InProcessJobQueue
 from adapters.kv.memory import MemoryKeyValueStore
 from adapters.memory.auth import MemoryOutboxStore
+from adapters.memory.orders import MemoryCartReads
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from adapters.security.jwt_tokens import JwtAccessTokenIssuer
 from application.jobs import JobDispatcher
@@ -68,6 +69,10 @@ class World:
     queue: RecordingQueue
     hasher: FakeHasher
     kv: MemoryKeyValueStore
+
+    @property
+    def cart_reads(self) -> MemoryCartReads:
+        return MemoryCartReads(self.uow.store)
 
 
 def make_world() -> World:

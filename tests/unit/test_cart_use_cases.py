@@ -72,7 +72,7 @@ class Shop:
         return await cart.AddToCart(self.w.uow, self.w.clock).execute(who, product_id=product_id, quantity=quantity)
 
     async def cart(self, who: Principal) -> cart.CartView:
-        return await cart.GetCart(self.w.uow).execute(who)
+        return await cart.GetCart(self.w.cart_reads).execute(who)
 
     async def checkout(self, who: Principal, key: str | None = None) -> orders.OrderView:
         return await orders.Checkout(self.deps).execute(who, idempotency_key=key)

@@ -31,7 +31,7 @@ async def new_guest(shop: Shop) -> tuple[str, Guest]:
 
 
 def resolver(shop: Shop) -> cart.ResolveCartToken:
-    return cart.ResolveCartToken(shop.w.uow, shop.w.clock)
+    return cart.ResolveCartToken(shop.w.uow, shop.w.clock, shop.w.cart_reads)
 
 
 async def registered(shop: Shop, name: str) -> Principal:
@@ -67,7 +67,7 @@ async def test_a_guest_cart_follows_the_cart_rules_and_owns_no_products(shop: Sh
     with pytest.raises(RuleViolation):
         await cart.AddToCart(shop.w.uow, shop.w.clock).execute(guest, product_id=pid, quantity=100)
     shop.stored_product(pid).price = Decimal("0.20")
-    view = await cart.GetCart(shop.w.uow).execute(guest)
+    view = await cart.GetCart(shop.w.cart_reads).execute(guest)
     assert view.total == Decimal("0.60") and view.items[0].price_changed
     # The seller's own cart is another cart: the guest's line is not theirs to change.
     with pytest.raises(NotFound):
@@ -78,7 +78,7 @@ async def test_a_guest_cart_follows_the_cart_rules_and_owns_no_products(shop: Sh
     changed = await cart.ChangeCartQuantity(shop.w.uow, shop.w.clock).execute(guest, line_id=first.id, quantity=5)
     assert changed.quantity == 5
     shop.stored_product(pid).withdrawn_at = shop.w.clock.now()
-    assert (await cart.GetCart(shop.w.uow).execute(guest)).items == []
+    assert (await cart.GetCart(shop.w.cart_reads).execute(guest)).items == []
 
 
 async def test_tokens_expire_30_days_after_last_use_and_are_touched_at_most_hourly(shop: Shop) -> None:
@@ -121,14 +121,14 @@ async def test_login_merges_quantities_capped_and_drops_own_and_withdrawn(shop: 
     shop.stored_product(gone).withdrawn_at = shop.w.clock.now()
     shop.stored_product(sold_out).stock = 0
     await login(shop, "dora", token)
-    assert quantities(await cart.GetCart(shop.w.uow).execute(dora)) == {"Capped": 4, "Limit": 99, "Fresh": 2}
+    assert quantities(await cart.GetCart(shop.w.cart_reads).execute(dora)) == {"Capped": 4, "Limit": 99, "Fresh": 2}
     assert await resolver(shop).execute(token) is None  # spent
     with pytest.raises(AuthenticationFailed):  # a holder of the spent token can no longer write to it
         await add.execute(guest, product_id=fresh)
     assert all(line.owner.guest_cart_id is None for line in shop.store["cart_items"].values())
     # The spent token merges nothing a second time, and the login still works.
     await login(shop, "dora", token)
-    assert quantities(await cart.GetCart(shop.w.uow).execute(dora)) == {"Capped": 4, "Limit": 99, "Fresh": 2}
+    assert quantities(await cart.GetCart(shop.w.cart_reads).execute(dora)) == {"Capped": 4, "Limit": 99, "Fresh": 2}
 
 
 async def test_a_bad_cart_token_never_fails_the_login(shop: Shop) -> None:

@@ -255,3 +255,17 @@ class MemoryOrderRepository:
         ]
         sold.sort(key=lambda entry: (entry.sale.created_at, entry.line_id), reverse=True)
         return sold[:limit]
+
+
+class MemoryCartReads:
+    """``CartReads`` over the in-memory tables (reads outside a unit of work, like the SQL one's)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.cart = MemoryCartRepository(store)
+        self.guest_carts = MemoryGuestCartRepository(store)
+
+    async def entries(self, owner: CartOwner) -> list[CartEntry]:
+        return await self.cart.entries(owner)
+
+    async def guest_cart(self, token_hash: str) -> GuestCart | None:
+        return await self.guest_carts.get_by_hash(token_hash)

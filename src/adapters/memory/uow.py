@@ -1,4 +1,4 @@
-"""In-memory unit of work: serializable (one at a time), rollback restores a snapshot."""
+"""In-memory unit of work: serializable (one at a time); leaving without a commit restores a snapshot."""
 
 from __future__ import annotations
 
@@ -89,11 +89,6 @@ class MemoryUnitOfWork:
     async def commit(self) -> None:
         self._snapshot = self.store.snapshot()
         self.committed = True
-
-    async def rollback(self) -> None:
-        if self._snapshot is not None:
-            self.store.restore(self._snapshot)
-            self._snapshot = self.store.snapshot()
 
 
 class MemoryUnitOfWorkFactory:

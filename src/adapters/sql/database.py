@@ -1,38 +1,35 @@
-"""Engines, sessions and migrations for Postgres (asyncpg) and SQLite (aiosqlite).
+"""One database: where statements run (``reads``, ``transaction``, ``write``) and its migrations.
 
-advanced-alchemy's ``SQLAlchemyAsyncConfig`` builds the engine and session maker, and its
-``AlembicCommands`` runs our migrations; the rest of the code only sees ``Database``.
+Postgres runs everything on a plain asyncpg pool through ``PgExecutor`` (statements compiled once);
+SQLite runs through a SQLAlchemy engine (``SqliteExecutor``). advanced-alchemy's
+``SQLAlchemyAsyncConfig`` builds that engine and its ``AlembicCommands`` run the migrations; the
+engine also serves tools and tests that want plain SQLAlchemy (seeding, ``EXPLAIN``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from advanced_alchemy.alembic.commands import AlembicCommands
-from advanced_alchemy.config import (
-    AlembicAsyncConfig,
-    AsyncSessionConfig,
-    EngineConfig,
-    SQLAlchemyAsyncConfig,
-)
+from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from adapters.sql.budget import REQUEST_BUDGET, Budget
-from adapters.sql.read_pool import PgReadPool
+from adapters.sql.executor import Executor, SqliteExecutor, TransactionAborted
+from adapters.sql.pg_pool import PgPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str) -> str:
@@ -62,9 +59,9 @@ def _sqlite_pragmas(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # Units of work begin IMMEDIATE (see ``open_database``): they may read before they write,
-    # and a deferred transaction cannot wait for the write lock once another connection (a job
-    # marking outbox rows, another process) has written meanwhile: SQLite fails it at once.
+    # Writers begin IMMEDIATE (see ``Database.transaction``): they may read before they write, and
+    # a deferred transaction cannot wait for the write lock once another connection (a job marking
+    # outbox rows, another process) has written meanwhile: SQLite fails it at once.
     mode = connection.get_execution_options().get("sqlite_begin", "")
     connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
@@ -83,67 +80,68 @@ def _sqlite_rollback_on_invalidate(dbapi_connection: Any, _record: Any, _excepti
         return
 
 
-def _disconnect_on_broken_protocol(context: Any) -> None:
-    # A connection the server ended while it sat in the pool (a failover, pg_terminate_backend)
-    # can fail its next statement with asyncpg's InternalClientError ("cannot switch to state
-    # ..."), which SQLAlchemy does not recognise as a disconnect: it would go back to the pool
-    # and fail again. Marked a disconnect, the pool drops it and the request answers 503.
-    cause = context.original_exception
-    for _ in range(4):
-        if cause is None:
-            return
-        if isinstance(cause, asyncpg.exceptions.InternalClientError):
-            context.is_disconnect = True
-            return
-        cause = cause.__cause__
+def _sqlalchemy_config(url: str, engine_config: dict[str, Any]) -> SQLAlchemyAsyncConfig:
+    return SQLAlchemyAsyncConfig(
+        connection_string=url,
+        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS),
+            script_config=str(MIGRATIONS / "alembic.ini"),
+            version_table_name="alembic_version",
+        ),
+        engine_config=EngineConfig(**engine_config),
+    )
 
 
-SLOW_QUERY_SECONDS = 0.2
-_slow_log = logging.getLogger("marketplace.slow_sql")
+class Transaction:
+    """A unit of work's transaction: statements through ``executor``; nothing lasts unless committed."""
 
+    __slots__ = ("_commit", "committed", "executor")
 
-def _start_timer(conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any) -> None:
-    conn.info.setdefault("query_started", []).append(time.perf_counter())
+    def __init__(self, executor: Executor, commit: Callable[[], Any]) -> None:
+        self.executor = executor
+        self._commit = commit
+        self.committed = False
 
-
-def _log_if_slow(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any) -> None:
-    """Statements slower than SLOW_QUERY_SECONDS are logged (the SQL text, never the parameters)."""
-    started = conn.info.get("query_started")
-    if not started:
-        return
-    elapsed = time.perf_counter() - started.pop()
-    if elapsed > SLOW_QUERY_SECONDS:
-        _slow_log.warning("slow query took %.3fs: %s", elapsed, " ".join(statement.split())[:500])
+    async def commit(self) -> None:
+        await self._commit()
+        self.committed = True
 
 
 @dataclass
 class Database:
-    """One database: its engine, session maker and dialect name."""
+    """A Postgres or SQLite database and the budget its statements run under."""
 
-    config: SQLAlchemyAsyncConfig
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    url: str
     dialect: str
+    budget: Budget
     # SQLite allows one writer at a time; writes in this process queue here instead of failing
     # with "database is locked" (busy_timeout covers other processes).
     write_lock: asyncio.Lock
-    # Postgres only: the raw asyncpg pool the hottest catalog reads run on (``pg_catalog_queries``).
-    reads: PgReadPool | None = None
-    budget: Budget = REQUEST_BUDGET
+    pg: PgPool | None = None
+    _engine: AsyncEngine | None = field(default=None, repr=False)
+    _engine_factory: Callable[[], AsyncEngine] | None = field(default=None, repr=False)
 
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
     @property
-    def read_engine(self) -> AsyncEngine:
-        """For single-statement reads: on Postgres no BEGIN/ROLLBACK around them (autocommit), so a
-        read is one round trip instead of three. Same pool as ``engine``."""
-        if self.is_postgres:
-            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self.engine
+    def engine(self) -> AsyncEngine:
+        """A SQLAlchemy engine on the same database (SQLite's executor; tools and tests on Postgres)."""
+        if self._engine is None:
+            assert self._engine_factory is not None
+            self._engine = self._engine_factory()
+        return self._engine
 
-    @asynccontextmanager
+    @functools.cached_property
+    def reads(self) -> Executor:
+        """Single statements outside any transaction (on Postgres one round trip each, autocommit)."""
+        if self.pg is not None:
+            return self.pg
+        return _SqliteReads(self.engine)
+
+    @contextlib.asynccontextmanager
     async def write_turn(self) -> AsyncIterator[None]:
         """SQLite: this process's turn to write, waited for at most ``budget.acquire_seconds``."""
         try:
@@ -156,100 +154,141 @@ class Database:
         finally:
             self.write_lock.release()
 
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, take_turn: bool = True) -> AsyncIterator[Transaction]:
+        """A transaction that rolls back unless ``commit()`` was called (a unit of work's).
+
+        On SQLite it waits for this process's write turn first, unless ``take_turn`` is false (a
+        short write that may run while the same task still holds the turn; busy_timeout bounds it)."""
+        if self.pg is not None:
+            async with self.pg.transaction() as (executor, commit):
+                yield Transaction(executor, commit)
+            return
+        turn = self.write_turn() if take_turn else contextlib.nullcontext()
+        async with turn, self.engine.execution_options(sqlite_begin="IMMEDIATE").connect() as conn:
+            await conn.begin()
+            executor = SqliteExecutor(conn)
+
+            async def commit() -> None:
+                if executor.aborted:
+                    raise TransactionAborted("a statement of this transaction was refused; nothing was written")
+                await conn.commit()
+
+            try:
+                yield Transaction(executor, commit)
+            finally:
+                if conn.in_transaction():
+                    await conn.rollback()
+
+    @contextlib.asynccontextmanager
+    async def write(self, *, take_turn: bool = True) -> AsyncIterator[Executor]:
+        """A short write (stores outside units of work): committed when the block ends without error."""
+        async with self.transaction(take_turn=take_turn) as transaction:
+            yield transaction.executor
+            await transaction.commit()
+
     async def dispose(self) -> None:
-        if self.reads is not None:
-            await self.reads.close()
-        await self.engine.dispose()
+        if self.pg is not None:
+            await self.pg.close()
+        if self._engine is not None:
+            await self._engine.dispose()
+
+
+class _SqliteReads:
+    """SQLite reads outside a unit of work: each on a pooled connection of its own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @contextlib.asynccontextmanager
+    async def _executor(self) -> AsyncIterator[SqliteExecutor]:
+        async with self.engine.connect() as conn:
+            yield SqliteExecutor(conn)
+
+    async def rows(self, statement: Any, /, **params: Any) -> Any:
+        async with self._executor() as executor:
+            return await executor.rows(statement, **params)
+
+    async def row(self, statement: Any, /, **params: Any) -> Any:
+        async with self._executor() as executor:
+            return await executor.row(statement, **params)
+
+    async def value(self, statement: Any, /, **params: Any) -> Any:
+        async with self._executor() as executor:
+            return await executor.value(statement, **params)
+
+    async def run(self, statement: Any, /, **params: Any) -> int:
+        raise TypeError("writes go through Database.write() or a unit of work")
+
+    async def run_many(self, statement: Any, rows: Any, /) -> None:
+        raise TypeError("writes go through Database.write() or a unit of work")
+
+    def savepoint(self) -> contextlib.AbstractAsyncContextManager[None]:
+        raise TypeError("savepoints need a transaction")
+
+
+def _sqlite_engine(url: str, budget: Budget, pooled: bool) -> AsyncEngine:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine_config: dict[str, Any] = {"connect_args": {"timeout": budget.acquire_seconds}}
+    if not pooled:
+        engine_config["poolclass"] = NullPool
+    engine = _sqlalchemy_config(url, engine_config).get_engine()
+    busy_ms = int(budget.acquire_seconds * 1000)
+    event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, busy_ms))
+    event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    event.listen(engine.sync_engine, "invalidate", _sqlite_rollback_on_invalidate)
+    return engine
+
+
+def _postgres_tool_engine(url: str, budget: Budget) -> AsyncEngine:
+    """SQLAlchemy on Postgres, for tools and tests only: the service's statements use ``PgPool``."""
+    args = {"server_settings": {"jit": "off", **budget.server_settings()}}
+    return _sqlalchemy_config(url, {"poolclass": NullPool, "connect_args": args}).get_engine()
 
 
 def open_database(
     url: str,
     *,
     pool_size: int = 10,
-    echo: bool = False,
-    connect_args: dict[str, Any] | None = None,
     pooled: bool = True,
     budget: Budget = REQUEST_BUDGET,
-    hot_reads: bool = True,
     write_lock: asyncio.Lock | None = None,
 ) -> Database:
     """``budget`` bounds every statement, lock wait and pool wait on this database's connections;
-    ``write_lock`` lets a second ``Database`` on the same SQLite file share this process's writer turn."""
+    ``write_lock`` lets a second ``Database`` on the same SQLite file share this process's writer turn.
+
+    On Postgres the pool holds up to twice ``pool_size`` connections (units of work and reads share
+    it) and opens on first use, inside the event loop that serves.
+    """
     url = normalize_url(url)
-    engine_config: dict[str, Any] = {"echo": echo}
-    if not pooled:
-        engine_config["poolclass"] = NullPool
-    if url.startswith("postgresql") and pooled:
-        engine_config.update(
-            # No pre-ping: it costs a round trip per checkout. A connection that died (a Postgres
-            # restart) fails its first statement, which answers 503, and SQLAlchemy then
-            # invalidates the whole pool so the next requests get fresh connections.
-            # A fixed pool (no overflow) avoids opening and closing connections under load.
-            pool_size=pool_size * 2,
-            max_overflow=0,
-            pool_pre_ping=False,
-            pool_timeout=budget.acquire_seconds,
-            pool_recycle=1800,
+    lock = write_lock or asyncio.Lock()
+    if url.startswith("postgresql"):
+        return Database(
+            url=url,
+            dialect="postgresql",
+            budget=budget,
+            write_lock=lock,
+            pg=PgPool(url, size=2 * pool_size if pooled else 1, budget=budget),
+            _engine_factory=functools.partial(_postgres_tool_engine, url, budget),
         )
-        # A short connect timeout: while Postgres is down or restarting, requests fail fast (503)
-        # instead of queueing behind connection attempts. The server ends statements and lock waits
-        # past the budget; the client-side command timeout is only the fallback for a server that
-        # does not answer at all.
-        args: dict[str, Any] = {
-            "timeout": min(2.0, budget.acquire_seconds),
-            "command_timeout": budget.statement_seconds + 1,
-            "server_settings": {"jit": "off", **budget.server_settings()},
-        }
-        args.update(connect_args or {})
-        engine_config["connect_args"] = args
-    elif url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine_config["connect_args"] = {"timeout": budget.acquire_seconds, **(connect_args or {})}
-    config = SQLAlchemyAsyncConfig(
-        connection_string=url,
-        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
-        alembic_config=AlembicAsyncConfig(
-            script_location=str(MIGRATIONS),
-            script_config=str(MIGRATIONS / "alembic.ini"),
-            version_table_name="alembic_version",
-        ),
-        engine_config=EngineConfig(**engine_config),
-    )
-    engine = config.get_engine()
-    event.listen(engine.sync_engine, "before_cursor_execute", _start_timer)
-    event.listen(engine.sync_engine, "after_cursor_execute", _log_if_slow)
-    if engine.dialect.name == "postgresql":
-        event.listen(engine.sync_engine, "handle_error", _disconnect_on_broken_protocol)
-    if engine.dialect.name == "sqlite":
-        busy_ms = int(budget.acquire_seconds * 1000)
-        event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, busy_ms))
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        event.listen(engine.sync_engine, "invalidate", _sqlite_rollback_on_invalidate)
-    # Only units of work use sessions; on SQLite they take the write lock up front (busy_timeout
-    # then queues them behind other writers) instead of failing to upgrade a read.
-    session_engine = engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
-    sessions = async_sessionmaker(session_engine, expire_on_commit=False, autoflush=False)
-    return Database(
-        config=config,
-        engine=engine,
-        sessions=sessions,
-        dialect=engine.dialect.name,
-        write_lock=write_lock or asyncio.Lock(),
-        reads=PgReadPool(url, size=pool_size, budget=budget)
-        if engine.dialect.name == "postgresql" and pooled and hot_reads
-        else None,
-        budget=budget,
-    )
+    if not url.startswith("sqlite"):
+        raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]}")
+    engine = _sqlite_engine(url, budget, pooled)
+    return Database(url=url, dialect="sqlite", budget=budget, write_lock=lock, _engine=engine)
+
+
+def migrations(url: str) -> AlembicCommands:
+    """advanced-alchemy's Alembic commands on this database (``upgrade``, ``downgrade``, ...)."""
+    return AlembicCommands(sqlalchemy_config=_sqlalchemy_config(normalize_url(url), {"poolclass": NullPool}))
 
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (blocking; call from a thread inside an event loop)."""
 
     def run() -> None:
-        db = open_database(url, pooled=False)
-        AlembicCommands(sqlalchemy_config=db.config).upgrade(revision=revision)
+        migrations(url).upgrade(revision=revision)
 
     # Alembic's env runs its own event loop, so it gets a thread of its own: this works from
     # plain scripts and from inside a running loop alike.
@@ -268,4 +307,4 @@ def migrate(url: str, revision: str = "head") -> None:
         raise errors[0]
 
 
-__all__ = ["Budget", "Database", "WriteTurnTimeout", "migrate", "normalize_url", "open_database"]
+__all__ = ["Budget", "Database", "Transaction", "WriteTurnTimeout", "migrate", "migrations", "normalize_url", "open_database"]

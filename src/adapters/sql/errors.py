@@ -35,6 +35,7 @@ _SQLITE_UNIQUE = {
 
 
 def constraint_of(error: IntegrityError) -> str | None:
+    """The violated constraint of a SQLAlchemy ``IntegrityError`` (SQLite names columns, not constraints)."""
     orig = error.orig
     name = getattr(orig, "constraint_name", None) or getattr(getattr(orig, "__cause__", None), "constraint_name", None)
     if name:
@@ -49,11 +50,11 @@ def constraint_of(error: IntegrityError) -> str | None:
     return None
 
 
-def translate(error: IntegrityError) -> DomainError:
-    name = constraint_of(error)
-    known = CONSTRAINTS.get(name or "")
+def translate(constraint: str | None, message: str) -> DomainError:
+    """The domain error a violated constraint means, whichever driver reported it."""
+    known = CONSTRAINTS.get(constraint or "")
     if known is not None:
         return type(known)(known.detail, field=known.field)
-    if "FOREIGN KEY" in str(error.orig) or "foreign key" in str(error.orig):
+    if "FOREIGN KEY" in message or "foreign key" in message:
         return RuleViolation("A referenced record does not exist or is still in use.")
     return Conflict("The change conflicts with existing data.")

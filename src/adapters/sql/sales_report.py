@@ -1,4 +1,4 @@
-"""A seller's order lines for the sales report, streamed in batches (server-side cursor)."""
+"""A seller's order lines for the sales report, read in keyset batches (no long transaction)."""
 
 from __future__ import annotations
 
@@ -6,40 +6,28 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import select
-
-from adapters.sql.database import Database
-from adapters.sql.tables import OrderLineRow, OrderRow, table_of
+from adapters.sql.executor import Executor
+from adapters.sql.mapping import row_mapper
+from adapters.sql.statements import orders as order_sql
 from application.ports.reports import SalesLine
 
-OR = table_of(OrderRow)
-OL = table_of(OrderLineRow)
+_sales_line = row_mapper(SalesLine)
 
 
 class SqlSalesLineSource:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, executor: Executor) -> None:
+        self.sql = executor
 
     async def sales_lines(
         self, seller_id: uuid.UUID, start: datetime, end: datetime, *, batch_size: int = 5000
     ) -> AsyncIterator[list[SalesLine]]:
-        # ix_order_lines_seller_newest (seller_id, created_at, id) serves the filter and the order.
-        query = (
-            select(
-                OL.c.order_id,
-                OL.c.created_at,
-                OL.c.product_id,
-                OL.c.name,
-                OL.c.unit_price,
-                OL.c.quantity,
-                OL.c.line_total,
-                OR.c.status,
+        period = {"seller_id": seller_id, "start": start, "end": end, "limit": batch_size}
+        rows = await self.sql.rows(order_sql.SALES_OF_PERIOD, **period)
+        while rows:
+            yield [_sales_line(row) for row in rows]
+            if len(rows) < batch_size:
+                return
+            last = rows[-1]
+            rows = await self.sql.rows(
+                order_sql.SALES_OF_PERIOD_AFTER, after_key=last["created_at"], after_id=last["line_id"], **period
             )
-            .join(OR, OR.c.id == OL.c.order_id)
-            .where(OL.c.seller_id == seller_id, OL.c.created_at >= start, OL.c.created_at < end)
-            .order_by(OL.c.created_at, OL.c.id)
-        )
-        async with self.db.engine.connect() as conn:
-            result = await conn.stream(query.execution_options(yield_per=batch_size))
-            async for partition in result.partitions(batch_size):
-                yield [SalesLine(*row) for row in partition]

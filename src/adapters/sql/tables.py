@@ -346,3 +346,24 @@ metadata = UUIDv7AuditBase.metadata
 def table_of(model: type[UUIDv7AuditBase]) -> Table:
     """The Core table behind an ORM class, for column-level statements (typed for mypy)."""
     return cast("Table", model.__table__)
+
+
+# Core handles of every table, by their full names (statements in ``adapters/sql/statements`` use these).
+USERS = table_of(UserRow)
+REFRESH_TOKENS = table_of(RefreshTokenRow)
+EMAIL_TOKENS = table_of(EmailTokenRow)
+CATEGORIES = table_of(CategoryRow)
+PRODUCTS = table_of(ProductRow)
+REVIEWS = table_of(ReviewRow)
+FAVORITES = table_of(FavoriteRow)
+GUEST_CARTS = table_of(GuestCartRow)
+CART_ITEMS = table_of(CartItemRow)
+ORDERS = table_of(OrderRow)
+ORDER_LINES = table_of(OrderLineRow)
+REPORTS = table_of(ReportRow)
+OUTBOX = table_of(OutboxRow)
+ITEM_NEIGHBOURS = table_of(ItemNeighbourRow)
+FEED_RANKINGS = table_of(FeedRankingRow)
+POPULAR_ITEMS = table_of(PopularItemRow)
+WEBHOOKS = table_of(WebhookRow)
+WEBHOOK_DELIVERIES = table_of(WebhookDeliveryRow)

@@ -62,23 +62,13 @@ def cart_view(entries: list[CartEntry]) -> CartView:
 
 
 class GetCart:
-    """The caller's cart; lines of withdrawn products have dropped out.
+    """The caller's cart; lines of withdrawn products have dropped out (one read, no transaction)."""
 
-    With ``reads`` (a single-statement read port) it runs outside a unit of work; without, it
-    reads through one (the in-memory and SQLite wiring).
-    """
-
-    def __init__(self, uow: UnitOfWorkFactory, reads: CartReads | None = None) -> None:
-        self.uow = uow
+    def __init__(self, reads: CartReads) -> None:
         self.reads = reads
 
     async def execute(self, holder: CartHolder) -> CartView:
-        owner = holder.cart_owner
-        if self.reads is not None:
-            return cart_view(await self.reads.entries(owner))
-        async with self.uow() as uow:
-            entries = await uow.cart.entries(owner)
-        return cart_view(entries)
+        return cart_view(await self.reads.entries(holder.cart_owner))
 
 
 class AddToCart:
@@ -205,12 +195,11 @@ class CreateGuestCart:
 class ResolveCartToken:
     """The live guest cart behind an ``X-Cart-Token``, or None (unknown, expired or spent).
 
-    A read on the hot path (one statement through ``reads`` where there is one); the sliding
-    expiry is kept by a write only when the stored last use is older than
-    ``GUEST_TOUCH_INTERVAL``.
+    A read on the hot path (one statement, no transaction); the sliding expiry is kept by a write
+    only when the stored last use is older than ``GUEST_TOUCH_INTERVAL``.
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, reads: CartReads | None = None) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, reads: CartReads) -> None:
         self.uow = uow
         self.clock = clock
         self.reads = reads
@@ -218,12 +207,7 @@ class ResolveCartToken:
     async def execute(self, token: str) -> uuid.UUID | None:
         if not token or len(token) > _TOKEN_MAX_LENGTH:
             return None
-        token_hash = hash_secret(token)
-        if self.reads is not None:
-            found = await self.reads.guest_cart(token_hash)
-        else:
-            async with self.uow() as uow:
-                found = await uow.guest_carts.get_by_hash(token_hash)
+        found = await self.reads.guest_cart(hash_secret(token))
         now = self.clock.now()
         if found is None or not found.is_live(now):
             return None

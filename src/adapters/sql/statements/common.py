@@ -1,0 +1,110 @@
+"""Constructs the statements share, each rendered for Postgres and for SQLite in one place.
+
+A statement is written once; where the two databases need different SQL for the same meaning (an
+id list, a rounded average, an advisory lock), a construct here says how each renders it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, Integer, Numeric, bindparam, case, cast, func, tuple_
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnClause, FunctionElement
+from sqlalchemy.types import NullType, TypeEngine
+
+# INSERT with ON CONFLICT: Postgres' construct, which SQLAlchemy renders for SQLite as well.
+upsert = postgresql.insert
+
+
+class AnyOf(ColumnElement[bool]):
+    """``column IN (:name)`` for a list parameter: ``= ANY($n)`` with one array on Postgres (the
+    text, and so the prepared statement, is the same for any length), an expanding ``IN`` on SQLite."""
+
+    inherit_cache = True
+    type = NullType()
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+def any_of(column: ColumnElement[Any], name: str) -> AnyOf:
+    return AnyOf(column, name)
+
+
+@compiles(AnyOf, "postgresql")
+def _any_of_postgres(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    array = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return compiler.process(element.column == func.any(array), **kw)
+
+
+@compiles(AnyOf)
+def _any_of_default(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
+
+
+class CentAverage(FunctionElement[Any]):
+    """``sum / count`` rounded half up to the cent, 0 without a count (``domain.catalog.rating_average``):
+    NUMERIC on Postgres, integer cents on SQLite (the Money column's storage there)."""
+
+    inherit_cache = True
+    name = "cent_average"
+
+
+def cent_average(total: ColumnElement[Any], count: ColumnElement[Any]) -> CentAverage:
+    return CentAverage(total, count)
+
+
+@compiles(CentAverage, "postgresql")
+def _cent_average_postgres(element: CentAverage, compiler: SQLCompiler, **kw: Any) -> str:
+    total, count = element.clauses
+    mean = func.round(cast(total, Numeric(14, 4)) / count, 2)
+    return compiler.process(_when_counted(count, mean), **kw)
+
+
+@compiles(CentAverage)
+def _cent_average_default(element: CentAverage, compiler: SQLCompiler, **kw: Any) -> str:
+    total, count = element.clauses
+    return compiler.process(_when_counted(count, cast(func.round(total * 100.0 / count), Integer)), **kw)
+
+
+def _when_counted(count: ColumnElement[Any], value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((count > 0, value), else_=0)
+
+
+class AdvisoryXactLock(FunctionElement[Any]):
+    """A transaction-scoped advisory lock on Postgres; nothing on SQLite, whose writers already take
+    turns (the unit of work's write lock)."""
+
+    inherit_cache = True
+    name = "advisory_xact_lock"
+
+
+def advisory_xact_lock(key: int) -> AdvisoryXactLock:
+    return AdvisoryXactLock(bindparam("lock_key", key, type_=Integer))
+
+
+@compiles(AdvisoryXactLock, "postgresql")
+def _advisory_lock_postgres(element: AdvisoryXactLock, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(func.pg_advisory_xact_lock(*element.clauses), **kw)
+
+
+@compiles(AdvisoryXactLock)
+def _advisory_lock_default(element: AdvisoryXactLock, compiler: SQLCompiler, **kw: Any) -> str:
+    return "0"
+
+
+def typed(name: str, like: ColumnElement[Any] | ColumnClause[Any] | TypeEngine[Any]) -> BindParameter[Any]:
+    """A bind parameter with a column's type (Money as cents on SQLite, UTC datetimes, GUIDs)."""
+    type_ = like if isinstance(like, TypeEngine) else like.type
+    return bindparam(name, type_=type_)
+
+
+def before(key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True) -> ColumnElement[bool]:
+    """The keyset condition ``(key, id) < (:after_key, :after_id)`` (``>`` ascending) as one row
+    comparison, which the ``(…, key, id)`` indexes range-scan."""
+    bound = tuple_(typed("after_key", key), typed("after_id", row_id))
+    return tuple_(key, row_id) < bound if descending else tuple_(key, row_id) > bound
