@@ -4,9 +4,9 @@
 
 Creates and migrates the database when missing, seeds it in SQL with ``generate_series`` (users,
 a two-level category tree, 100k products with ratings and a few withdrawn, favorites), runs the
-exact statements the project sends on Postgres for each hot listing (``listing_sql`` of
-``PgCatalogQueries`` on asyncpg; the favorites, reviews and category counts of
-``SqlCatalogQueries``), and writes the plans to ``bench/plans/<name>.txt`` plus a summary
+exact statements the project sends on Postgres for each hot listing, favorites and reviews page
+and the category counts (``adapters.sql.statements``, compiled as the service compiles them), and
+writes the plans to ``bench/plans/<name>.txt`` plus a summary
 (index used, execution time) on stdout.
 """
 
@@ -24,32 +24,21 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src")]
 
-from sqlalchemy import ClauseElement, Executable, func, select, text  # noqa: E402
-from sqlalchemy.ext.compiler import compiles  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from adapters.sql.catalog_queries import SqlCatalogQueries  # noqa: E402
 from adapters.sql.database import migrate, open_database  # noqa: E402
-from adapters.sql.pg_catalog_queries import listing_sql  # noqa: E402
-from adapters.sql.tables import CategoryRow, FavoriteRow, ProductRow, ReviewRow, table_of  # noqa: E402
+from adapters.sql.pg_pool import STATEMENTS  # noqa: E402
+from adapters.sql.statements import categories as category_sql  # noqa: E402
+from adapters.sql.statements import favorites as favorite_sql  # noqa: E402
+from adapters.sql.statements import reviews as review_sql  # noqa: E402
+from adapters.sql.tables import FAVORITES, PRODUCTS, REVIEWS  # noqa: E402
 from application.views.catalog import ProductFilter, ProductSort  # noqa: E402
 from domain.catalog import descendants  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/mkt_explain"
-PRODUCTS = 100_000
+PRODUCT_COUNT = 100_000
 PLANS = ROOT / "bench" / "plans"
-P, C, F, R = table_of(ProductRow), table_of(CategoryRow), table_of(FavoriteRow), table_of(ReviewRow)
-
-
-class Explain(Executable, ClauseElement):
-    inherit_cache = False
-
-    def __init__(self, statement: Any) -> None:
-        self.statement = statement
-
-
-@compiles(Explain, "postgresql")
-def _explain(element: Explain, compiler: Any, **kw: Any) -> str:
-    return "EXPLAIN (ANALYZE, BUFFERS) " + compiler.process(element.statement, **kw)
 
 
 SEED = f"""
@@ -77,7 +66,7 @@ WITH sellers AS (SELECT array_agg(id ORDER BY id) AS ids FROM users),
      raw AS (
         SELECT g, random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5,
                (random() * 20)::int AS reviews
-        FROM generate_series(1, {PRODUCTS}) g)
+        FROM generate_series(1, {PRODUCT_COUNT}) g)
 INSERT INTO products (id, seller_id, category_id, name, description, price, image_url, stock, rating_sum,
                       review_count, rating_avg, favorite_count, withdrawn_at, created_at, updated_at)
 SELECT gen_random_uuid(),
@@ -136,14 +125,14 @@ FROM picked, authors, generate_series(1, 10) k
 
 async def seed(db: Any) -> None:
     async with db.engine.begin() as conn:
-        count = (await conn.execute(select(func.count()).select_from(P))).scalar_one()
+        count = (await conn.execute(select(func.count()).select_from(PRODUCTS))).scalar_one()
         started = time.perf_counter()
-        if count < PRODUCTS:
+        if count < PRODUCT_COUNT:
             for statement in SEED.split(";\n"):
                 if statement.strip():
                     await conn.execute(text(statement))
-            print(f"seeded {PRODUCTS} products in {time.perf_counter() - started:.1f}s")
-        if not (await conn.execute(select(func.count()).select_from(R))).scalar_one():
+            print(f"seeded {PRODUCT_COUNT} products in {time.perf_counter() - started:.1f}s")
+        if not (await conn.execute(select(func.count()).select_from(REVIEWS))).scalar_one():
             await conn.execute(text(SEED_REVIEWS))
             print(f"seeded reviews in {time.perf_counter() - started:.1f}s")
     async with db.engine.connect() as conn:
@@ -165,83 +154,76 @@ async def main(url: str) -> None:
     await asyncio.to_thread(migrate, url)
     db = open_database(url, pool_size=2)
     await seed(db)
-    queries = SqlCatalogQueries(db)
+    queries = SqlCatalogQueries(db.reads, db.dialect)
     parents = await queries.category_parents()
     top = sorted(c for c, p in parents.items() if p is None)[3]
     leaf = sorted(c for c, p in parents.items() if p == top)[0]
     async with db.engine.connect() as conn:
-        seller = (await conn.execute(select(P.c.seller_id).limit(1))).scalar_one()
+        seller = (await conn.execute(select(PRODUCTS.c.seller_id).limit(1))).scalar_one()
         deep = (
             await conn.execute(
-                select(P.c.created_at, P.c.id)
-                .where(P.c.withdrawn_at.is_(None))
-                .order_by(P.c.created_at.desc(), P.c.id.desc())
+                select(PRODUCTS.c.created_at, PRODUCTS.c.id)
+                .where(PRODUCTS.c.withdrawn_at.is_(None))
+                .order_by(PRODUCTS.c.created_at.desc(), PRODUCTS.c.id.desc())
                 .offset(60_000)
                 .limit(1)
             )
         ).one()
         deep_price = (
             await conn.execute(
-                select(P.c.price, P.c.id)
-                .where(P.c.withdrawn_at.is_(None))
-                .order_by(P.c.price.desc(), P.c.id.desc())
+                select(PRODUCTS.c.price, PRODUCTS.c.id)
+                .where(PRODUCTS.c.withdrawn_at.is_(None))
+                .order_by(PRODUCTS.c.price.desc(), PRODUCTS.c.id.desc())
                 .offset(60_000)
                 .limit(1)
             )
         ).one()
-        fan = (await conn.execute(select(F.c.user_id).limit(1))).scalar_one()
-        reviewed = (await conn.execute(select(R.c.product_id).limit(1))).scalar_one()
+        fan = (await conn.execute(select(FAVORITES.c.user_id).limit(1))).scalar_one()
+        reviewed = (await conn.execute(select(REVIEWS.c.product_id).limit(1))).scalar_one()
         tree = frozenset(descendants(parents, top))
-    listings: dict[str, Any] = {
-        "newest": listing_sql(ProductFilter(), ProductSort.NEWEST, None, 21),
-        "newest_deep_cursor": listing_sql(ProductFilter(), ProductSort.NEWEST, (deep.created_at, deep.id), 21),
-        "category_tree_newest": listing_sql(ProductFilter(category_ids=tree), ProductSort.NEWEST, None, 21),
-        "category_tree_rating": listing_sql(ProductFilter(category_ids=tree), ProductSort.RATING, None, 21),
-        "category_leaf_price_asc": listing_sql(
-            ProductFilter(category_ids=frozenset({leaf})), ProductSort.PRICE_ASC, None, 21
+
+    def page(
+        filters: ProductFilter, sort: ProductSort, after: Any = None, limit: int = 21
+    ) -> tuple[Any, dict[str, Any]]:
+        found = queries.listing(filters, sort, after)
+        assert found is not None
+        statement, params = found
+        return statement, {**params, "limit": limit}
+
+    # Each case is the statement the service runs, with its parameters, compiled as it compiles it.
+    cases: dict[str, tuple[Any, dict[str, Any]]] = {
+        "newest": page(ProductFilter(), ProductSort.NEWEST),
+        "newest_deep_cursor": page(ProductFilter(), ProductSort.NEWEST, (deep.created_at, deep.id)),
+        "category_tree_newest": page(ProductFilter(category_ids=tree), ProductSort.NEWEST),
+        "category_tree_rating": page(ProductFilter(category_ids=tree), ProductSort.RATING),
+        "category_leaf_price_asc": page(ProductFilter(category_ids=frozenset({leaf})), ProductSort.PRICE_ASC),
+        "price_asc": page(ProductFilter(), ProductSort.PRICE_ASC),
+        "price_desc_deep_cursor": page(ProductFilter(), ProductSort.PRICE_DESC, (deep_price.price, deep_price.id)),
+        "price_range_price_asc": page(
+            ProductFilter(min_price=Decimal("100"), max_price=Decimal("120")), ProductSort.PRICE_ASC
         ),
-        "price_asc": listing_sql(ProductFilter(), ProductSort.PRICE_ASC, None, 21),
-        "price_desc_deep_cursor": listing_sql(
-            ProductFilter(), ProductSort.PRICE_DESC, (deep_price.price, deep_price.id), 21
-        ),
-        "price_range_price_asc": listing_sql(
-            ProductFilter(min_price=Decimal("100"), max_price=Decimal("120")), ProductSort.PRICE_ASC, None, 21
-        ),
-        "rating": listing_sql(ProductFilter(), ProductSort.RATING, None, 21),
-        "rating_in_stock": listing_sql(ProductFilter(in_stock=True), ProductSort.RATING, None, 21),
-        "seller_newest": listing_sql(ProductFilter(seller_id=seller), ProductSort.NEWEST, None, 21),
-        "search_relevance": listing_sql(ProductFilter(q="wireless headphones"), ProductSort.RELEVANCE, None, 21),
-        "search_newest": listing_sql(ProductFilter(q="bamboo teapot"), ProductSort.NEWEST, None, 21),
-        "search_rare_relevance": listing_sql(ProductFilter(q="lisbon kitchens"), ProductSort.RELEVANCE, None, 21),
-        "newest_page_of_100": listing_sql(ProductFilter(), ProductSort.NEWEST, None, 101),
-        "favorites_page": queries._favorites()
-        .where(F.c.user_id == fan)
-        .order_by(F.c.created_at.desc(), F.c.id.desc())
-        .limit(21),
-        "categories_with_counts": select(P.c.category_id, func.count())
-        .where(P.c.withdrawn_at.is_(None))
-        .group_by(P.c.category_id),
-        "reviews_page": queries._reviews()
-        .where(R.c.product_id == reviewed)
-        .order_by(R.c.created_at.desc(), R.c.id.desc())
-        .limit(21),
+        "rating": page(ProductFilter(), ProductSort.RATING),
+        "rating_in_stock": page(ProductFilter(in_stock=True), ProductSort.RATING),
+        "seller_newest": page(ProductFilter(seller_id=seller), ProductSort.NEWEST),
+        "search_relevance": page(ProductFilter(q="wireless headphones"), ProductSort.RELEVANCE),
+        "search_newest": page(ProductFilter(q="bamboo teapot"), ProductSort.NEWEST),
+        "search_rare_relevance": page(ProductFilter(q="lisbon kitchens"), ProductSort.RELEVANCE),
+        "newest_page_of_100": page(ProductFilter(), ProductSort.NEWEST, limit=101),
+        "favorites_page": (favorite_sql.FAVORITES_OF_USER, {"user_id": fan, "limit": 21}),
+        "categories_with_counts": (category_sql.CATEGORY_VIEWS, {}),
+        "reviews_page": (review_sql.REVIEWS_OF_PRODUCT, {"product_id": reviewed, "limit": 21}),
     }
     PLANS.mkdir(parents=True, exist_ok=True)
     print(f"{'query':28} {'ms':>9}  indexes")
-    raw = await db.reads.pool() if db.reads is not None else None
-    assert raw is not None
-    async with db.engine.connect() as conn:
-        for name, statement in listings.items():
-            if isinstance(statement, tuple):  # (sql, args) for asyncpg
-                sql, args = statement
-                explain = "EXPLAIN (ANALYZE, BUFFERS) " + sql
-                await raw.fetch(explain, *args)  # warm the cache: report steady-state plans
-                plan = "\n".join(row[0] for row in await raw.fetch(explain, *args))
-            else:
-                await conn.execute(Explain(statement))
-                plan = "\n".join(row[0] for row in await conn.execute(Explain(statement)))
-                sql = str(statement.compile(dialect=conn.dialect))
-            (PLANS / f"{name}.txt").write_text(f"-- {name}\n{sql}\n\n{plan}\n")
+    pool = await db.pg.pool() if db.pg is not None else None
+    assert pool is not None, "EXPLAIN needs Postgres"
+    async with pool.acquire() as raw:
+        for name, (statement, params) in cases.items():
+            compiled = STATEMENTS(statement)
+            explain, args = "EXPLAIN (ANALYZE, BUFFERS) " + compiled.sql, compiled.arguments(params)
+            await raw.fetch(explain, *args)  # warm the cache: report steady-state plans
+            plan = "\n".join(row[0] for row in await raw.fetch(explain, *args))
+            (PLANS / f"{name}.txt").write_text(f"-- {name}\n{compiled.sql}\n\n{plan}\n")
             used, ms = summarize(plan)
             print(f"{name:28} {ms:>9}  {used}")
     await db.dispose()

@@ -25,10 +25,10 @@ from adapters.mail.smtp import SmtpMailer
 from adapters.security.argon2_hasher import Argon2PasswordHasher
 from adapters.security.jwt_tokens import JwtAccessTokenIssuer
 from adapters.sql.budget import Budget
+from adapters.sql.cart_reads import SqlCartReads
 from adapters.sql.catalog_queries import SqlCatalogQueries
 from adapters.sql.database import Database, open_database
 from adapters.sql.order_mail import SqlOrderMailQueries
-from adapters.sql.cart_reads import SqlCartReads
 from adapters.sql.outbox import SqlOutboxJobStore
 from adapters.sql.recommendations import SqlInteractionSource, SqlNeighbourStore, SqlRankingStore
 from adapters.sql.repositories.auth import SqlAccountStates

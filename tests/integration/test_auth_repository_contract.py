@@ -87,12 +87,16 @@ async def test_a_refused_statement_ends_its_unit_of_work(any_uow) -> None:
 
     await add_users(any_uow, make_user("taken"))
     before_the_clash = make_user("before")
-    with pytest.raises(TransactionAborted):
+
+    async def go_on_after_the_clash() -> None:
         async with any_uow() as uow:
             await uow.users.add(before_the_clash)
             with pytest.raises(Conflict):
                 await uow.users.add(make_user("TAKEN", "other@example.com"))
             await uow.commit()
+
+    with pytest.raises(TransactionAborted):
+        await go_on_after_the_clash()
     async with any_uow() as uow:
         assert await uow.users.get(before_the_clash.id) is None
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 

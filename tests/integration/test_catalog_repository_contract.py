@@ -282,10 +282,14 @@ async def test_products_write_side(env: Env) -> None:
             a.id, {"name": "A2", "price": Decimal("3.50"), "category_id": second.id}, later
         )
         await uow.commit()
-    with pytest.raises(RuleViolation):  # a refused statement ends its unit of work: nothing is written
+
+    async def refused_edit() -> None:  # a refused statement ends its unit of work: nothing is written
         async with env.uow() as uow:
             await uow.products.update_fields(a.id, {"category_id": uuid.uuid4(), "stock": 0}, later)
             await uow.commit()
+
+    with pytest.raises(RuleViolation):
+        await refused_edit()
     async with env.uow() as uow:
         stored = await uow.products.get(a.id)
         assert (stored.name, stored.price, stored.category_id, stored.stock) == ("A2", Decimal("3.50"), second.id, 5)

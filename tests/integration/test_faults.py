@@ -590,11 +590,14 @@ async def test_unavailable_backends_are_503_and_bugs_stay_500() -> None:
 async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_fresh_one(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The hot reads' asyncpg pool: a pooled connection that dies under a read (the server ended it
-    just as the read went out) is dropped, and the read is repeated once on a fresh connection."""
+    """The asyncpg pool's single reads: a pooled connection that dies under a read (the server ended
+    it just as the read went out) is dropped, and the read is repeated once on a fresh connection."""
     import asyncpg
+    from sqlalchemy import func, select
 
-    from adapters.sql.read_pool import PgReadPool
+    from adapters.sql.pg_pool import PgPool
+
+    backend_pid = select(func.pg_backend_pid())
 
     real_fetch = asyncpg.connection.Connection.fetch
     failures = [asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")]
@@ -604,14 +607,14 @@ async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_fresh_one
             raise failures.pop()
         return await real_fetch(self, *args, **kwargs)
 
-    reads = PgReadPool(pg_url, size=1)
+    reads = PgPool(pg_url, size=1)
     try:
-        [[first_pid]] = await reads.fetch("SELECT pg_backend_pid()")
+        [[first_pid]] = await reads.rows(backend_pid)
         monkeypatch.setattr(asyncpg.connection.Connection, "fetch", fetch_dying_once)
-        [[second_pid]] = await reads.fetch("SELECT pg_backend_pid()")
+        [[second_pid]] = await reads.rows(backend_pid)
         assert not failures and second_pid != first_pid  # retried, on a new connection
         failures.extend([asyncpg.exceptions.ConnectionDoesNotExistError("gone")] * 2)
         with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
-            await reads.fetch("SELECT 1")  # only once: a second failure is the answer (503)
+            await reads.rows(backend_pid)  # only once: a second failure is the answer (503)
     finally:
         await reads.close()

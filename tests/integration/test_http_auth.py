@@ -276,7 +276,7 @@ async def test_catalog_reads_can_use_a_replica(database_url, tmp_path) -> None:
     )
     try:
         assert container.replica is not None
-        assert container.catalog_queries.inner.db is container.replica
+        assert container.catalog_queries.inner.sql is container.replica.reads
         assert await container.use_cases["list_categories"].execute() == []
     finally:
         await container.shutdown()

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from adapters.sql.tables import OutboxRow, table_of
 from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE
@@ -373,35 +373,16 @@ async def test_a_checkout_is_seven_statements_whatever_the_cart(client, market) 
         await market.product(seller_a, name="B"),
         await market.product(seller_b, name="C"),
     ]
-    engine = market.container.db.engine.sync_engine
-    in_checkout: list[str] = []
-    checkout: dict[str, Any] = {}
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        # Only the checkout's own transaction: from the cart lock (its first statement) to its
-        # commit; the token check and the emails' jobs run in other transactions.
-        if "FOR UPDATE" in statement and not checkout:
-            checkout.update(connection=conn, open=True)
-        if checkout.get("open") and conn is checkout["connection"]:
-            in_checkout.append(statement)
-
-    def committed(conn) -> None:
-        if checkout.get("open") and conn is checkout["connection"]:
-            checkout["open"] = False
-
     for lines, key in ((products[:1], None), (products, "six-statements")):
         _, buyer = await user_headers(client)
         for product in lines:
             assert (await market.add(buyer, product["id"], 2)).status_code == 201
-        in_checkout.clear()
-        checkout.clear()
-        event.listen(engine, "before_cursor_execute", count)
-        event.listen(engine, "commit", committed)
-        try:
+        with market.container.db.observe() as seen:
             r = await market.checkout(buyer, key)
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-            event.remove(engine, "commit", committed)
+        # Only the checkout's own transaction (the cart lock is its first statement); the token
+        # check and the emails' jobs run in other transactions.
+        scope = next(scope for sql, scope in seen if "FOR UPDATE" in sql)
+        in_checkout = [sql for sql, in_scope in seen if in_scope is scope]
         assert r.status_code == 201, r.text
         assert len(r.json()["items"]) == len(lines)
         verbs = [" ".join(s.split()[:3]) for s in in_checkout]

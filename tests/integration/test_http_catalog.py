@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from domain.catalog import Product
 from domain.ids import new_id
@@ -440,18 +439,7 @@ async def test_a_listing_page_is_a_constant_number_of_statements(client, contain
                 )
             )
         await uow.commit()
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().split(None, 1)[0].upper() in {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE"}:
-            statements.append(statement)
-
-    engine = container.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    raw_reads = container.db.reads  # the hot reads' asyncpg pool on Postgres
-    if raw_reads is not None:
-        raw_reads.observers.append(statements.append)
-    try:
+    with container.db.observe() as statements:
         per_query = {}
         for params in (
             {"limit": 10},
@@ -464,9 +452,5 @@ async def test_a_listing_page_is_a_constant_number_of_statements(client, contain
             r = await client.get("/api/products", params=params)
             assert r.status_code == 200 and len(r.json()["items"]) == params["limit"], r.text
             per_query[str(params)] = len(statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-        if raw_reads is not None:
-            raw_reads.observers.remove(statements.append)
     assert per_query["{'limit': 10}"] == per_query["{'limit': 100}"] == 1, per_query
     assert max(per_query.values()) <= 2, per_query  # a category filter also reads the tree once

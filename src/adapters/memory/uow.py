@@ -27,26 +27,10 @@ from adapters.memory.orders import (
 from adapters.memory.reports import MemoryReportRepository
 from adapters.memory.store import MemoryStore
 from adapters.memory.webhooks import MemoryDeliveryRepository, MemoryWebhookRepository
-from application.ports import persistence as ports
 
 
 class MemoryUnitOfWork:
-    users: ports.UserRepository
-    refresh_tokens: ports.RefreshTokenRepository
-    email_tokens: ports.EmailTokenRepository
-    outbox: ports.OutboxRepository
-    cart: ports.CartRepository
-    guest_carts: ports.GuestCartRepository
-    orders: ports.OrderRepository
-    inventory: ports.InventoryRepository
-    reports: ports.ReportRepository
-    categories: ports.CategoryRepository
-    products: ports.ProductRepository
-    reviews: ports.ReviewRepository
-    favorites: ports.FavoriteRepository
-    cart_cleanup: ports.CartCleanup
-    webhooks: ports.WebhookRepository
-    webhook_deliveries: ports.DeliveryRepository
+    """Serializable (units take turns on the store's lock); leaving without a commit restores a snapshot."""
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store

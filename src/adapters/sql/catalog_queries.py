@@ -153,7 +153,11 @@ class SqlCatalogQueries:
             rows = await self.sql.rows(favorite_sql.FAVORITES_OF_USER, user_id=user_id, limit=limit)
         else:
             rows = await self.sql.rows(
-                favorite_sql.FAVORITES_OF_USER_AFTER, user_id=user_id, after_key=after[0], after_id=after[1], limit=limit
+                favorite_sql.FAVORITES_OF_USER_AFTER,
+                user_id=user_id,
+                after_key=after[0],
+                after_id=after[1],
+                limit=limit,
             )
         return [_favorite(row) for row in rows]
 

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,21 +161,21 @@ class Database:
         On SQLite it waits for this process's write turn first, unless ``take_turn`` is false (a
         short write that may run while the same task still holds the turn; busy_timeout bounds it)."""
         if self.pg is not None:
-            async with self.pg.transaction() as (executor, commit):
-                yield Transaction(executor, commit)
+            async with self.pg.transaction() as (pg, pg_commit):
+                yield Transaction(pg, pg_commit)
             return
         turn = self.write_turn() if take_turn else contextlib.nullcontext()
         async with turn, self.engine.execution_options(sqlite_begin="IMMEDIATE").connect() as conn:
             await conn.begin()
-            executor = SqliteExecutor(conn)
+            sqlite = SqliteExecutor(conn)
 
             async def commit() -> None:
-                if executor.aborted:
+                if sqlite.aborted:
                     raise TransactionAborted("a statement of this transaction was refused; nothing was written")
                 await conn.commit()
 
             try:
-                yield Transaction(executor, commit)
+                yield Transaction(sqlite, commit)
             finally:
                 if conn.in_transaction():
                     await conn.rollback()
@@ -186,6 +186,33 @@ class Database:
         async with self.transaction(take_turn=take_turn) as transaction:
             yield transaction.executor
             await transaction.commit()
+
+    @contextlib.contextmanager
+    def observe(self) -> Iterator[list[tuple[str, object]]]:
+        """Every statement run on this database while the block lasts, with what it ran in (the
+        same object for the statements of one transaction): tests count a request's statements."""
+        seen: list[tuple[str, object]] = []
+        if self.pg is not None:
+
+            def record(sql: str, scope: object) -> None:
+                seen.append((sql, scope))
+
+            self.pg.observers.append(record)
+            try:
+                yield seen
+            finally:
+                self.pg.observers.remove(record)
+            return
+
+        def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if statement.split(None, 1)[0].upper() not in {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}:
+                seen.append((statement, conn))
+
+        event.listen(self.engine.sync_engine, "before_cursor_execute", on_execute)
+        try:
+            yield seen
+        finally:
+            event.remove(self.engine.sync_engine, "before_cursor_execute", on_execute)
 
     async def dispose(self) -> None:
         if self.pg is not None:
@@ -307,4 +334,13 @@ def migrate(url: str, revision: str = "head") -> None:
         raise errors[0]
 
 
-__all__ = ["Budget", "Database", "Transaction", "WriteTurnTimeout", "migrate", "migrations", "normalize_url", "open_database"]
+__all__ = [
+    "Budget",
+    "Database",
+    "Transaction",
+    "WriteTurnTimeout",
+    "migrate",
+    "migrations",
+    "normalize_url",
+    "open_database",
+]

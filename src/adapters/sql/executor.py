@@ -16,14 +16,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from adapters.sql.errors import constraint_of, translate
@@ -120,10 +120,10 @@ class PgStatements:
         return compiled
 
     def _compile(self, statement: Executable) -> PgStatement:
-        # A literal IN list is rendered as parameters now; an IN list of a parameter cannot be (its
-        # length varies): statements use ``statements.common.any_of`` for those.
-        compiled = statement.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
+        compiled = cast(ClauseElement, statement).compile(dialect=self.dialect)
         assert isinstance(compiled, SQLCompiler)
+        if compiled.post_compile_params:  # an IN list, whose text would change with its length
+            raise ValueError("compiled once means no IN (...) list: use statements.common.any_of()")
         defaults = {column.key: _column_default(column, update=False) for column in compiled.insert_prefetch}
         defaults.update({column.key: _column_default(column, update=True) for column in compiled.update_prefetch})
         parameters = []
@@ -141,7 +141,8 @@ def _affected(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
-StatementObserver = Callable[[str], None]
+# Called with each statement's SQL and what runs it: the transaction's executor, or the pool for a read.
+StatementObserver = Callable[[str, object], None]
 SLOW_STATEMENT_SECONDS = 0.2
 _slow_log = logging.getLogger("marketplace.slow_sql")
 # The asyncpg call behind each executor method: (connection, sql, args) -> result.
@@ -174,8 +175,7 @@ class PgRunner:
 
     def __init__(self, statements: PgStatements, observers: list[StatementObserver]) -> None:
         self.statements = statements
-        # Called with each statement's SQL before it runs (tests count statements per request).
-        self.observers = observers
+        self.observers = observers  # tests count statements per request (``Database.observe``)
 
     async def _on(self, op: _Op, sql: str, args: list[Any]) -> Any:
         raise NotImplementedError
@@ -184,7 +184,7 @@ class PgRunner:
         compiled = self.statements(statement)
         args = compiled.arguments(params)
         for observe in self.observers:
-            observe(compiled.sql)
+            observe(compiled.sql, self)
         started = time.perf_counter()
         try:
             return await self._on(op, compiled.sql, args)
@@ -228,7 +228,7 @@ class PgExecutor(PgRunner):
             return
         compiled = self.statements(statement)
         for observe in self.observers:
-            observe(compiled.sql)
+            observe(compiled.sql, self)
         try:
             await self._connection.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
         except asyncpg.IntegrityConstraintViolationError as error:

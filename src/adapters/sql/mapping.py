@@ -40,7 +40,6 @@ def _is_record(kind: Any) -> bool:
     return isinstance(kind, type) and (dataclasses.is_dataclass(kind) or issubclass(kind, msgspec.Struct))
 
 
-
 def _optional(kind: Any) -> tuple[Any, bool]:
     """``X | None`` → (X, True); anything else → (itself, False)."""
     if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
@@ -67,9 +66,7 @@ def _reader(name: str, kind: Any, column: str) -> Reader:
     return lambda row: None if (value := row[column]) is None else convert(value)
 
 
-def row_mapper(
-    target: type[T], *, prefix: str = "", derived: Mapping[str, Reader] | None = None
-) -> Callable[[Row], T]:
+def row_mapper(target: type[T], *, prefix: str = "", derived: Mapping[str, Reader] | None = None) -> Callable[[Row], T]:
     """A function building ``target`` from a row (see the module docstring)."""
     derived = derived or {}
     readers = [

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from adapters.sql.budget import REQUEST_BUDGET, Budget
-from adapters.sql.executor import PgExecutor, PgRunner, PgStatements, StatementObserver, TransactionAborted
+from adapters.sql.executor import PgExecutor, PgRunner, PgStatements, TransactionAborted
 
 # A connection ended under us: by the server (57P01 and friends arrive as these), by the network,
 # or left by such an end in a state the protocol cannot continue from (InternalClientError).
@@ -82,7 +82,9 @@ class PgPool(PgRunner):
                 await pool.close()
         return self._pool
 
-    async def _on(self, op: Callable[[asyncpg.Connection, str, list[Any]], Awaitable[Any]], sql: str, args: list[Any]) -> Any:
+    async def _on(
+        self, op: Callable[[asyncpg.Connection, str, list[Any]], Awaitable[Any]], sql: str, args: list[Any]
+    ) -> Any:
         """One statement on a pooled connection. One found dead (Postgres restarted, a failover, an
         admin ended it while it sat idle) is dropped with its pool-mates and the read retried once on
         a fresh one: a single statement outside a transaction is safe to repeat."""

@@ -39,6 +39,7 @@ _PACK_CHUNK_ITEMS = 2_000
 INSERT_BATCH = 1_000
 _FIRST_KEY = uuid.UUID(int=0)
 
+
 def pack_neighbours(table: pl.DataFrame) -> list[tuple[uuid.UUID, bytes]]:
     """``(product id, packed neighbour list)`` per item of a neighbour table sorted by item.
 

@@ -83,22 +83,56 @@ class OutboxRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    users: UserRepository
-    refresh_tokens: RefreshTokenRepository
-    email_tokens: EmailTokenRepository
-    outbox: OutboxRepository
-    reports: ReportRepository
-    cart: CartRepository
-    guest_carts: GuestCartRepository
-    orders: OrderRepository
-    inventory: InventoryRepository
-    categories: CategoryRepository
-    products: ProductRepository
-    reviews: ReviewRepository
-    favorites: FavoriteRepository
-    cart_cleanup: CartCleanup
-    webhooks: WebhookRepository
-    webhook_deliveries: DeliveryRepository
+    """One transaction and the repositories that work in it (read-only here: an adapter assigns
+    its own implementations; nothing lasts unless ``commit`` is called)."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def email_tokens(self) -> EmailTokenRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def reports(self) -> ReportRepository: ...
+
+    @property
+    def cart(self) -> CartRepository: ...
+
+    @property
+    def guest_carts(self) -> GuestCartRepository: ...
+
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def inventory(self) -> InventoryRepository: ...
+
+    @property
+    def categories(self) -> CategoryRepository: ...
+
+    @property
+    def products(self) -> ProductRepository: ...
+
+    @property
+    def reviews(self) -> ReviewRepository: ...
+
+    @property
+    def favorites(self) -> FavoriteRepository: ...
+
+    @property
+    def cart_cleanup(self) -> CartCleanup: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def webhook_deliveries(self) -> DeliveryRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -22,7 +22,9 @@ from domain.catalog import Category, Favorite, Product, Review, rating_average
 from domain.errors import Conflict, DomainError
 
 _category = row_mapper(Category)
-_product = row_mapper(Product, derived={"rating_avg": lambda row: rating_average(row["rating_sum"], row["review_count"])})
+_product = row_mapper(
+    Product, derived={"rating_avg": lambda row: rating_average(row["rating_sum"], row["review_count"])}
+)
 _review = row_mapper(Review)
 
 

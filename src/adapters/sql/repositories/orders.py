@@ -122,7 +122,9 @@ class SqlGuestCartRepository:
         return row["id"] if row is not None else None
 
     async def purge(self, *, unused_since: datetime, limit: int) -> int:
-        ids = [row["id"] for row in await self.sql.rows(cart_sql.STALE_GUEST_CARTS, unused_since=unused_since, limit=limit)]
+        ids = [
+            row["id"] for row in await self.sql.rows(cart_sql.STALE_GUEST_CARTS, unused_since=unused_since, limit=limit)
+        ]
         if ids:
             await self.sql.run(cart_sql.REMOVE_LINES_OF_GUEST_CARTS, cart_ids=ids)
             await self.sql.run(cart_sql.REMOVE_GUEST_CARTS, cart_ids=ids)
@@ -154,7 +156,9 @@ class SqlInventoryRepository:
         try:
             async with self.sql.savepoint():
                 for product_id in ids:
-                    if not await self.sql.run(order_sql.TAKE_ONE, product_id=product_id, quantity=quantities[product_id], now=now):
+                    if not await self.sql.run(
+                        order_sql.TAKE_ONE, product_id=product_id, quantity=quantities[product_id], now=now
+                    ):
                         short = product_id
                         raise _Short
         except _Short:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select, update
+from sqlalchemy import BindParameter, bindparam, case, delete, insert, select, update
 
 from adapters.sql.statements.common import any_of, upsert
 from adapters.sql.tables import CART_ITEMS, GUEST_CARTS, PRODUCTS, USERS
@@ -29,7 +29,11 @@ def _add_line(owner: str) -> Any:
         set_={"quantity": summed, "price_at_add": stmt.excluded.price_at_add, "updated_at": stmt.excluded.updated_at},
         where=summed <= QUANTITY_MAX,
     ).returning(
-        CART_ITEMS.c.id, CART_ITEMS.c.quantity, CART_ITEMS.c.price_at_add, CART_ITEMS.c.created_at, CART_ITEMS.c.updated_at
+        CART_ITEMS.c.id,
+        CART_ITEMS.c.quantity,
+        CART_ITEMS.c.price_at_add,
+        CART_ITEMS.c.created_at,
+        CART_ITEMS.c.updated_at,
     )
 
 
@@ -38,7 +42,7 @@ def _merge_line(owner: str) -> Any:
     (``domain.orders.merged_quantity``)."""
     stmt = upsert(CART_ITEMS)
     summed = CART_ITEMS.c.quantity + stmt.excluded.quantity
-    cap = bindparam("cap")
+    cap: BindParameter[int] = bindparam("cap")
     quantity = case((summed <= cap, summed), (CART_ITEMS.c.quantity >= cap, CART_ITEMS.c.quantity), else_=cap)
     return stmt.on_conflict_do_update(
         index_elements=[OWNER_COLUMNS[owner], CART_ITEMS.c.product_id],

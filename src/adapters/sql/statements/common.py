@@ -19,12 +19,12 @@ from sqlalchemy.types import NullType, TypeEngine
 upsert = postgresql.insert
 
 
-class AnyOf(ColumnElement[bool]):
+class AnyOf(ColumnElement[Any]):
     """``column IN (:name)`` for a list parameter: ``= ANY($n)`` with one array on Postgres (the
     text, and so the prepared statement, is the same for any length), an expanding ``IN`` on SQLite."""
 
     inherit_cache = True
-    type = NullType()
+    type: TypeEngine[Any] = NullType()
 
     def __init__(self, column: ColumnElement[Any], name: str) -> None:
         self.column = column

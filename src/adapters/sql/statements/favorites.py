@@ -15,9 +15,7 @@ REMOVE_FAVORITE = delete(FAVORITES).where(
 )
 # RETURNING names exactly the rows this statement removed, so counts stay exact even if a favorite
 # is added concurrently.
-REMOVE_ALL_OF_USER = (
-    delete(FAVORITES).where(FAVORITES.c.user_id == bindparam("user")).returning(FAVORITES.c.product_id)
-)
+REMOVE_ALL_OF_USER = delete(FAVORITES).where(FAVORITES.c.user_id == bindparam("user")).returning(FAVORITES.c.product_id)
 
 # Favorite views: the product as lists show it (its summary columns),
 # plus when and which favorite (the keyset position).
@@ -26,9 +24,13 @@ _VIEW = (
     .select_from(FAVORITES.join(SUMMARY_FROM, PRODUCTS.c.id == FAVORITES.c.product_id))
     .where(PRODUCTS.c.withdrawn_at.is_(None))
 )
-FAVORITE_VIEW = _VIEW.where(FAVORITES.c.user_id == bindparam("user_id"), FAVORITES.c.product_id == bindparam("product_id"))
+FAVORITE_VIEW = _VIEW.where(
+    FAVORITES.c.user_id == bindparam("user_id"), FAVORITES.c.product_id == bindparam("product_id")
+)
 _NEWEST = (FAVORITES.c.created_at.desc(), FAVORITES.c.id.desc())
-FAVORITES_OF_USER = _VIEW.where(FAVORITES.c.user_id == bindparam("user_id")).order_by(*_NEWEST).limit(bindparam("limit"))
+FAVORITES_OF_USER = (
+    _VIEW.where(FAVORITES.c.user_id == bindparam("user_id")).order_by(*_NEWEST).limit(bindparam("limit"))
+)
 FAVORITES_OF_USER_AFTER = (
     _VIEW.where(FAVORITES.c.user_id == bindparam("user_id"), before(FAVORITES.c.created_at, FAVORITES.c.id))
     .order_by(*_NEWEST)

@@ -7,7 +7,9 @@ changes by guarded updates too.
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, and_, bindparam, column, func, insert, select, update
+from typing import Any
+
+from sqlalchemy import Integer, Select, and_, bindparam, column, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from adapters.sql.statements.common import any_of, before, upsert
@@ -36,7 +38,10 @@ ORDER_BY_IDEMPOTENCY_KEY = select(*ORDER_COLUMNS).where(
 )
 _NEWEST = (ORDERS.c.created_at.desc(), ORDERS.c.id.desc())
 ORDERS_OF_BUYER = (
-    select(*ORDER_COLUMNS).where(ORDERS.c.buyer_id == bindparam("buyer_id")).order_by(*_NEWEST).limit(bindparam("limit"))
+    select(*ORDER_COLUMNS)
+    .where(ORDERS.c.buyer_id == bindparam("buyer_id"))
+    .order_by(*_NEWEST)
+    .limit(bindparam("limit"))
 )
 ORDERS_OF_BUYER_AFTER = (
     select(*ORDER_COLUMNS)
@@ -82,7 +87,9 @@ _SALES = (
 )
 _LINES_NEWEST = (ORDER_LINES.c.created_at.desc(), ORDER_LINES.c.id.desc())
 SALES = _SALES.order_by(*_LINES_NEWEST).limit(bindparam("limit"))
-SALES_AFTER = _SALES.where(before(ORDER_LINES.c.created_at, ORDER_LINES.c.id)).order_by(*_LINES_NEWEST).limit(bindparam("limit"))
+SALES_AFTER = (
+    _SALES.where(before(ORDER_LINES.c.created_at, ORDER_LINES.c.id)).order_by(*_LINES_NEWEST).limit(bindparam("limit"))
+)
 # The sales report's lines of a period, oldest first, a batch at a time (keyset; the
 # (seller_id, created_at, id) index serves the filter and the order).
 _PERIOD = (
@@ -118,7 +125,7 @@ TAKE_ONE = (
 )
 
 
-def _take_all() -> object:
+def _take_all() -> Select[Any]:
     """Postgres: all of an order's stock in one statement: lock, check, decrement, all or nothing.
 
     ``locked`` locks the wanted product rows in product-id order (the lock is applied after

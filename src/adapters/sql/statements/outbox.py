@@ -29,7 +29,9 @@ MARK_PROCESSED = (
 RECORD_FAILURE = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("outbox_id"))
-    .values(attempts=OUTBOX.c.attempts + bindparam("failures"), last_error=bindparam("error"), updated_at=bindparam("now"))
+    .values(
+        attempts=OUTBOX.c.attempts + bindparam("failures"), last_error=bindparam("error"), updated_at=bindparam("now")
+    )
 )
 DUE_FOR_RELAY = (
     select(*OUTBOX_COLUMNS)

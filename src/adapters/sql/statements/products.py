@@ -116,7 +116,11 @@ _PAGE_COLUMNS = (
     PRODUCTS.c.created_at,
     PRODUCTS.c.updated_at,
 )
-_JOINED = (USERS.c.username.label("seller_username"), CATEGORIES.c.name.label("category_name"), CATEGORIES.c.slug.label("category_slug"))
+_JOINED = (
+    USERS.c.username.label("seller_username"),
+    CATEGORIES.c.name.label("category_name"),
+    CATEGORIES.c.slug.label("category_slug"),
+)
 SUMMARY_COLUMNS = (*_PAGE_COLUMNS, *_JOINED)
 # LEFT JOIN categories: an uncategorised product (category_id NULL) is still shown, category null.
 SUMMARY_FROM = PRODUCTS.join(USERS, USERS.c.id == PRODUCTS.c.seller_id).outerjoin(
@@ -162,12 +166,12 @@ def _search(shape: ListingShape, stmt: Select[Any]) -> tuple[Select[Any], Column
     if shape.dialect == "postgresql":
         # The query is parsed once, as a FROM item: websearch syntax, never an error on user input.
         query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), bindparam("q")).column_valued("query")
-        vector = literal_column("products.search_vector")
+        vector: ColumnElement[Any] = literal_column("products.search_vector")
         # ts_rank is real; cursor values are compared as float8, which holds it exactly.
         return stmt.where(vector.op("@@")(query)), func.ts_rank(vector, query, type_=Float)
     # SQLite: an FTS5 table; bm25 is "lower is better", so negated. Name matches weigh ten times
     # description matches. ``match`` is the user's words, each quoted (``fts5_query``).
-    fts = literal_column("products_fts")
+    fts: ColumnElement[Any] = literal_column("products_fts")
     stmt = stmt.join(FTS, FTS.c.rowid == literal_column("products.rowid")).where(fts.op("MATCH")(bindparam("match")))
     return stmt, (-func.bm25(fts, 10.0, 1.0)).cast(Float)
 

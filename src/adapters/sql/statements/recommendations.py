@@ -7,7 +7,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, literal, or_, select, text, union, union_all
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union,
+    union_all,
+)
 
 from adapters.sql.statements.common import any_of, upsert
 from adapters.sql.tables import (
@@ -33,28 +48,19 @@ _LIVE = PRODUCTS.c.withdrawn_at.is_(None)
 
 def _all_of(kind: str) -> Any:
     """One kind of interaction with its product's category and liveness, by row id, a batch at a time."""
+    source: FromClause
+    where: tuple[ColumnElement[bool], ...]
     if kind == "favorite":
-        source, key, user, product, at, where = (
-            FAVORITES,
-            FAVORITES.c.id,
-            FAVORITES.c.user_id,
-            FAVORITES.c.product_id,
-            FAVORITES.c.created_at,
-            (),
-        )
+        source, where = FAVORITES, ()
+        key, user, product, at = FAVORITES.c.id, FAVORITES.c.user_id, FAVORITES.c.product_id, FAVORITES.c.created_at
     elif kind == "purchase":
         source = ORDER_LINES.join(ORDERS, ORDERS.c.id == ORDER_LINES.c.order_id)
-        key, user, product, at = ORDER_LINES.c.id, ORDER_LINES.c.buyer_id, ORDER_LINES.c.product_id, ORDER_LINES.c.created_at
         where = (_PLACED, ORDER_LINES.c.buyer_id.is_not(None))
+        key, user = ORDER_LINES.c.id, ORDER_LINES.c.buyer_id
+        product, at = ORDER_LINES.c.product_id, ORDER_LINES.c.created_at
     else:
-        source, key, user, product, at, where = (
-            REVIEWS,
-            REVIEWS.c.id,
-            REVIEWS.c.author_id,
-            REVIEWS.c.product_id,
-            REVIEWS.c.created_at,
-            (_GOOD,),
-        )
+        source, where = REVIEWS, (_GOOD,)
+        key, user, product, at = REVIEWS.c.id, REVIEWS.c.author_id, REVIEWS.c.product_id, REVIEWS.c.created_at
     return (
         select(
             key.label("key"),
@@ -182,7 +188,11 @@ ACTIVE_USERS = (
 ANY_INTERACTIONS = select(
     or_(
         exists(select(FAVORITES.c.id)),
-        exists(select(ORDER_LINES.c.id).select_from(ORDER_LINES.join(ORDERS, ORDERS.c.id == ORDER_LINES.c.order_id)).where(_PLACED)),
+        exists(
+            select(ORDER_LINES.c.id)
+            .select_from(ORDER_LINES.join(ORDERS, ORDERS.c.id == ORDER_LINES.c.order_id))
+            .where(_PLACED)
+        ),
         exists(select(REVIEWS.c.id).where(_GOOD)),
     )
 )
@@ -206,7 +216,12 @@ SET_NEIGHBOURS = _SET.on_conflict_do_update(
     set_={"neighbours": _SET.excluded.neighbours, "updated_at": _SET.excluded.updated_at},
 )
 POPULAR = (
-    select(POPULAR_ITEMS.c.product_id, POPULAR_ITEMS.c.score, POPULAR_ITEMS.c.category_id, CATEGORIES.c.name.label("category_name"))
+    select(
+        POPULAR_ITEMS.c.product_id,
+        POPULAR_ITEMS.c.score,
+        POPULAR_ITEMS.c.category_id,
+        CATEGORIES.c.name.label("category_name"),
+    )
     .select_from(POPULAR_ITEMS.outerjoin(CATEGORIES, CATEGORIES.c.id == POPULAR_ITEMS.c.category_id))
     .order_by(POPULAR_ITEMS.c.score.desc(), POPULAR_ITEMS.c.product_id)
     .limit(bindparam("limit"))
@@ -240,7 +255,7 @@ def _fresh_ranking() -> Any:
     A signal at the very instant of the computation may have been missed; a model built then was
     not (a refresh takes its build time before it primes). Each check is an index probe."""
     computed = FEED_RANKINGS.c.updated_at
-    user = bindparam("user_id")
+    user: BindParameter[Any] = bindparam("user_id")
     newer = (
         select(FAVORITES.c.id).where(FAVORITES.c.user_id == user, FAVORITES.c.created_at >= computed),
         select(ORDERS.c.id).where(ORDERS.c.buyer_id == user, ORDERS.c.updated_at >= computed),

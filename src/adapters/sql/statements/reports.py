@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 
 from adapters.sql.tables import REPORTS
 from domain.reports import ReportStatus
@@ -38,6 +38,6 @@ COUNT_UNFINISHED = (
     .select_from(REPORTS)
     .where(
         REPORTS.c.owner_id == bindparam("owner_id"),
-        REPORTS.c.status.in_([ReportStatus.QUEUED.value, ReportStatus.RUNNING.value]),
+        or_(REPORTS.c.status == ReportStatus.QUEUED.value, REPORTS.c.status == ReportStatus.RUNNING.value),
     )
 )

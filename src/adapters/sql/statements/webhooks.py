@@ -27,7 +27,10 @@ WEBHOOK_OF_USER = select(*WEBHOOK_COLUMNS).where(
 )
 _NEWEST = (WEBHOOKS.c.created_at.desc(), WEBHOOKS.c.id.desc())
 WEBHOOKS_OF_USER = (
-    select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")).order_by(*_NEWEST).limit(bindparam("limit"))
+    select(*WEBHOOK_COLUMNS)
+    .where(WEBHOOKS.c.user_id == bindparam("user_id"))
+    .order_by(*_NEWEST)
+    .limit(bindparam("limit"))
 )
 WEBHOOKS_OF_USER_AFTER = (
     select(*WEBHOOK_COLUMNS)
@@ -75,7 +78,11 @@ DUE = (
 # A lease: the one caller whose guarded update wins sends this attempt.
 LEASE = (
     update(WEBHOOK_DELIVERIES)
-    .where(WEBHOOK_DELIVERIES.c.id == bindparam("delivery_id"), _PENDING, WEBHOOK_DELIVERIES.c.next_retry_at <= bindparam("now"))
+    .where(
+        WEBHOOK_DELIVERIES.c.id == bindparam("delivery_id"),
+        _PENDING,
+        WEBHOOK_DELIVERIES.c.next_retry_at <= bindparam("now"),
+    )
     .values(next_retry_at=bindparam("lease_until"), updated_at=bindparam("now"))
 )
 DELIVERY_TARGET = (
