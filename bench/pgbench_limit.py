@@ -221,8 +221,8 @@ async def prepare(dsn: str, name: str, users: list[str], products: list[str]) ->
     try:
         args = (users, products) if name == "cart_add" else (users,)
         for statement in filter(str.strip, PICKS[name].split(";")):
-            await conn.execute(statement, *args) if "$" in statement else await conn.execute(statement)
-        return int(await conn.fetchval(f"SELECT count(*) FROM pgb_{name}"))  # noqa: S608 - a constant name
+            await conn.execute(statement, *(args if "$" in statement else ()))
+        return int(await conn.fetchval(f"SELECT count(*) FROM pgb_{name}"))
     finally:
         await conn.close()
 
