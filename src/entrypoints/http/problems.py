@@ -20,7 +20,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from domain.errors import DomainError, TooManyAttempts
+from domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    TooManyAttempts,
+)
 
 log = logging.getLogger("marketplace.errors")
 PROBLEM_JSON = "application/problem+json"
@@ -68,12 +77,26 @@ def problem_bytes(
     return msgspec.json.encode(problem)
 
 
+# The one map from a domain error to its HTTP status (a subclass gets its nearest listed base's).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    DomainError: 400,
+    RuleViolation: 422,
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    AuthenticationFailed: 401,
+    TooManyAttempts: 429,
+}
+
+
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = next(DOMAIN_STATUS[kind] for kind in type(exc).__mro__ if kind in DOMAIN_STATUS)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
-    if exc.status_hint == 401:
+    if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="marketplace"'}
-    return problem_response(request, exc.status_hint, exc.detail, errors=errors, headers=headers)
+    return problem_response(request, status, exc.detail, errors=errors, headers=headers)
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
