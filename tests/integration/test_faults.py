@@ -30,6 +30,7 @@ from adapters.sql.repositories.orders import SqlInventoryRepository
 from adapters.sql.tables import CartItemRow, OrderLineRow, OrderRow, OutboxRow, ProductRow, table_of
 from adapters.storage.files import FileReportStorage
 from application.jobs import UPDATE_FEED
+from application.ports.errors import Unavailable
 from application.use_cases.outbox import RelayOutbox
 from domain.users import Role
 from entrypoints.container import Container
@@ -521,9 +522,8 @@ def _wrapped(kind: type[Any], cause: BaseException, *, invalidated: bool = False
     return kind("SELECT secret FROM t WHERE x = $1", ("hunter2",), _Adapted(cause), connection_invalidated=invalidated)
 
 
-def _unavailable_errors() -> list[BaseException]:
+def _database_outages() -> list[BaseException]:
     import asyncpg
-    from redis.exceptions import ConnectionError as RedisConnectionError
     from sqlalchemy import exc as sa
 
     pg = asyncpg.exceptions
@@ -544,7 +544,6 @@ def _unavailable_errors() -> list[BaseException]:
         _wrapped(sa.DBAPIError, pg.InterfaceError("connection is closed")),
         _wrapped(sa.InternalError, ValueError("anything"), invalidated=True),
         _wrapped(sa.OperationalError, ValueError("database is locked")),
-        RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
     ]
 
 
@@ -561,13 +560,45 @@ def _bugs() -> list[BaseException]:
     ]
 
 
+def test_database_outages_become_unavailable_without_the_statement_and_bugs_do_not() -> None:
+    from adapters.sql.errors import unavailable_from
+
+    for error in _database_outages():
+        outage = unavailable_from(error)
+        assert isinstance(outage, Unavailable), repr(error)
+        assert "hunter2" not in str(outage) and "SELECT" not in str(outage)
+    for error in _bugs():
+        assert unavailable_from(error) is None, repr(error)
+
+
+async def test_a_key_value_store_that_cannot_reach_redis_is_unavailable() -> None:
+    from redis.asyncio import Redis
+
+    from adapters.kv.redis import RedisKeyValueStore
+
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        with pytest.raises(Unavailable):
+            await RedisKeyValueStore(client).get("k")
+    finally:
+        await client.aclose()
+
+
 async def test_unavailable_backends_are_503_and_bugs_stay_500() -> None:
     from litestar import Litestar, get
 
+    from adapters.sql.errors import unavailable_from
     from entrypoints.http.problems import exception_handlers
 
+    def translated(error: BaseException) -> BaseException:
+        outage = unavailable_from(error)
+        assert outage is not None
+        outage.__cause__ = error
+        return outage
+
     errors = {
-        **{f"u{i}": e for i, e in enumerate(_unavailable_errors())},
+        **{f"u{i}": translated(e) for i, e in enumerate(_database_outages())},
+        "u-queue": Unavailable("job queue", "could not enqueue send_welcome_email: ConnectionError"),
         **{f"b{i}": e for i, e in enumerate(_bugs())},
     }
 
@@ -611,7 +642,8 @@ async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_fresh_one
         [[second_pid]] = await reads.fetch("SELECT pg_backend_pid()")
         assert not failures and second_pid != first_pid  # retried, on a new connection
         failures.extend([asyncpg.exceptions.ConnectionDoesNotExistError("gone")] * 2)
-        with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
+        with pytest.raises(Unavailable) as raised:
             await reads.fetch("SELECT 1")  # only once: a second failure is the answer (503)
+        assert isinstance(raised.value.__cause__, asyncpg.exceptions.ConnectionDoesNotExistError)
     finally:
         await reads.close()

@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 
 from adapters.jobs.saq_queue import SaqJobQueue
 from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, SEND_WELCOME, JobPolicy
+from application.ports.errors import Unavailable
 from entrypoints.container import Container
 from entrypoints.jobs import run_job
 from entrypoints.worker import build_worker
@@ -217,7 +218,7 @@ async def test_smtp_failure_is_recorded_and_retried(sqlite_url: str, tmp_path: P
             outbox_id = await uow.outbox.add(SEND_WELCOME, {"user_id": str(user.id)})
             await uow.commit()
         payload = {"outbox_id": str(outbox_id), "user_id": str(user.id)}
-        with pytest.raises(OSError):  # aiosmtplib's connect errors are OSErrors
+        with pytest.raises(Unavailable):  # the mail server refused the connection
             await run_job(c, SEND_WELCOME, payload)
         (row,) = await outbox_rows(c)
         assert row.processed_at is None and row.attempts == 1 and row.last_error

@@ -17,9 +17,10 @@ from typing import Any
 from redis import Redis as SyncRedis
 from sqlalchemy import select, update
 
-from adapters.jobs.saq_queue import QueueUnavailable, SaqJobQueue
+from adapters.jobs.saq_queue import SaqJobQueue
 from adapters.sql.tables import OutboxRow, table_of
 from application.jobs import SEND_WELCOME
+from application.ports.errors import Unavailable
 from application.use_cases.outbox import RelayOutbox
 from entrypoints.container import Container
 from entrypoints.schedule import PeriodicTasks, Scheduled
@@ -92,7 +93,7 @@ async def test_registration_survives_a_dead_redis_and_the_relay_catches_up(sqlit
         await container.use_cases["register_user"].execute(username="eve", email="eve@example.com", password=PW)
         assert time.perf_counter() - started < 1.5  # fails fast, the request does not hang
         started = time.perf_counter()
-        with contextlib.suppress(QueueUnavailable):
+        with contextlib.suppress(Unavailable):
             await container.queue.enqueue(SEND_WELCOME, {}, key="k")
         assert time.perf_counter() - started < 0.05  # paused after the failure: not even tried
         rows = await _rows(container)

@@ -26,11 +26,14 @@ from advanced_alchemy.config import (
     SQLAlchemyAsyncConfig,
 )
 from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool, PoolProxiedConnection
 
 from adapters.sql.budget import REQUEST_BUDGET, Budget
+from adapters.sql.errors import outages_as_unavailable, unavailable_from
 from adapters.sql.read_pool import PgReadPool
+from application.ports.errors import Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,10 +46,6 @@ def normalize_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     return url
-
-
-class WriteTurnTimeout(TimeoutError):
-    """SQLite: this process's write lock was not free within the budget (503, not a hang)."""
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
@@ -96,6 +95,26 @@ def _disconnect_on_broken_protocol(context: Any) -> None:
             context.is_disconnect = True
             return
         cause = cause.__cause__
+
+
+def _outage_as_unavailable(context: ExceptionContext) -> Unavailable | None:
+    # Every statement (and commit, rollback) run through SQLAlchemy that fails because the database
+    # is gone raises the ports' Unavailable instead; a disconnect is still handled (the pool drops
+    # the connection) before it is raised. A cancellation stays one.
+    if not isinstance(context.original_exception, Exception):
+        return None
+    if context.is_disconnect:
+        return Unavailable("database", f"connection lost ({type(context.original_exception).__name__})")
+    return unavailable_from(context.sqlalchemy_exception or context.original_exception)
+
+
+class OutageReportingPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's pool, raising the ports' ``Unavailable`` when it cannot hand out a connection:
+    none free within the budget, or the server refusing or not answering a new one."""
+
+    def connect(self) -> PoolProxiedConnection:
+        with outages_as_unavailable():
+            return super().connect()
 
 
 SLOW_QUERY_SECONDS = 0.2
@@ -150,7 +169,7 @@ class Database:
             async with asyncio.timeout(self.budget.acquire_seconds):
                 await self.write_lock.acquire()
         except TimeoutError:
-            raise WriteTurnTimeout(f"no write turn within {self.budget.acquire_seconds:g}s") from None
+            raise Unavailable("database", f"no write turn within {self.budget.acquire_seconds:g} s") from None
         try:
             yield
         finally:
@@ -176,9 +195,7 @@ def open_database(
     """``budget`` bounds every statement, lock wait and pool wait on this database's connections;
     ``write_lock`` lets a second ``Database`` on the same SQLite file share this process's writer turn."""
     url = normalize_url(url)
-    engine_config: dict[str, Any] = {"echo": echo}
-    if not pooled:
-        engine_config["poolclass"] = NullPool
+    engine_config: dict[str, Any] = {"echo": echo, "poolclass": OutageReportingPool if pooled else NullPool}
     if url.startswith("postgresql") and pooled:
         engine_config.update(
             # No pre-ping: it costs a round trip per checkout. A connection that died (a Postgres
@@ -222,6 +239,7 @@ def open_database(
     event.listen(engine.sync_engine, "after_cursor_execute", _log_if_slow)
     if engine.dialect.name == "postgresql":
         event.listen(engine.sync_engine, "handle_error", _disconnect_on_broken_protocol)
+    event.listen(engine.sync_engine, "handle_error", _outage_as_unavailable)  # after: it reads is_disconnect
     if engine.dialect.name == "sqlite":
         busy_ms = int(budget.acquire_seconds * 1000)
         event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_pragmas, busy_ms))
@@ -268,4 +286,4 @@ def migrate(url: str, revision: str = "head") -> None:
         raise errors[0]
 
 
-__all__ = ["Budget", "Database", "WriteTurnTimeout", "migrate", "normalize_url", "open_database"]
+__all__ = ["Budget", "Database", "migrate", "normalize_url", "open_database"]

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from adapters.sql.budget import REQUEST_BUDGET, Budget
+from adapters.sql.errors import outages_as_unavailable
 
 # A connection ended under us: by the server (57P01 and friends arrive as these), by the network,
 # or left by such an end in a state the protocol cannot continue from (InternalClientError).
@@ -60,9 +61,14 @@ class PgReadPool:
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         """Rows of one read. A pooled connection that turns out dead (Postgres restarted or a
         failover or an admin ended it while it sat idle) is dropped and the read retried once on
-        a fresh one: reads are safe to repeat. A second failure propagates (503)."""
+        a fresh one: reads are safe to repeat. A second failure, an exhausted pool or an unreachable
+        server raise the ports' ``Unavailable``."""
         for observe in self.observers:
             observe(sql)
+        with outages_as_unavailable():
+            return await self._fetch(sql, args)
+
+    async def _fetch(self, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
         pool = await self.pool()
         for attempt in (1, 2):
             async with pool.acquire(timeout=self.budget.acquire_seconds) as connection:

@@ -11,15 +11,11 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from application.ports.errors import Unavailable
 from domain.errors import (
     AuthenticationFailed,
     Conflict,
@@ -140,52 +136,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(request, status, detail, headers=headers or None)
 
 
-# Errors meaning "a backing service is not there right now" (a restart, a failover, a network cut,
-# an exhausted pool), as raised directly or wrapped by SQLAlchemy (``.orig``, ``__cause__``).
-_UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeout,
-    ConnectionError,
-    OSError,  # refused or reset connections, connect and command timeouts
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InternalClientError,  # a connection left unusable by a server-side end
-    RedisConnectionError,
-    RedisTimeoutError,
-)
-# SQLSTATEs with the same meaning: connection exceptions (08xxx), operator intervention (57P01
-# admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), 53300
-# too many connections, 57014 a statement cancelled by statement_timeout (an overloaded database) and
-# 55P03 a lock not granted within lock_timeout (a stalled table: the request deadline's first line).
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300", "57014", "55P03")
 RETRY_AFTER_SECONDS = 2
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) means a backing service is down, not a bug: 503, not 500."""
-    current: BaseException | None = exc
-    for _ in range(6):
-        if current is None:
-            return False
-        if isinstance(current, asyncpg.exceptions.DataError):
-            return False  # an argument the driver cannot encode: a bug here, not an outage
-        if isinstance(current, _UNAVAILABLE_TYPES):
-            return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
-            return True
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) and orig is not current else current.__cause__
-    return False
-
-
-def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    cause = getattr(exc, "orig", None) or exc.__cause__
-    # Type names only: the text of a wrapped database error holds the statement and its parameters.
-    log.warning("backing service unavailable: %s (%s)", type(exc).__name__, type(cause).__name__ if cause else "-")
+def _unavailable(request: Request[Any, Any, Any], exc: Unavailable) -> Response[Any]:
+    log.warning("backing service unavailable: %s", exc)
     return problem_response(
         request,
         503,
@@ -195,16 +150,14 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Re
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if is_unavailable(exc):
-        return _database_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, 500, "Internal server error.")
 
 
 exception_handlers: dict[Any, Any] = {
     DomainError: _domain_error,
+    Unavailable: _unavailable,
     ValidationException: _validation_error,
     HTTPException: _http_error,
     Exception: _unexpected,
 }
-MediaType  # re-exported for controllers that answer problem+json explicitly  # noqa: B018
