@@ -46,7 +46,8 @@ from application.ports.jobs import JobQueue
 from application.ports.kv import KeyValueStore
 from application.ports.mail import Mailer
 from application.use_cases import auth, cart, notifications, orders, reports, users, webhooks
-from application.use_cases.catalog import CatalogDeps, build_catalog_use_cases
+from application.use_cases.catalog import categories, favorites, products, reviews
+from application.use_cases.catalog.deps import CatalogDeps
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob
 from application.use_cases.recommendations import RecommendationDeps, build_recommendation_use_cases
 from entrypoints.jobs import outbox_handlers
@@ -207,16 +208,32 @@ class Container:
         # Details (primary-key reads) are cached per process only; see ProcessLocalCache.
         detail_cache = self.cache.process_local() if isinstance(self.cache, TieredCache) else self.cache
         self.catalog_queries = CachedCatalogQueries(catalog_reads, self.cache, detail_cache=detail_cache)
+        catalog_deps = CatalogDeps(
+            uow=self.uow,
+            queries=self.catalog_queries,
+            clock=self.clock,
+            invalidation=self.invalidation,
+            jobs=self.dispatcher,
+        )
         self.use_cases.update(
-            build_catalog_use_cases(
-                CatalogDeps(
-                    uow=self.uow,
-                    queries=self.catalog_queries,
-                    clock=self.clock,
-                    invalidation=self.invalidation,
-                    jobs=self.dispatcher,
-                )
-            )
+            {
+                "list_categories": categories.ListCategories(catalog_deps),
+                "create_category": categories.CreateCategory(catalog_deps),
+                "update_category": categories.UpdateCategory(catalog_deps),
+                "delete_category": categories.DeleteCategory(catalog_deps),
+                "create_product": products.CreateProduct(catalog_deps),
+                "get_product": products.GetProduct(catalog_deps),
+                "update_product": products.UpdateProduct(catalog_deps),
+                "withdraw_product": products.WithdrawProduct(catalog_deps),
+                "list_products": products.ListProducts(catalog_deps),
+                "list_reviews": reviews.ListReviews(catalog_deps),
+                "create_review": reviews.CreateReview(catalog_deps),
+                "update_review": reviews.UpdateReview(catalog_deps),
+                "delete_review": reviews.DeleteReview(catalog_deps),
+                "add_favorite": favorites.AddFavorite(catalog_deps),
+                "remove_favorite": favorites.RemoveFavorite(catalog_deps),
+                "list_favorites": favorites.ListFavorites(catalog_deps),
+            }
         )
         self.use_cases["get_public_profile"] = users.GetPublicProfile(self.catalog_queries)
         self.neighbour_store = SqlNeighbourStore(self.db)

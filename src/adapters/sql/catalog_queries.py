@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from adapters.sql.database import Database
 from adapters.sql.tables import CategoryRow, FavoriteRow, ProductRow, ReviewRow, UserRow, table_of
-from application.ports.catalog import After
+from application.pagination import Keyset
 from application.views.catalog import (
     CategoryRef,
     CategoryView,
@@ -148,7 +148,9 @@ def _review(row: Any) -> ReviewView:
     )
 
 
-def _keyset(key: ColumnElement[Any], row_id: ColumnElement[Any], after: After, descending: bool) -> ColumnElement[bool]:
+def _keyset(
+    key: ColumnElement[Any], row_id: ColumnElement[Any], after: Keyset | None, descending: bool
+) -> ColumnElement[bool]:
     """``(key, id) < after`` (or ``>``) as one row comparison the (key, id) indexes range-scan;
     bound values carry the columns' types (Money as cents on SQLite, UTC datetimes, GUIDs)."""
     assert after is not None
@@ -211,7 +213,7 @@ class SqlCatalogQueries:
         )
         return {row.id: _summary(row) for row in await self._all(stmt)}
 
-    def listing(self, filters: ProductFilter, sort: ProductSort, after: After, limit: int) -> Select[Any]:
+    def listing(self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int) -> Select[Any]:
         """The one statement behind a page of GET /api/products (public for EXPLAIN benchmarks)."""
         stmt = select(*SUMMARY_COLUMNS).select_from(_products_from()).where(P.c.withdrawn_at.is_(None))
         if filters.category_ids is not None:
@@ -258,7 +260,7 @@ class SqlCatalogQueries:
         return stmt, (-func.bm25(literal_column("products_fts"), 10.0, 1.0)).cast(Float)
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[SortKey, ProductSummary]]:
         if filters.category_ids is not None and not filters.category_ids:
             return []
@@ -278,7 +280,7 @@ class SqlCatalogQueries:
             R.c.updated_at,
         ).select_from(R.join(U, U.c.id == R.c.author_id))
 
-    async def reviews(self, product_id: uuid.UUID, after: After, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
         stmt = self._reviews().where(R.c.product_id == product_id)
         if after is not None:
             stmt = stmt.where(_keyset(R.c.created_at, R.c.id, after, True))
@@ -304,7 +306,7 @@ class SqlCatalogQueries:
     def _favorite(row: Any) -> FavoriteView:
         return FavoriteView(product=_summary(row), created_at=row.favorited_at, favorite_id=row.favorite_id)
 
-    async def favorites(self, user_id: uuid.UUID, after: After, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
         stmt = self._favorites().where(F.c.user_id == user_id)
         if after is not None:
             stmt = stmt.where(_keyset(F.c.created_at, F.c.id, after, True))

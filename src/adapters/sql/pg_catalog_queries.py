@@ -15,7 +15,7 @@ from typing import Any
 from adapters.sql.catalog_queries import SqlCatalogQueries, category_ref
 from adapters.sql.database import Database
 from adapters.sql.read_pool import PgReadPool
-from application.ports.catalog import After
+from application.pagination import Keyset
 from application.views.catalog import (
     ProductDetail,
     ProductFilter,
@@ -67,7 +67,7 @@ def _detail(r: Any) -> ProductDetail:
     )  # fmt: skip
 
 
-def listing_sql(filters: ProductFilter, sort: ProductSort, after: After, limit: int) -> tuple[str, list[Any]]:
+def listing_sql(filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int) -> tuple[str, list[Any]]:
     """The one statement behind a page of GET /api/products and its arguments.
 
     Each filter adds its own condition (no ``$1 IS NULL OR ...``), so every shape gets a plan
@@ -138,7 +138,7 @@ class PgCatalogQueries(SqlCatalogQueries):
         return {row[0]: _summary(row) for row in rows}
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[SortKey, ProductSummary]]:
         if filters.category_ids is not None and not filters.category_ids:
             return []

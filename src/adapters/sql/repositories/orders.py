@@ -32,11 +32,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sql.tables import CartItemRow, GuestCartRow, OrderLineRow, OrderRow, ProductRow, UserRow, table_of
+from application.pagination import Keyset
 from application.ports.orders import (
     CartEntry,
     CartProductView,
     CartSellerView,
-    Keyset,
     Purchasable,
     SaleEntry,
     SaleView,

@@ -15,7 +15,8 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Para
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from application.identity import Principal
-from application.use_cases import catalog
+from application.pagination import Page
+from application.use_cases.catalog import categories, products, reviews
 from application.views.catalog import ProductDetail, ProductSort
 from domain.ids import parse_id
 from entrypoints.http.catalog_schemas import (
@@ -31,7 +32,6 @@ from entrypoints.http.catalog_schemas import (
     ReviewPatch,
     out,
 )
-from entrypoints.http.schemas import Page
 
 PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "security": [{}]}
 _encode = msgspec.json.Encoder().encode
@@ -75,7 +75,7 @@ class CategoriesController(Controller):
         "sub-categories**. Not paginated: categories are few.",
         **PUBLIC,
     )
-    async def list_categories(self, list_categories: NamedDependency[catalog.ListCategories]) -> list[CategoryOut]:
+    async def list_categories(self, list_categories: NamedDependency[categories.ListCategories]) -> list[CategoryOut]:
         return out(await list_categories.execute(), list[CategoryOut])
 
     @post(
@@ -89,7 +89,7 @@ class CategoriesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[CategoryIn],
-        create_category: NamedDependency[catalog.CreateCategory],
+        create_category: NamedDependency[categories.CreateCategory],
     ) -> CategoryOut:
         view = await create_category.execute(request.user, name=data.name, parent_id=data.parent_id)
         return out(view, CategoryOut)
@@ -106,7 +106,7 @@ class CategoriesController(Controller):
         request: Request[Principal, Any, Any],
         category_id: FromPath[str],
         data: JSONBody[CategoryPatch],
-        update_category: NamedDependency[catalog.UpdateCategory],
+        update_category: NamedDependency[categories.UpdateCategory],
     ) -> CategoryOut:
         view = await update_category.execute(
             request.user, parse_id(category_id, field="category_id"), name=data.name, parent_id=data.parent_id
@@ -125,7 +125,7 @@ class CategoriesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         category_id: FromPath[str],
-        delete_category: NamedDependency[catalog.DeleteCategory],
+        delete_category: NamedDependency[categories.DeleteCategory],
     ) -> None:
         await delete_category.execute(request.user, parse_id(category_id, field="category_id"))
 
@@ -162,7 +162,7 @@ class ProductsController(Controller):
     )
     async def list_products(
         self,
-        list_products: NamedDependency[catalog.ListProducts],
+        list_products: NamedDependency[products.ListProducts],
         q: Annotated[str | None, Parameter(max_length=200, required=False, description="Search words.")] = None,
         category_id: FromQuery[uuid.UUID | None] = None,
         seller_id: FromQuery[uuid.UUID | None] = None,
@@ -200,7 +200,7 @@ class ProductsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[ProductIn],
-        create_product: NamedDependency[catalog.CreateProduct],
+        create_product: NamedDependency[products.CreateProduct],
     ) -> Response[ProductOut]:
         view = await create_product.execute(
             request.user,
@@ -225,7 +225,7 @@ class ProductsController(Controller):
     async def get_product(
         self,
         product_id: FromPath[str],
-        get_product: NamedDependency[catalog.GetProduct],
+        get_product: NamedDependency[products.GetProduct],
         if_none_match: IfNoneMatch = None,
     ) -> Response[ProductOut]:
         view = await get_product.execute(product_uuid(product_id))
@@ -243,7 +243,7 @@ class ProductsController(Controller):
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
         data: JSONBody[ProductPatch],
-        update_product: NamedDependency[catalog.UpdateProduct],
+        update_product: NamedDependency[products.UpdateProduct],
     ) -> Response[ProductOut]:
         view = await update_product.execute(
             request.user,
@@ -268,7 +268,7 @@ class ProductsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
-        withdraw_product: NamedDependency[catalog.WithdrawProduct],
+        withdraw_product: NamedDependency[products.WithdrawProduct],
     ) -> None:
         await withdraw_product.execute(request.user, product_uuid(product_id))
 
@@ -281,7 +281,7 @@ class ProductsController(Controller):
     async def list_reviews(
         self,
         product_id: FromPath[str],
-        list_reviews: NamedDependency[catalog.ListReviews],
+        list_reviews: NamedDependency[reviews.ListReviews],
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[ReviewOut]:
@@ -301,7 +301,7 @@ class ProductsController(Controller):
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
         data: JSONBody[ReviewIn],
-        create_review: NamedDependency[catalog.CreateReview],
+        create_review: NamedDependency[reviews.CreateReview],
     ) -> ReviewOut:
         view = await create_review.execute(
             request.user, product_uuid(product_id), rating=data.rating, comment=data.comment
@@ -324,7 +324,7 @@ class ReviewsController(Controller):
         request: Request[Principal, Any, Any],
         review_id: FromPath[str],
         data: JSONBody[ReviewPatch],
-        update_review: NamedDependency[catalog.UpdateReview],
+        update_review: NamedDependency[reviews.UpdateReview],
     ) -> ReviewOut:
         view = await update_review.execute(
             request.user, parse_id(review_id, field="review_id"), rating=data.rating, comment=data.comment
@@ -341,6 +341,6 @@ class ReviewsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         review_id: FromPath[str],
-        delete_review: NamedDependency[catalog.DeleteReview],
+        delete_review: NamedDependency[reviews.DeleteReview],
     ) -> None:
         await delete_review.execute(request.user, parse_id(review_id, field="review_id"))

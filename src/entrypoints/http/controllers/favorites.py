@@ -12,10 +12,10 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
-from application.use_cases import catalog
+from application.pagination import Page
+from application.use_cases.catalog import favorites
 from entrypoints.http.catalog_schemas import FavoriteOut, out
 from entrypoints.http.controllers.catalog import Cursor, Limit, product_uuid
-from entrypoints.http.schemas import Page
 
 
 class FavoritesController(Controller):
@@ -26,7 +26,7 @@ class FavoritesController(Controller):
     async def list_favorites(
         self,
         request: Request[Principal, Any, Any],
-        list_favorites: NamedDependency[catalog.ListFavorites],
+        list_favorites: NamedDependency[favorites.ListFavorites],
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[FavoriteOut]:
@@ -45,7 +45,7 @@ class FavoritesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
-        add_favorite: NamedDependency[catalog.AddFavorite],
+        add_favorite: NamedDependency[favorites.AddFavorite],
     ) -> Response[FavoriteOut]:
         view, created = await add_favorite.execute(request.user, product_uuid(product_id))
         return Response(out(view, FavoriteOut), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
@@ -61,7 +61,7 @@ class FavoritesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
-        remove_favorite: NamedDependency[catalog.RemoveFavorite],
+        remove_favorite: NamedDependency[favorites.RemoveFavorite],
     ) -> None:
         try:
             parsed = uuid.UUID(product_id)

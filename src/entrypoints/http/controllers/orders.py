@@ -10,11 +10,10 @@ from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from application.identity import Principal
-from application.pagination import PAGE_MAX, PAGE_MIN
+from application.pagination import PAGE_MAX, PAGE_MIN, Page
 from application.ports.orders import OrderView, SaleView
 from application.use_cases import orders
 from domain.ids import parse_id
-from entrypoints.http.schemas import Page
 
 Limit = Annotated[int, Parameter(ge=PAGE_MIN, le=PAGE_MAX, description="Page size, 1–100.")]
 Cursor = Annotated[
@@ -34,8 +33,7 @@ class OrdersController(Controller):
         limit: Limit = orders.LIMIT_DEFAULT,
         cursor: Cursor = None,
     ) -> Page[OrderView]:
-        page = await list_orders.execute(request.user, limit=limit, cursor=cursor)
-        return Page(items=page.items, next_cursor=page.next_cursor)
+        return await list_orders.execute(request.user, limit=limit, cursor=cursor)
 
     @get("/{order_id:str}", operation_id="getOrder", summary="One of your orders", description="Others' → 404.")
     async def get_order(
@@ -79,5 +77,4 @@ class SalesController(Controller):
         limit: Limit = orders.LIMIT_DEFAULT,
         cursor: Cursor = None,
     ) -> Page[SaleView]:
-        page = await list_sales.execute(request.user, limit=limit, cursor=cursor)
-        return Page(items=page.items, next_cursor=page.next_cursor)
+        return await list_sales.execute(request.user, limit=limit, cursor=cursor)

@@ -11,12 +11,12 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
+from application.pagination import Page
 from application.ports.webhooks import DeliveryView, WebhookView
 from application.use_cases import webhooks
 from domain.ids import parse_id
 from domain.webhooks import DELIVERIES_SHOWN, EVENT_TYPES, MAX_WEBHOOKS_PER_USER, URL_MAX
 from entrypoints.http.controllers.orders import Cursor, Limit
-from entrypoints.http.schemas import Page
 
 _EVENTS = ", ".join(f"`{event}`" for event in EVENT_TYPES)
 
@@ -77,8 +77,7 @@ class WebhooksController(Controller):
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[WebhookView]:
-        page = await list_webhooks.execute(request.user, limit=limit, cursor=cursor)
-        return Page(items=page.items, next_cursor=page.next_cursor)
+        return await list_webhooks.execute(request.user, limit=limit, cursor=cursor)
 
     @delete(
         "/{webhook_id:str}",
