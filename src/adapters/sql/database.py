@@ -112,6 +112,8 @@ class OutageReportingPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's pool, raising the ports' ``Unavailable`` when it cannot hand out a connection:
     none free within the budget, or the server refusing or not answering a new one."""
 
+    _sqla_logger_namespace = "sqlalchemy.pool.impl.AsyncAdaptedQueuePool"  # log as the pool it extends
+
     def connect(self) -> PoolProxiedConnection:
         with outages_as_unavailable():
             return super().connect()
