@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,9 @@ from application.jobs import UPDATE_FEED
 from application.ports.errors import Unavailable
 from application.use_cases.outbox import RelayOutbox
 from domain.users import Role
-from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.jobs import relay_outbox, run_job
+from entrypoints.jobs import relay_outbox
+from entrypoints.wiring import Container
 from tests.conftest import test_settings
 from tests.helpers import login, register
 
@@ -77,7 +77,7 @@ class Shop:
 
 async def open_shop(client: httpx.AsyncClient, container: Container) -> Shop:
     admin_user = await register(client)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(admin_user["id"]))
         assert stored is not None
         stored.role = Role.ADMIN
@@ -91,7 +91,7 @@ async def open_shop(client: httpx.AsyncClient, container: Container) -> Shop:
 
 
 async def scalar(container: Container, query: Any) -> Any:
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         return (await conn.execute(query)).scalar_one()
 
 
@@ -133,7 +133,7 @@ async def test_redis_down_reads_and_writes_work_and_jobs_wait_in_the_outbox(data
             assert (await c.post("/api/auth/logout", headers=buyer)).status_code == 204
             assert (await c.get("/api/users/me", headers=buyer)).status_code == 401
 
-        async with container.db.engine.connect() as conn:
+        async with container.adapters.requests.db.engine.connect() as conn:
             rows = (await conn.execute(select(OUTBOX))).all()
         kinds = Counter(row.kind for row in rows)
         assert kinds["send_order_confirmation"] == 1 and kinds["send_sale_notice"] == 1
@@ -142,15 +142,17 @@ async def test_redis_down_reads_and_writes_work_and_jobs_wait_in_the_outbox(data
         assert not list(settings.outbox_dir.glob("*.eml"))
 
         # A queue works again: the relay delivers every waiting job, once.
-        working = InProcessJobQueue(container._run_job_inline)
-        container.queue = working
-        container.use_cases["relay_outbox"] = RelayOutbox(
-            container.outbox, working, container.clock, grace=timedelta(0)
+        working = InProcessJobQueue(container.jobs.run)
+        outbox = replace(
+            container.use_cases.outbox,
+            relay_outbox=RelayOutbox(
+                container.adapters.requests.outbox, working, container.adapters.clock, grace=timedelta(0)
+            ),
         )
-        assert await relay_outbox(container) == len(rows)
+        assert await relay_outbox(outbox) == len(rows)
         await working.drain(30)
-        assert await relay_outbox(container) == 0
-        async with container.db.engine.connect() as conn:
+        assert await relay_outbox(outbox) == 0
+        async with container.adapters.requests.db.engine.connect() as conn:
             after = (await conn.execute(select(OUTBOX))).all()
         assert all(row.processed_at is not None for row in after)
         mails = sorted(p.stem for p in settings.outbox_dir.glob("*.eml"))
@@ -354,8 +356,8 @@ class Crash(BaseException):
 async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert isinstance(container.queue, InProcessJobQueue)
-    container.queue.handler = None  # the "worker" is this test: jobs run only when it says so
+    assert isinstance(container.adapters.queue, InProcessJobQueue)
+    container.adapters.queue.handler = None  # the "worker" is this test: jobs run only when it says so
     async with serve(container) as c:
         shop = await open_shop(c, container)
         product = await shop.product(stock=3)
@@ -368,12 +370,12 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
             )
         ).json()
 
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         rows = {row.kind: row for row in (await conn.execute(select(OUTBOX))).all() if row.kind != "send_welcome_email"}
     confirmation, build = rows["send_order_confirmation"], rows["build_sales_report"]
     assert build.payload["report_id"] == report["id"] and confirmation.payload["order_id"] == order["id"]
 
-    real_mark = container.job_outbox.mark_processed
+    real_mark = container.adapters.jobs.outbox.mark_processed
     crashes = {"left": 1}
 
     async def dies_before_marking(*args: Any, **kwargs: Any) -> None:
@@ -382,14 +384,14 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
             raise Crash
         await real_mark(*args, **kwargs)
 
-    monkeypatch.setattr(container.job_outbox, "mark_processed", dies_before_marking)
+    monkeypatch.setattr(container.adapters.jobs.outbox, "mark_processed", dies_before_marking)
     job = {"outbox_id": str(confirmation.id), **confirmation.payload}
     with pytest.raises(Crash):
-        await run_job(container, confirmation.kind, job)  # the email went out, then the worker died
+        await container.jobs.run(confirmation.kind, job)  # the email went out, then the worker died
     outbox_dir = container.settings.outbox_dir
     assert [p.name for p in outbox_dir.glob("*.eml")] == [f"{confirmation.id}.eml"]
-    assert (await run_job(container, confirmation.kind, job))["outcome"] == "sent"  # redelivered: runs again
-    assert (await run_job(container, confirmation.kind, job))["outcome"] == "already processed"
+    assert (await container.jobs.run(confirmation.kind, job))["outcome"] == "sent"  # redelivered: runs again
+    assert (await container.jobs.run(confirmation.kind, job))["outcome"] == "already processed"
     assert [p.name for p in outbox_dir.glob("*.eml")] == [f"{confirmation.id}.eml"]  # one email per Message-ID
     mail = email.message_from_bytes((outbox_dir / f"{confirmation.id}.eml").read_bytes(), policy=email.policy.default)
     assert str(confirmation.id) in str(mail["Message-ID"])
@@ -407,12 +409,12 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     monkeypatch.setattr(FileReportStorage, "save", save_then_die)
     job = {"outbox_id": str(build.id), **build.payload}
     with pytest.raises(Crash):
-        await run_job(container, build.kind, job)
+        await container.jobs.run(build.kind, job)
     async with serve(container) as c:
         status = (await c.get(f"/api/reports/{report['id']}", headers=shop.seller)).json()
         assert status["status"] == "running"
-        assert (await run_job(container, build.kind, job))["outcome"].startswith("done")
-        assert (await run_job(container, build.kind, job))["outcome"] == "already processed"
+        assert (await container.jobs.run(build.kind, job))["outcome"].startswith("done")
+        assert (await container.jobs.run(build.kind, job))["outcome"] == "already processed"
         status = (await c.get(f"/api/reports/{report['id']}", headers=shop.seller)).json()
         assert status["status"] == "done"
         csv_text = (await c.get(status["download_url"], headers=shop.seller)).text
@@ -420,7 +422,7 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     files = sorted(p.name for p in container.settings.reports_dir.iterdir())
     assert files == [f"{report['id']}.csv"]  # one file, no temporary leftovers
     assert csv_text.splitlines()[-1].startswith("TOTAL")
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         marked = (
             await conn.execute(select(OUTBOX.c.processed_at).where(OUTBOX.c.id.in_([confirmation.id, build.id])))
         ).all()
@@ -444,7 +446,7 @@ async def test_a_checkout_cancelled_inside_its_transaction_leaves_nothing_half_w
                 assert r.status_code in (200, 201), r.text
 
         async def state() -> tuple[int, int, int, int]:
-            async with container.db.engine.connect() as conn:
+            async with container.adapters.requests.db.engine.connect() as conn:
                 orders = (await conn.execute(select(func.count()).select_from(ORDERS))).scalar_one()
                 lines = (await conn.execute(select(func.count()).select_from(CART))).scalar_one()
                 s1 = (await conn.execute(select(P.c.stock).where(P.c.id == uuid.UUID(first)))).scalar_one()

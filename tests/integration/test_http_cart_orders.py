@@ -87,7 +87,7 @@ class Market:
 @pytest.fixture
 async def market(client: Any, container: Any) -> Market:
     user = await register(client)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(user["id"]))
         stored.role = Role.ADMIN
         await uow.users.update(stored)
@@ -233,7 +233,7 @@ async def test_checkout_snapshots_history_sales_and_cancel(client, market) -> No
 
 async def outbox_rows(container: Any) -> list[tuple[str, dict[str, Any]]]:
     outbox = table_of(OutboxRow)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         rows = (await uow.session.execute(select(outbox.c.kind, outbox.c.payload))).all()
     return [(kind, payload) for kind, payload in rows if kind in (SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE)]
 
@@ -373,7 +373,7 @@ async def test_a_checkout_is_seven_statements_whatever_the_cart(client, market) 
         await market.product(seller_a, name="B"),
         await market.product(seller_b, name="C"),
     ]
-    engine = market.container.db.engine.sync_engine
+    engine = market.container.adapters.requests.db.engine.sync_engine
     in_checkout: list[str] = []
     checkout: dict[str, Any] = {}
 

@@ -532,15 +532,3 @@ class UpdateFeed:
         await deps.cache.bump(feed_namespace(user_id))
         await GetFeed(deps).prime(user_id)
         return f"feed primed, {updated} products given live neighbours"
-
-
-def build_recommendation_use_cases(deps: RecommendationDeps) -> dict[str, Any]:
-    """The use cases by the names the container, the jobs and the HTTP handlers use."""
-    return {
-        "update_feed": UpdateFeed(deps),
-        "refresh_recommendations": RefreshRecommendations(deps),
-        "refresh_popular_items": RefreshPopularItems(deps),
-        "get_feed": GetFeed(deps),
-        "similar_products": GetSimilarProducts(deps),
-        "recommendation_model_state": GetModelState(deps),
-    }
