@@ -40,38 +40,21 @@ def build_use_cases(settings: Settings, adapters: Adapters) -> UseCases:
         clock=adapters.clock,
         jobs=adapters.dispatcher,
     )
-    recommendation_uses = _recommendations(adapters)
-    report_uses = _reports(adapters)
-    webhook_uses = _webhooks(settings, adapters)
-    notification_uses = _notifications(settings, adapters)
+    recommendation_cases = _recommendations(adapters)
+    report_cases = _reports(adapters)
+    webhook_cases = _webhooks(settings, adapters)
+    emails = _notifications(settings, adapters)
     return UseCases(
         auth=_auth(settings, adapters, auth_deps),
-        users=UserUseCases(
-            get_me=users.GetMe(adapters.requests.uow),
-            update_me=users.UpdateMe(auth_deps),
-            delete_me=users.DeleteMe(auth_deps, adapters.invalidation),
-            get_public_profile=users.GetPublicProfile(adapters.catalog_queries),
-        ),
+        users=_users(adapters, auth_deps),
         cart=_cart(adapters),
         orders=_orders(adapters),
         catalog=_catalog(adapters),
-        recommendations=recommendation_uses,
-        reports=report_uses,
-        webhooks=webhook_uses,
-        notifications=notification_uses,
-        outbox=OutboxUseCases(
-            run_outbox_job=RunOutboxJob(
-                adapters.jobs.outbox,
-                outbox_handlers(
-                    notification_uses,
-                    report_uses.build_sales_report,
-                    recommendation_uses.update_feed,
-                    webhook_uses.fan_out_webhook_event,
-                ),
-                adapters.clock,
-            ),
-            relay_outbox=RelayOutbox(adapters.jobs.outbox, adapters.queue, adapters.clock),
-        ),
+        recommendations=recommendation_cases,
+        reports=report_cases,
+        webhooks=webhook_cases,
+        notifications=emails,
+        outbox=_outbox(adapters, emails, report_cases, recommendation_cases, webhook_cases),
     )
 
 
@@ -86,6 +69,15 @@ def _auth(settings: Settings, adapters: Adapters, deps: auth.AuthDeps) -> AuthUs
         request_password_reset=auth.RequestPasswordReset(deps),
         confirm_password_reset=auth.ConfirmPasswordReset(deps),
         check_access_token=auth.CheckAccessToken(deps, adapters.account_states),
+    )
+
+
+def _users(adapters: Adapters, auth_deps: auth.AuthDeps) -> UserUseCases:
+    return UserUseCases(
+        get_me=users.GetMe(adapters.requests.uow),
+        update_me=users.UpdateMe(auth_deps),
+        delete_me=users.DeleteMe(auth_deps, adapters.invalidation),
+        get_public_profile=users.GetPublicProfile(adapters.catalog_queries),
     )
 
 
@@ -222,4 +214,24 @@ def _notifications(settings: Settings, adapters: Adapters) -> NotificationUseCas
         send_email_changed_notice=notifications.SendEmailChangedNotice(deps),
         send_order_confirmation=notifications.SendOrderConfirmation(deps),
         send_sale_notice=notifications.SendSaleNotice(deps),
+    )
+
+
+def _outbox(
+    adapters: Adapters,
+    emails: NotificationUseCases,
+    report_cases: ReportUseCases,
+    recommendation_cases: RecommendationUseCases,
+    webhook_cases: WebhookUseCases,
+) -> OutboxUseCases:
+    """Outbox jobs run, and are relayed, on the job side."""
+    handlers = outbox_handlers(
+        emails,
+        report_cases.build_sales_report,
+        recommendation_cases.update_feed,
+        webhook_cases.fan_out_webhook_event,
+    )
+    return OutboxUseCases(
+        run_outbox_job=RunOutboxJob(adapters.jobs.outbox, handlers, adapters.clock),
+        relay_outbox=RelayOutbox(adapters.jobs.outbox, adapters.queue, adapters.clock),
     )
