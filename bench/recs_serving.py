@@ -23,9 +23,9 @@ import httpx
 from sqlalchemy import func, select
 
 from adapters.sql.tables import FavoriteRow, ProductRow, table_of
-from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from entrypoints.wiring import Container
 
 
 def summary(name: str, seconds: list[float]) -> str:
@@ -53,7 +53,7 @@ async def run(n: int, seed: int) -> None:
     container = Container(settings)
     app = create_app(settings, container=container)
     rng = random.Random(seed)
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         favorites = table_of(FavoriteRow)
         busiest = select(favorites.c.user_id).group_by(favorites.c.user_id).order_by(func.count().desc()).limit(n * 4)
         users = [row.user_id for row in await conn.execute(busiest)]
@@ -63,17 +63,17 @@ async def run(n: int, seed: int) -> None:
     tokens = {
         user: {
             "Authorization": "Bearer "
-            + container.tokens.issue(user_id=user, role="user", token_version=0, family_id=uuid.uuid4())
+            + container.adapters.tokens.issue(user_id=user, role="user", token_version=0, family_id=uuid.uuid4())
         }
         for user in users
     }
-    result = await container.use_cases["refresh_recommendations"].execute()
+    result = await container.use_cases.recommendations.refresh_recommendations.execute()
     print("refresh:", result)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         for limit in (10, 50):
             url = f"/api/recommendations?limit={limit}"
-            await container.cache.bump("recs")  # every feed a miss again
+            await container.adapters.cache.bump("recs")  # every feed a miss again
             miss = [await timed(client, url, tokens[u]) for u in users]
             hit = [await timed(client, url, tokens[u]) for u in users]
             print(summary(f"feed limit={limit} (miss)", miss))
@@ -83,11 +83,11 @@ async def run(n: int, seed: int) -> None:
         print(summary("similar limit=10 (miss)", miss))
         print(summary("similar limit=10 (hit)", hit))
 
-        refresh = asyncio.create_task(container.use_cases["refresh_recommendations"].execute())
+        refresh = asyncio.create_task(container.use_cases.recommendations.refresh_recommendations.execute())
         await asyncio.sleep(0.5)
         during: list[float] = []
         while not refresh.done():
-            await container.cache.bump("recs")
+            await container.adapters.cache.bump("recs")
             during.append(await timed(client, "/api/recommendations", tokens[rng.choice(users)]))
         print(summary("feed (miss) during a refresh", during), "| refresh:", refresh.result())
     await container.shutdown()

@@ -237,7 +237,7 @@ async def database_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    from entrypoints.container import Container
+    from entrypoints.wiring import Container
 
     settings = test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"))
     c = Container(settings)

@@ -37,7 +37,7 @@ async def admin_headers(client: Any, container: Any) -> tuple[dict[str, Any], di
     user = await register(client)
 
     async def promote() -> None:
-        async with container.uow() as uow:
+        async with container.adapters.requests.uow() as uow:
             stored = await uow.users.get(uuid.UUID(user["id"]))
             stored.role = Role.ADMIN
             await uow.users.update(stored)
@@ -63,4 +63,4 @@ async def in_app(client: Any, fn: Any, *args: Any) -> Any:
 
 async def drain_jobs(client: Any, container: Any, timeout: float = 30) -> None:
     """Wait until the in-process job runner is idle (on the app's loop)."""
-    await in_app(client, container.queue.drain, timeout)
+    await in_app(client, container.adapters.queue.drain, timeout)

@@ -22,8 +22,9 @@ from typing import Any, Optional, TypeVar, cast
 import msgspec
 
 from application.caching import cached, struct_codec
+from application.pagination import Keyset
 from application.ports.cache import Cache
-from application.ports.catalog import After, CatalogQueries
+from application.ports.catalog import CatalogQueries
 from application.views.catalog import (
     CategoryView,
     FavoriteView,
@@ -123,7 +124,7 @@ class CachedCatalogQueries:
         return await self.inner.product_summaries(product_ids)
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[SortKey, ProductSummary]]:
         if after is not None:
             return await self.inner.products(filters, sort, after, limit)
@@ -136,13 +137,13 @@ class CachedCatalogQueries:
         rows = await cached(self.cache, f"list:{fingerprint}", LISTING_TTL, load, *_ROWS, namespace=LISTINGS)
         return [(_untag(row.kind, row.key), row.item) for row in rows]
 
-    async def reviews(self, product_id: uuid.UUID, after: After, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
         return await self.inner.reviews(product_id, after, limit)
 
     async def review(self, review_id: uuid.UUID) -> ReviewView | None:
         return await self.inner.review(review_id)
 
-    async def favorites(self, user_id: uuid.UUID, after: After, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
         return await self.inner.favorites(user_id, after, limit)
 
     async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None:

@@ -1,4 +1,5 @@
-"""Opaque keyset cursors: ``base64url(msgpack([kind, key, id]) + tag)``, signed by the server.
+"""Keyset pages: the one ``Page`` type every list returns, and its opaque cursors,
+``base64url(msgpack([kind, key, id]) + tag)``, signed by the server.
 
 The tag is an HMAC over the payload and the list's *scope* (whose list, which filters), under a
 key only the server holds (derived from ``JWT_SECRET`` by the composition root; a random
@@ -18,13 +19,26 @@ import hmac
 import math
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from domain.errors import InvalidInput
+
+T = TypeVar("T")
+# Where a page resumes: after the row with this sort key and id (the previous page's last row).
+Keyset = tuple[Any, uuid.UUID]
+
+
+class Page(msgspec.Struct, Generic[T]):
+    """A keyset-paginated page; pass ``next_cursor`` back as ``?cursor=`` for the next one."""
+
+    items: list[T]
+    next_cursor: str | None
+
 
 MAX_CURSOR_CHARS = 512
 _TAG = 12
@@ -92,7 +106,7 @@ def _bounded(key: Any) -> Any:
     return None
 
 
-def decode_cursor(raw: str, kind: str, *, scope: str = "") -> tuple[Any, uuid.UUID]:
+def decode_cursor(raw: str, kind: str, *, scope: str = "") -> Keyset:
     """The (sort key, id) a cursor resumes after; 400 unless we issued it for ``kind`` and ``scope``."""
     bad = InvalidInput("cursor is not valid for this list; start again without it.", field="cursor")
     if not raw or len(raw) > MAX_CURSOR_CHARS or not raw.isascii():
@@ -123,3 +137,17 @@ def check_limit(limit: int, *, maximum: int = PAGE_MAX) -> int:
     if not PAGE_MIN <= limit <= maximum:
         raise InvalidInput(f"limit must be {PAGE_MIN}–{maximum}.", field="limit")
     return limit
+
+
+def resume_after(cursor: str | None, kind: str, *, scope: str = "") -> Keyset | None:
+    """Where the page asked for resumes (None: the first page)."""
+    return decode_cursor(cursor, kind, scope=scope) if cursor is not None else None
+
+
+def page_of(rows: list[T], limit: int, kind: str, position: Callable[[T], Keyset], *, scope: str = "") -> Page[T]:
+    """The page of ``rows`` fetched with ``limit + 1``: the extra row only says that another page exists."""
+    if len(rows) <= limit:
+        return Page(items=rows, next_cursor=None)
+    items = rows[:limit]
+    key, last_id = position(items[-1])
+    return Page(items=items, next_cursor=encode_cursor(kind, key, last_id, scope=scope))

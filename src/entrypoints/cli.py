@@ -7,11 +7,17 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from entrypoints.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from entrypoints.wiring import Container
 
 
 def _settings() -> Settings:
@@ -19,6 +25,19 @@ def _settings() -> Settings:
         return Settings.from_env()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+@asynccontextmanager
+async def _container(settings: Settings) -> AsyncIterator[Container]:
+    """The composition root for one command, closed when it is done (imported here: commands
+    that need none start faster)."""
+    from entrypoints.wiring import Container
+
+    container = Container(settings)
+    try:
+        yield container
+    finally:
+        await container.shutdown()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,7 +87,12 @@ def serve(
     if seed_if_empty if seed_if_empty is not None else settings.seed_demo_data:
         from entrypoints.seed import seed_if_empty as seed
 
-        asyncio.run(seed(settings))
+        async def load_demo_data() -> None:
+            async with _container(settings) as container:
+                requests = container.adapters.requests
+                await seed(requests.db, requests.uow, container.use_cases)
+
+        asyncio.run(load_demo_data())
     bind_host = host or settings.host
     bind_port = port or settings.port
     click.echo(f"serving on http://{bind_host}:{bind_port}  (docs: http://{bind_host}:{bind_port}/docs)")
@@ -116,7 +140,6 @@ def seed(
 
     from rich.progress import Progress
 
-    from entrypoints.container import Container
     from entrypoints.seed import SIZES, seed_database
 
     chosen = SIZES[size]
@@ -138,9 +161,9 @@ def seed(
 
         from adapters.sql.tables import UserRow, table_of
 
-        container = Container(_settings())
-        try:
-            async with container.db.engine.connect() as conn:
+        async with _container(_settings()) as container:
+            db = container.adapters.requests.db
+            async with db.engine.connect() as conn:
                 existing = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
             if existing and not force:
                 raise click.ClickException(f"the database has {existing} users already; use --force to add more")
@@ -156,10 +179,12 @@ def seed(
             with Progress() as bar:
                 tasks = {name: bar.add_task(name, total=total) for name, total in totals.items()}
                 return await seed_database(
-                    container, chosen, seed=rng_seed, progress=lambda name, n: bar.advance(tasks[name], n)
+                    db,
+                    container.adapters.hasher,
+                    chosen,
+                    seed=rng_seed,
+                    progress=lambda name, n: bar.advance(tasks[name], n),
                 )
-        finally:
-            await container.shutdown()
 
     counts = asyncio.run(run())
     click.echo(", ".join(f"{n} {name}" for name, n in counts.items()))
@@ -223,30 +248,26 @@ def dev_services(base_dir: Path | None) -> None:
 def create_admin(username: str, email: str, password: str) -> None:
     """Create an admin account, or promote an existing user with that email or username."""
     from domain.errors import DomainError
-    from entrypoints.container import Container
+    from domain.users import Role
 
     async def run() -> str:
-        container = Container(_settings())
-        try:
-            from domain.users import Role
-
-            async with container.uow() as uow:
+        async with _container(_settings()) as container:
+            units = container.adapters.requests.uow
+            async with units() as uow:
                 existing = await uow.users.get_by_login(email) or await uow.users.get_by_login(username)
                 if existing is not None:
                     existing.role = Role.ADMIN
                     await uow.users.update(existing)
                     await uow.commit()
                     return f"promoted {existing.username} ({existing.id}) to admin"
-            user = await container.use_cases["register_user"].execute(username=username, email=email, password=password)
-            async with container.uow() as uow:
+            user = await container.use_cases.auth.register.execute(username=username, email=email, password=password)
+            async with units() as uow:
                 stored = await uow.users.get(user.id)
                 assert stored is not None
                 stored.role = Role.ADMIN
                 await uow.users.update(stored)
                 await uow.commit()
             return f"created admin {user.username} ({user.id})"
-        finally:
-            await container.shutdown()
 
     try:
         click.echo(asyncio.run(run()))

@@ -10,6 +10,7 @@ from typing import Any
 
 from application.identity import Principal
 from domain.users import Role
+from entrypoints.bundles import CatalogUseCases
 
 # (category, parent) in creation order.
 DEMO_CATEGORIES = [
@@ -303,22 +304,21 @@ DEMO_FAVORITES = [
 ]
 
 
-async def load_demo_catalog(container: Any, people: dict[str, Any], admin: Any) -> None:
+async def load_demo_catalog(catalog: CatalogUseCases, people: dict[str, Any], admin: Any) -> None:
     """A small, realistic catalog: a category tree, 41 products (one uncategorised), reviews, favorites."""
 
     def principal(user: Any) -> Principal:
         return Principal(id=user.id, role=user.role)
 
-    uc = container.use_cases
     admin_principal = Principal(id=admin.id, role=Role.ADMIN)
     categories: dict[str, Any] = {}
     for name, parent in DEMO_CATEGORIES:
         parent_id = categories[parent].id if parent else None
-        categories[name] = await uc["create_category"].execute(admin_principal, name=name, parent_id=parent_id)
+        categories[name] = await catalog.create_category.execute(admin_principal, name=name, parent_id=parent_id)
     products = []
     for seller, category, name, price, stock, description in DEMO_PRODUCTS:
         products.append(
-            await uc["create_product"].execute(
+            await catalog.create_product.execute(
                 principal(people[seller]),
                 name=name,
                 description=description,
@@ -328,8 +328,8 @@ async def load_demo_catalog(container: Any, people: dict[str, Any], admin: Any) 
             )
         )
     for reviewer, index, rating, comment in DEMO_REVIEWS:
-        await uc["create_review"].execute(
+        await catalog.create_review.execute(
             principal(people[reviewer]), products[index].id, rating=rating, comment=comment
         )
     for user, index in DEMO_FAVORITES:
-        await uc["add_favorite"].execute(principal(people[user]), products[index].id)
+        await catalog.add_favorite.execute(principal(people[user]), products[index].id)

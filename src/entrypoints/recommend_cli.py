@@ -39,8 +39,8 @@ def refresh_command() -> None:
     """
     import asyncio
 
-    from entrypoints.container import Container
     from entrypoints.settings import Settings, SettingsError
+    from entrypoints.wiring import Container
 
     try:
         settings = Settings.from_env()
@@ -50,8 +50,7 @@ def refresh_command() -> None:
     async def run() -> dict[str, object]:
         container = Container(settings)
         try:
-            result: dict[str, object] = await container.use_cases["refresh_recommendations"].execute()
-            return result
+            return await container.use_cases.recommendations.refresh_recommendations.execute()
         finally:
             await container.shutdown()
 

@@ -1,12 +1,12 @@
 """Scheduled work: webhook retries, the recommendation refreshes, the guest-cart purge, and the outbox
 relay's loop.
 
-With Redis, the SAQ worker runs the refreshes as cron jobs (``entrypoints.worker``). In the embedded
-default there is no worker, so the API process runs them as background asyncio tasks started
-in ``Container.startup`` and cancelled on shutdown; they run one at a time per task, never
-inside a request, and their CPU-heavy parts belong in threads (the use cases' job). A fresh
-install with data but no recommendation model gets its first refresh right after start-up
-(``due_now``) instead of half a minute later.
+With Redis, the SAQ worker runs the schedule as cron jobs (``entrypoints.worker``). In the embedded
+default there is no worker, so the API process runs it as background asyncio tasks
+(``PeriodicTasks``, started by the composition root and cancelled on shutdown); they run one at a
+time per task, never inside a request, and their CPU-heavy parts belong in threads (the use cases'
+job). A fresh install with data but no recommendation model gets its first refresh right after
+start-up (``due_now``) instead of half a minute later.
 
 The outbox relay is not a cron job but a loop of its own (``RelayLoop``, in the worker or the
 embedded API process): every few seconds while the queue answers, probing it with a growing pause
@@ -21,19 +21,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
-from entrypoints.jobs import (
-    purge_guest_carts,
-    recommendations_due,
-    refresh_popular_items,
-    refresh_recommendations,
-    relay_outbox,
-    retry_webhook_deliveries,
-)
-
-if TYPE_CHECKING:
-    from entrypoints.container import Container
+from application.ports.jobs import JobQueue
+from entrypoints.bundles import CartUseCases, OutboxUseCases, RecommendationUseCases, WebhookUseCases
+from entrypoints.jobs import relay_outbox
 
 log = logging.getLogger(__name__)
 # How soon a job whose ``due_now`` says so runs after start-up (a fresh install's first model).
@@ -46,35 +37,53 @@ class Scheduled:
     cron: str  # for the SAQ worker
     every_seconds: float  # for the embedded loop
     first_after_seconds: float
-    run: Callable[[Container], Awaitable[object]]
+    run: Callable[[], Awaitable[object]]
     timeout_seconds: int
     # Checked once at start-up: when it says True, the first run comes after
     # ``DUE_NOW_AFTER_SECONDS`` instead of ``first_after_seconds``.
-    due_now: Callable[[Container], Awaitable[bool]] | None = None
+    due_now: Callable[[], Awaitable[bool]] | None = None
 
 
-SCHEDULE = (
-    Scheduled(
-        "refresh_recommendations",
-        "*/15 * * * *",
-        900,
-        30,
-        refresh_recommendations,
-        timeout_seconds=600,
-        due_now=recommendations_due,
-    ),
-    Scheduled("refresh_popular_items", "*/5 * * * *", 300, 30, refresh_popular_items, timeout_seconds=240),
-    Scheduled("purge_guest_carts", "41 * * * *", 3600, 120, purge_guest_carts, timeout_seconds=600),
-    # croniter's optional sixth field is seconds: every 5 s, so a first retry comes 5–10 s after a failure.
-    Scheduled("webhook_retries", "* * * * * */5", 5, 5, retry_webhook_deliveries, timeout_seconds=4),
-)
+def schedule(
+    recommendations: RecommendationUseCases, cart: CartUseCases, webhooks: WebhookUseCases
+) -> tuple[Scheduled, ...]:
+    """Everything that runs on a timer, each a use case of its bundle."""
+
+    async def model_missing() -> bool:
+        """A fresh install (or a restored database) with interactions but no model yet."""
+        return (await recommendations.get_model_state.execute()).refresh_due
+
+    return (
+        Scheduled(
+            "refresh_recommendations",
+            "*/15 * * * *",
+            900,
+            30,
+            recommendations.refresh_recommendations.execute,
+            timeout_seconds=600,
+            due_now=model_missing,
+        ),
+        Scheduled(
+            "refresh_popular_items",
+            "*/5 * * * *",
+            300,
+            30,
+            recommendations.refresh_popular_items.execute,
+            timeout_seconds=240,
+        ),
+        # Guest carts unused for 30 days go, with their lines.
+        Scheduled("purge_guest_carts", "41 * * * *", 3600, 120, cart.purge_guest_carts.execute, timeout_seconds=600),
+        # croniter's optional sixth field is seconds: every 5 s, so a first retry comes 5–10 s after a failure.
+        Scheduled(
+            "webhook_retries", "* * * * * */5", 5, 5, webhooks.retry_webhook_deliveries.execute, timeout_seconds=4
+        ),
+    )
 
 
 class PeriodicTasks:
     """Runs each scheduled job in its own loop: first after a delay, then every interval."""
 
-    def __init__(self, container: Container, schedule: tuple[Scheduled, ...] = SCHEDULE) -> None:
-        self.container = container
+    def __init__(self, schedule: tuple[Scheduled, ...]) -> None:
         self.schedule = schedule
         self.tasks: list[asyncio.Task[None]] = []
         self.runs: dict[str, int] = {item.name: 0 for item in schedule}
@@ -86,7 +95,7 @@ class PeriodicTasks:
     async def _first_delay(self, item: Scheduled) -> float:
         if item.due_now is not None:
             try:
-                if await item.due_now(self.container):
+                if await item.due_now():
                     return DUE_NOW_AFTER_SECONDS
             except Exception:
                 log.warning("could not tell whether %s is due now; it runs on schedule", item.name, exc_info=True)
@@ -97,7 +106,7 @@ class PeriodicTasks:
         while True:
             try:
                 async with asyncio.timeout(item.timeout_seconds):
-                    await item.run(self.container)
+                    await item.run()
             except Exception:
                 log.exception("scheduled job %s failed; next run in %.0fs", item.name, item.every_seconds)
             self.runs[item.name] += 1
@@ -121,13 +130,15 @@ class RelayLoop:
 
     def __init__(
         self,
-        container: Container,
+        outbox: OutboxUseCases,
+        queue: JobQueue,
         *,
         every: float = RELAY_EVERY_SECONDS,
         min_pause: float = 0.5,
         max_pause: float = 4.0,
     ) -> None:
-        self.container = container
+        self.outbox = outbox
+        self.queue = queue
         self.every, self.min_pause, self.max_pause = every, min_pause, max_pause
         self.runs = 0
         self._task: asyncio.Task[None] | None = None
@@ -139,7 +150,7 @@ class RelayLoop:
     async def _loop(self) -> None:
         pause, queue_was_down = self.min_pause, False
         while True:
-            if not await self.container.queue.ping():
+            if not await self.queue.ping():
                 if not queue_was_down:
                     log.warning("job queue unavailable; the outbox relay waits for it")
                 queue_was_down = True
@@ -150,7 +161,7 @@ class RelayLoop:
                 log.info("job queue available again; relaying the outbox now")
             try:
                 async with asyncio.timeout(RELAY_TIMEOUT_SECONDS):
-                    await relay_outbox(self.container, grace=timedelta(0) if queue_was_down else None)
+                    await relay_outbox(self.outbox, grace=timedelta(0) if queue_was_down else None)
                 queue_was_down = False
             except Exception:
                 log.warning("outbox relay failed; next run in %.0fs", self.every, exc_info=True)

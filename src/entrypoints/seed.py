@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, insert, select
 
+from adapters.sql.database import Database
 from adapters.sql.tables import (
     CategoryRow,
     FavoriteRow,
@@ -28,7 +29,10 @@ from adapters.sql.tables import (
     UserRow,
     table_of,
 )
-from entrypoints.settings import Settings
+from application.ports.persistence import UnitOfWorkFactory
+from application.ports.security import PasswordHasher
+from entrypoints.bundles import UseCases
+from entrypoints.demo_data import load_demo_data
 
 log = logging.getLogger(__name__)
 BATCH = 2_000
@@ -133,7 +137,8 @@ def _batches(rows: Iterable[dict[str, Any]], size: int = BATCH) -> Iterator[list
 
 
 async def seed_database(
-    container: Any,
+    db: Database,
+    hasher: PasswordHasher,
     size: SeedSize,
     *,
     seed: int = 42,
@@ -145,7 +150,7 @@ async def seed_database(
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=365)
     report = progress or (lambda _name, _n: None)
-    pw: str = password_hash or str(await container.hasher.hash("demo-password-123"))
+    pw: str = password_hash or str(await hasher.hash("demo-password-123"))
 
     def moment() -> datetime:
         return start + timedelta(seconds=rng.randrange(int((now - start).total_seconds())))
@@ -329,7 +334,7 @@ async def seed_database(
         ("order_lines", table_of(OrderLineRow), lines),
     ]
     counts: dict[str, int] = {}
-    async with container.db.engine.begin() as conn:
+    async with db.engine.begin() as conn:
         for name, table, rows in plan:
             for batch in _batches(rows):
                 await conn.execute(insert(table), batch)
@@ -338,19 +343,11 @@ async def seed_database(
     return counts
 
 
-async def seed_if_empty(settings: Settings) -> bool:
+async def seed_if_empty(db: Database, uow: UnitOfWorkFactory, use_cases: UseCases) -> bool:
     """Load demo data when there are no users yet; returns True when it seeded."""
-    from entrypoints.container import Container
-
-    container = Container(settings)
-    try:
-        async with container.db.engine.connect() as conn:
-            count = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
-        if count:
-            return False
-        from entrypoints.demo_data import load_demo_data
-
-        await load_demo_data(container)
-        return True
-    finally:
-        await container.shutdown()
+    async with db.engine.connect() as conn:
+        count = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
+    if count:
+        return False
+    await load_demo_data(use_cases.auth, use_cases.catalog, uow)
+    return True

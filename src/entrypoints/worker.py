@@ -1,9 +1,9 @@
 """The background worker (``marketplace worker``): SAQ on Redis runs the outbox jobs and cron work.
 
-- job functions: one per job kind, all through ``entrypoints.jobs.run_job`` (idempotent);
+- job functions: one per job kind, all through ``entrypoints.jobs.JobRunner.run`` (idempotent);
   per-kind timeouts and retries with exponential backoff are set at enqueue time;
 - cron: webhook retries every 5 seconds, the recommendation model every 15 minutes, popular items
-  every 5 minutes, the guest-cart purge every hour (``entrypoints.schedule.SCHEDULE``); the outbox
+  every 5 minutes, the guest-cart purge every hour (``entrypoints.schedule.schedule``); the outbox
   relay runs as a loop of its own every few seconds (``entrypoints.schedule.RelayLoop``); SAQ keys
   cron jobs per queue, so several worker replicas run each tick once; a fresh install's first model
   is built right after start-up;
@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from saq import CronJob, Worker
@@ -33,10 +33,10 @@ from saq.types import Context, PartialTimersDict, SettingsDict
 from adapters.jobs.heartbeat import WorkerHeartbeat
 from adapters.jobs.saq_queue import worker_redis_queue
 from application.jobs import JOB_POLICIES
-from entrypoints.container import Container
-from entrypoints.jobs import recommendations_due, refresh_recommendations, run_job
-from entrypoints.schedule import SCHEDULE, Scheduled
+from entrypoints.jobs import JobRunner
+from entrypoints.schedule import Scheduled
 from entrypoints.settings import Settings
+from entrypoints.wiring import Container
 
 log = logging.getLogger(__name__)
 
@@ -106,23 +106,20 @@ class MarketplaceWorker(Worker[Context]):
         await super().stop()
 
 
-def _container(ctx: Context) -> Container:
-    """The worker's container, put in SAQ's context at startup."""
-    return cast(Container, cast(dict[str, Any], ctx)["container"])
+async def _run_what_is_due_now(schedule: tuple[Scheduled, ...]) -> None:
+    """Each scheduled job whose ``due_now`` says so runs right after start-up (a fresh install's
+    first recommendation model), not at its next cron tick."""
+    for item in schedule:
+        try:
+            if item.due_now is not None and await item.due_now():
+                await item.run()
+        except Exception:
+            log.exception("the start-up run of %s failed; its cron job will retry", item.name)
 
 
-async def _first_model(container: Container) -> None:
-    """A fresh install's first recommendation model now, not at the next quarter-hour cron tick."""
-    try:
-        if await recommendations_due(container):
-            await refresh_recommendations(container)
-    except Exception:
-        log.exception("the first recommendation refresh failed; the cron job will retry")
-
-
-def _job_function(kind: str) -> Any:
+def _job_function(jobs: JobRunner, kind: str) -> Any:
     async def handle(ctx: Context, *, payload: dict[str, Any]) -> dict[str, str]:
-        return await run_job(_container(ctx), kind, payload)
+        return await jobs.run(kind, payload)
 
     handle.__qualname__ = handle.__name__ = kind
     return handle
@@ -130,7 +127,7 @@ def _job_function(kind: str) -> Any:
 
 def _cron_function(item: Scheduled) -> Any:
     async def run(ctx: Context) -> Any:
-        result = await item.run(_container(ctx))
+        result = await item.run()
         return result if isinstance(result, (int, float, str, dict, list)) else None
 
     # SAQ names (and de-duplicates) cron jobs by the function's qualified name.
@@ -151,38 +148,39 @@ async def _unbind_job(ctx: Context) -> None:
 def worker_settings(
     settings: Settings, *, concurrency: int | None = None, alive_file: Path = ALIVE_FILE
 ) -> SettingsDict[Context]:
-    """SAQ's settings dict: queue, job functions, cron jobs, hooks, concurrency and timers."""
+    """SAQ's settings dict: queue, job functions, cron jobs, hooks, concurrency and timers.
+
+    The container is built here (nothing connects before start-up) because the job and cron
+    functions SAQ is given are its job runner's and its schedule's."""
     if not settings.redis_url:
         raise RuntimeError("the worker needs REDIS_URL; without it the API process runs jobs itself")
     queue = worker_redis_queue(settings.redis_url, settings.job_queue_name, dequeue_timeout=DEQUEUE_TIMEOUT)
+    container = Container(settings)
     heartbeat = Heartbeat(alive_file)
-    first_model: list[asyncio.Task[None]] = []
+    due_now: list[asyncio.Task[None]] = []
 
     async def startup(ctx: Context) -> None:
-        container = Container(settings)
         await container.startup()
-        cast(dict[str, Any], ctx)["container"] = container
-        heartbeat.start(WorkerHeartbeat(container.redis, prefix=settings.redis_key_prefix).beat)
+        heartbeat.start(WorkerHeartbeat(container.adapters.redis, prefix=settings.redis_key_prefix).beat)
         container.relay_loop.start()
-        first_model.append(asyncio.create_task(_first_model(container), name="first-recommendation-model"))
+        due_now.append(asyncio.create_task(_run_what_is_due_now(container.schedule), name="scheduled-jobs-due-now"))
         log.info("worker ready on queue %r", queue.name)
 
     async def shutdown(ctx: Context) -> None:
         await heartbeat.stop()
-        for task in first_model:
+        for task in due_now:
             task.cancel()
-        await asyncio.gather(*first_model, return_exceptions=True)
-        container = cast(dict[str, Any], ctx).pop("container", None)
-        if container is not None:
-            await container.shutdown()
+        await asyncio.gather(*due_now, return_exceptions=True)
+        await container.shutdown()
         log.info("worker stopped")
 
     return SettingsDict(
         queue=queue,
-        functions=[(kind, _job_function(kind)) for kind in JOB_POLICIES],
+        functions=[(kind, _job_function(container.jobs, kind)) for kind in JOB_POLICIES],
         concurrency=concurrency or settings.worker_concurrency,
         cron_jobs=[
-            CronJob(_cron_function(item), cron=item.cron, timeout=item.timeout_seconds, retries=1) for item in SCHEDULE
+            CronJob(_cron_function(item), cron=item.cron, timeout=item.timeout_seconds, retries=1)
+            for item in container.schedule
         ],
         startup=startup,
         shutdown=shutdown,

@@ -65,7 +65,7 @@ async def new_user(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str,
 
 
 async def promote(container: Any, user_id: str) -> None:
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(user_id))
         stored.role = Role.ADMIN
         await uow.users.update(stored)
@@ -138,7 +138,7 @@ async def world(client: httpx.AsyncClient, container: Any) -> World:
     )["id"]
     period = {"kind": "sales", "from": "2025-01-01", "to": "2025-01-31"}
     w.ids["report"] = ok(await client.post("/api/reports", json=period, headers=alice), 202)["id"]
-    await container.queue.drain(30)
+    await container.adapters.queue.drain(30)
     return w
 
 
@@ -243,7 +243,7 @@ async def test_password_reset_ends_every_session_and_refresh_family(world: World
     sessions = [await login(c, user["username"]) for _ in range(2)]
     rotated = ok(await c.post("/api/auth/refresh", json={"refresh_token": sessions[1]["refresh_token"]}))
     ok(await c.post("/api/auth/password-reset", json={"email": user["email"]}), 202)
-    await container.queue.drain(30)
+    await container.adapters.queue.drain(30)
     token = _reset_token(container.settings.outbox_dir, user["email"])
     body = {"token": token, "new_password": "a new long password"}
     ok(await c.post("/api/auth/password-reset/confirm", json=body), 204)
@@ -273,7 +273,7 @@ async def test_mass_assignment_is_ignored(world: World) -> None:
         await c.patch("/api/users/me", json={"role": "admin", "id": forged_id, "email_verified": True}, headers=headers)
     )
     assert (patched["id"], patched["role"], patched["email_verified"]) == (made["id"], "user", False)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(made["id"]))
     assert stored.role is Role.USER and not stored.email_verified
     assert (await c.post("/api/categories", json={"name": "Sneaky"}, headers=headers)).status_code == 403
@@ -364,7 +364,7 @@ async def test_mass_assignment_is_ignored(world: World) -> None:
     )
     assert (category["id"], category["slug"], category["product_count"]) != (forged_id, "admin", 42)
     assert category["slug"] == "garden-tools" and category["product_count"] == 0
-    await container.queue.drain(30)
+    await container.adapters.queue.drain(30)
 
 
 async def test_injection_strings_round_trip_as_plain_text(world: World) -> None:
@@ -594,8 +594,8 @@ async def test_token_responses_are_not_stored(world: World) -> None:
 
 @pytest.fixture
 async def app_with(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
 
     containers: list[Any] = []
 

@@ -15,8 +15,8 @@ from tests.helpers import admin_headers, user_headers
 async def cached_client(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Any:
     import httpx
 
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
 
     extra = {}
     if request.param == "redis-cache":
@@ -123,8 +123,8 @@ async def test_reads_are_served_from_the_cache(cached_client) -> None:
         )
     ).json()["id"]
     await client.get(f"/api/products/{pid}")
-    hits_before = container.cache.stats()["hits"]
+    hits_before = container.adapters.cache.stats()["hits"]
     for _ in range(5):
         assert (await client.get(f"/api/products/{pid}")).status_code == 200
-    stats = container.cache.stats()
+    stats = container.adapters.cache.stats()
     assert stats["hits"] >= hits_before + 5, stats

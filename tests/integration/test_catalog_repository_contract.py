@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from application.identity import Principal
-from application.use_cases import catalog
+from application.use_cases.catalog import reviews
+from application.use_cases.catalog.deps import CatalogDeps
 from application.views.catalog import CategoryRef, ProductDetail, ProductFilter, ProductSort, SellerRef
 from domain.catalog import Category, Favorite, Product, Review, rating_average
 from domain.errors import Conflict, RuleViolation
@@ -613,18 +614,18 @@ async def test_rating_counters_equal_a_recount_after_any_sequence(env: Env, ops:
         def now(self) -> datetime:
             return datetime.now(UTC)
 
-    deps = catalog.CatalogDeps(uow=env.uow, queries=env.queries, clock=Clock())
+    deps = CatalogDeps(uow=env.uow, queries=env.queries, clock=Clock())
     mine: dict[int, uuid.UUID] = {}
     for who, action, rating in ops:
         principal = Principal(id=reviewers[who].id, role=Role.USER)
         if action == "create":
             try:
-                mine[who] = (await catalog.CreateReview(deps).execute(principal, product.id, rating=rating)).id
+                mine[who] = (await reviews.CreateReview(deps).execute(principal, product.id, rating=rating)).id
             except Conflict:
                 assert who in mine
         elif action == "edit" and who in mine:
-            await catalog.UpdateReview(deps).execute(principal, mine[who], rating=rating)
+            await reviews.UpdateReview(deps).execute(principal, mine[who], rating=rating)
         elif action == "delete" and who in mine:
-            await catalog.DeleteReview(deps).execute(principal, mine.pop(who))
+            await reviews.DeleteReview(deps).execute(principal, mine.pop(who))
     rating_sum, count = await env.recount(product.id)
     assert await env.counters(product.id) == (rating_sum, count, rating_average(rating_sum, count), 0)

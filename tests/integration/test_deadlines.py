@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from adapters.cache.memory_cache import MemoryCache
 from adapters.sql.tables import CartItemRow, OrderRow, ProductRow, table_of
-from entrypoints.container import Container
+from entrypoints.wiring import Container
 from tests.conftest import test_settings
 from tests.integration.test_faults import open_shop, serve
 
@@ -56,7 +56,7 @@ def assert_fast_503(name: str, response: httpx.Response, took: float) -> None:
 
 async def books(container: Container, product: str) -> tuple[int, int, int]:
     """Orders, cart lines and the product's stock, read on a connection of the test's own."""
-    async with container.job_db.engine.connect() as conn:
+    async with container.adapters.jobs.db.engine.connect() as conn:
         orders = (await conn.execute(select(func.count()).select_from(ORDERS))).scalar_one()
         lines = (await conn.execute(select(func.count()).select_from(CART))).scalar_one()
         stock = (await conn.execute(select(P.c.stock).where(P.c.id == uuid.UUID(product)))).scalar_one()
@@ -91,8 +91,8 @@ async def test_a_locked_products_table_answers_503_fast_writes_nothing_and_recov
             before = await books(container, in_cart)
             checkout = {**buyer, "Idempotency-Key": "locked-1"}
 
-            assert isinstance(container.cache, MemoryCache)
-            container.cache.clear()  # no cached copy can answer: every one of them needs the table
+            assert isinstance(container.adapters.cache, MemoryCache)
+            container.adapters.cache.clear()  # no cached copy can answer: every one of them needs the table
             async with products_locked(clean_pg_url):
                 answers = await asyncio.gather(
                     timed(c.get(f"/api/products/{fresh}")),
@@ -173,7 +173,7 @@ async def test_sqlite_writers_wait_for_their_turn_within_the_budget(sqlite_url: 
             buyer = await shop.buyer()
             add = {"product_id": product, "quantity": 1}
 
-            async with container.db.write_turn():  # a long unit of work in this process
+            async with container.adapters.requests.db.write_turn():  # a long unit of work in this process
                 response, took = await timed(c.post("/api/cart/items", json=add, headers=buyer))
                 assert_fast_503("add_to_cart (this process)", response, took)
                 assert (await c.get(f"/api/products/{product}")).status_code == 200

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,12 @@ from adapters.sql.repositories.orders import SqlInventoryRepository
 from adapters.sql.tables import CartItemRow, OrderLineRow, OrderRow, OutboxRow, ProductRow, table_of
 from adapters.storage.files import FileReportStorage
 from application.jobs import UPDATE_FEED
+from application.ports.errors import Unavailable
 from application.use_cases.outbox import RelayOutbox
 from domain.users import Role
-from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.jobs import relay_outbox, run_job
+from entrypoints.jobs import relay_outbox
+from entrypoints.wiring import Container
 from tests.conftest import test_settings
 from tests.helpers import login, register
 
@@ -76,7 +77,7 @@ class Shop:
 
 async def open_shop(client: httpx.AsyncClient, container: Container) -> Shop:
     admin_user = await register(client)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(admin_user["id"]))
         assert stored is not None
         stored.role = Role.ADMIN
@@ -90,7 +91,7 @@ async def open_shop(client: httpx.AsyncClient, container: Container) -> Shop:
 
 
 async def scalar(container: Container, query: Any) -> Any:
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         return (await conn.execute(query)).scalar_one()
 
 
@@ -132,7 +133,7 @@ async def test_redis_down_reads_and_writes_work_and_jobs_wait_in_the_outbox(data
             assert (await c.post("/api/auth/logout", headers=buyer)).status_code == 204
             assert (await c.get("/api/users/me", headers=buyer)).status_code == 401
 
-        async with container.db.engine.connect() as conn:
+        async with container.adapters.requests.db.engine.connect() as conn:
             rows = (await conn.execute(select(OUTBOX))).all()
         kinds = Counter(row.kind for row in rows)
         assert kinds["send_order_confirmation"] == 1 and kinds["send_sale_notice"] == 1
@@ -141,15 +142,17 @@ async def test_redis_down_reads_and_writes_work_and_jobs_wait_in_the_outbox(data
         assert not list(settings.outbox_dir.glob("*.eml"))
 
         # A queue works again: the relay delivers every waiting job, once.
-        working = InProcessJobQueue(container._run_job_inline)
-        container.queue = working
-        container.use_cases["relay_outbox"] = RelayOutbox(
-            container.outbox, working, container.clock, grace=timedelta(0)
+        working = InProcessJobQueue(container.jobs.run)
+        outbox = replace(
+            container.use_cases.outbox,
+            relay_outbox=RelayOutbox(
+                container.adapters.requests.outbox, working, container.adapters.clock, grace=timedelta(0)
+            ),
         )
-        assert await relay_outbox(container) == len(rows)
+        assert await relay_outbox(outbox) == len(rows)
         await working.drain(30)
-        assert await relay_outbox(container) == 0
-        async with container.db.engine.connect() as conn:
+        assert await relay_outbox(outbox) == 0
+        async with container.adapters.requests.db.engine.connect() as conn:
             after = (await conn.execute(select(OUTBOX))).all()
         assert all(row.processed_at is not None for row in after)
         mails = sorted(p.stem for p in settings.outbox_dir.glob("*.eml"))
@@ -353,8 +356,8 @@ class Crash(BaseException):
 async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert isinstance(container.queue, InProcessJobQueue)
-    container.queue.handler = None  # the "worker" is this test: jobs run only when it says so
+    assert isinstance(container.adapters.queue, InProcessJobQueue)
+    container.adapters.queue.handler = None  # the "worker" is this test: jobs run only when it says so
     async with serve(container) as c:
         shop = await open_shop(c, container)
         product = await shop.product(stock=3)
@@ -367,12 +370,12 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
             )
         ).json()
 
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         rows = {row.kind: row for row in (await conn.execute(select(OUTBOX))).all() if row.kind != "send_welcome_email"}
     confirmation, build = rows["send_order_confirmation"], rows["build_sales_report"]
     assert build.payload["report_id"] == report["id"] and confirmation.payload["order_id"] == order["id"]
 
-    real_mark = container.job_outbox.mark_processed
+    real_mark = container.adapters.jobs.outbox.mark_processed
     crashes = {"left": 1}
 
     async def dies_before_marking(*args: Any, **kwargs: Any) -> None:
@@ -381,14 +384,14 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
             raise Crash
         await real_mark(*args, **kwargs)
 
-    monkeypatch.setattr(container.job_outbox, "mark_processed", dies_before_marking)
+    monkeypatch.setattr(container.adapters.jobs.outbox, "mark_processed", dies_before_marking)
     job = {"outbox_id": str(confirmation.id), **confirmation.payload}
     with pytest.raises(Crash):
-        await run_job(container, confirmation.kind, job)  # the email went out, then the worker died
+        await container.jobs.run(confirmation.kind, job)  # the email went out, then the worker died
     outbox_dir = container.settings.outbox_dir
     assert [p.name for p in outbox_dir.glob("*.eml")] == [f"{confirmation.id}.eml"]
-    assert (await run_job(container, confirmation.kind, job))["outcome"] == "sent"  # redelivered: runs again
-    assert (await run_job(container, confirmation.kind, job))["outcome"] == "already processed"
+    assert (await container.jobs.run(confirmation.kind, job))["outcome"] == "sent"  # redelivered: runs again
+    assert (await container.jobs.run(confirmation.kind, job))["outcome"] == "already processed"
     assert [p.name for p in outbox_dir.glob("*.eml")] == [f"{confirmation.id}.eml"]  # one email per Message-ID
     mail = email.message_from_bytes((outbox_dir / f"{confirmation.id}.eml").read_bytes(), policy=email.policy.default)
     assert str(confirmation.id) in str(mail["Message-ID"])
@@ -406,12 +409,12 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     monkeypatch.setattr(FileReportStorage, "save", save_then_die)
     job = {"outbox_id": str(build.id), **build.payload}
     with pytest.raises(Crash):
-        await run_job(container, build.kind, job)
+        await container.jobs.run(build.kind, job)
     async with serve(container) as c:
         status = (await c.get(f"/api/reports/{report['id']}", headers=shop.seller)).json()
         assert status["status"] == "running"
-        assert (await run_job(container, build.kind, job))["outcome"].startswith("done")
-        assert (await run_job(container, build.kind, job))["outcome"] == "already processed"
+        assert (await container.jobs.run(build.kind, job))["outcome"].startswith("done")
+        assert (await container.jobs.run(build.kind, job))["outcome"] == "already processed"
         status = (await c.get(f"/api/reports/{report['id']}", headers=shop.seller)).json()
         assert status["status"] == "done"
         csv_text = (await c.get(status["download_url"], headers=shop.seller)).text
@@ -419,7 +422,7 @@ async def test_a_job_killed_after_its_work_runs_again_once_with_one_effect(
     files = sorted(p.name for p in container.settings.reports_dir.iterdir())
     assert files == [f"{report['id']}.csv"]  # one file, no temporary leftovers
     assert csv_text.splitlines()[-1].startswith("TOTAL")
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         marked = (
             await conn.execute(select(OUTBOX.c.processed_at).where(OUTBOX.c.id.in_([confirmation.id, build.id])))
         ).all()
@@ -443,7 +446,7 @@ async def test_a_checkout_cancelled_inside_its_transaction_leaves_nothing_half_w
                 assert r.status_code in (200, 201), r.text
 
         async def state() -> tuple[int, int, int, int]:
-            async with container.db.engine.connect() as conn:
+            async with container.adapters.requests.db.engine.connect() as conn:
                 orders = (await conn.execute(select(func.count()).select_from(ORDERS))).scalar_one()
                 lines = (await conn.execute(select(func.count()).select_from(CART))).scalar_one()
                 s1 = (await conn.execute(select(P.c.stock).where(P.c.id == uuid.UUID(first)))).scalar_one()
@@ -521,9 +524,8 @@ def _wrapped(kind: type[Any], cause: BaseException, *, invalidated: bool = False
     return kind("SELECT secret FROM t WHERE x = $1", ("hunter2",), _Adapted(cause), connection_invalidated=invalidated)
 
 
-def _unavailable_errors() -> list[BaseException]:
+def _database_outages() -> list[BaseException]:
     import asyncpg
-    from redis.exceptions import ConnectionError as RedisConnectionError
     from sqlalchemy import exc as sa
 
     pg = asyncpg.exceptions
@@ -544,7 +546,6 @@ def _unavailable_errors() -> list[BaseException]:
         _wrapped(sa.DBAPIError, pg.InterfaceError("connection is closed")),
         _wrapped(sa.InternalError, ValueError("anything"), invalidated=True),
         _wrapped(sa.OperationalError, ValueError("database is locked")),
-        RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
     ]
 
 
@@ -561,13 +562,45 @@ def _bugs() -> list[BaseException]:
     ]
 
 
+def test_database_outages_become_unavailable_without_the_statement_and_bugs_do_not() -> None:
+    from adapters.sql.errors import unavailable_from
+
+    for error in _database_outages():
+        outage = unavailable_from(error)
+        assert isinstance(outage, Unavailable), repr(error)
+        assert "hunter2" not in str(outage) and "SELECT" not in str(outage)
+    for error in _bugs():
+        assert unavailable_from(error) is None, repr(error)
+
+
+async def test_a_key_value_store_that_cannot_reach_redis_is_unavailable() -> None:
+    from redis.asyncio import Redis
+
+    from adapters.kv.redis import RedisKeyValueStore
+
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        with pytest.raises(Unavailable):
+            await RedisKeyValueStore(client).get("k")
+    finally:
+        await client.aclose()
+
+
 async def test_unavailable_backends_are_503_and_bugs_stay_500() -> None:
     from litestar import Litestar, get
 
+    from adapters.sql.errors import unavailable_from
     from entrypoints.http.problems import exception_handlers
 
+    def translated(error: BaseException) -> BaseException:
+        outage = unavailable_from(error)
+        assert outage is not None
+        outage.__cause__ = error
+        return outage
+
     errors = {
-        **{f"u{i}": e for i, e in enumerate(_unavailable_errors())},
+        **{f"u{i}": translated(e) for i, e in enumerate(_database_outages())},
+        "u-queue": Unavailable("job queue", "could not enqueue send_welcome_email: ConnectionError"),
         **{f"b{i}": e for i, e in enumerate(_bugs())},
     }
 
@@ -614,7 +647,8 @@ async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_fresh_one
         [[second_pid]] = await reads.rows(backend_pid)
         assert not failures and second_pid != first_pid  # retried, on a new connection
         failures.extend([asyncpg.exceptions.ConnectionDoesNotExistError("gone")] * 2)
-        with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
+        with pytest.raises(Unavailable) as raised:
             await reads.rows(backend_pid)  # only once: a second failure is the answer (503)
+        assert isinstance(raised.value.__cause__, asyncpg.exceptions.ConnectionDoesNotExistError)
     finally:
         await reads.close()

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from domain.users import Role
-from entrypoints.container import Container
 from entrypoints.http.app import create_app
+from entrypoints.wiring import Container
 from tests.conftest import test_settings
 
 PASSWORD = "correct horse battery"
@@ -80,7 +80,7 @@ async def test_generated_client_runs_a_purchase(sqlite_url: str, tmp_path: Path)
             ), made.parsed
 
         admin, admin_user = await sign_up("gen_admin")
-        async with container.uow() as uow:
+        async with container.adapters.requests.uow() as uow:
             stored = await uow.users.get(uuid.UUID(str(admin_user.id)))
             stored.role = Role.ADMIN
             await uow.users.update(stored)

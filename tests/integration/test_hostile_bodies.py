@@ -126,7 +126,7 @@ class World:
         tables in the background meanwhile, and housekeeping may delete processed outbox rows,
         so those are left out (an outbox row only ever comes with a table that is counted)."""
         sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {table})" for table in COUNTED)
-        async with self.container.db.engine.connect() as conn:
+        async with self.container.adapters.requests.db.engine.connect() as conn:
             return tuple((await conn.execute(text(sql))).one())
 
 

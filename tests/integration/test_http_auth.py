@@ -219,8 +219,8 @@ async def test_health_ready_and_openapi(client) -> None:
 async def test_auth_routes_are_rate_limited_per_address(database_url, tmp_path) -> None:
     from litestar.testing import AsyncTestClient
 
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
     from tests.conftest import test_settings
 
     settings = test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"), AUTH_RATE_LIMIT_PER_MINUTE="5")
@@ -268,29 +268,29 @@ async def test_security_headers_and_request_id(client) -> None:
 
 async def test_catalog_reads_can_use_a_replica(database_url, tmp_path) -> None:
     """With DATABASE_REPLICA_URL set, catalog reads go there (here: the same database)."""
-    from entrypoints.container import Container
+    from entrypoints.wiring import Container
     from tests.conftest import test_settings
 
     container = Container(
         test_settings(DATABASE_URL=database_url, DATABASE_REPLICA_URL=database_url, VAR_DIR=str(tmp_path / "var"))
     )
     try:
-        assert container.replica is not None
-        assert container.catalog_queries.inner.sql is container.replica.reads
-        assert await container.use_cases["list_categories"].execute() == []
+        assert container.adapters.replica is not None
+        assert container.adapters.catalog_queries.inner.sql is container.adapters.replica.reads
+        assert await container.use_cases.catalog.list_categories.execute() == []
     finally:
         await container.shutdown()
 
 
 async def test_jobs_carry_the_request_id(client, container) -> None:
     seen: list[dict] = []
-    original = container.queue.enqueue
+    original = container.adapters.queue.enqueue
 
     async def spy(kind, payload, *, key):
         seen.append(payload)
         await original(kind, payload, key=key)
 
-    container.queue.enqueue = spy
+    container.adapters.queue.enqueue = spy
     r = await client.post(
         "/api/auth/register",
         json={"username": "traced", "email": "traced@example.com", "password": "correct horse battery"},

@@ -87,7 +87,7 @@ class Market:
 @pytest.fixture
 async def market(client: Any, container: Any) -> Market:
     user = await register(client)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(user["id"]))
         stored.role = Role.ADMIN
         await uow.users.update(stored)
@@ -233,7 +233,7 @@ async def test_checkout_snapshots_history_sales_and_cancel(client, market) -> No
 
 async def outbox_rows(container: Any) -> list[tuple[str, dict[str, Any]]]:
     outbox = table_of(OutboxRow)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         rows = await uow.executor.rows(select(outbox.c.kind, outbox.c.payload))
     return [(row["kind"], row["payload"]) for row in rows if row["kind"] in (SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE)]
 
@@ -377,7 +377,7 @@ async def test_a_checkout_is_seven_statements_whatever_the_cart(client, market) 
         _, buyer = await user_headers(client)
         for product in lines:
             assert (await market.add(buyer, product["id"], 2)).status_code == 201
-        with market.container.db.observe() as seen:
+        with market.container.adapters.requests.db.observe() as seen:
             r = await market.checkout(buyer, key)
         # Only the checkout's own transaction (the cart lock is its first statement); the token
         # check and the emails' jobs run in other transactions.

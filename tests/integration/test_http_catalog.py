@@ -34,7 +34,7 @@ async def client(container: Any) -> Any:
 async def admin_headers(client: Any, container: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """A fresh user promoted through the repository, on this test's loop (which the app shares here)."""
     user = await register(client)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         stored = await uow.users.get(uuid.UUID(user["id"]))
         stored.role = Role.ADMIN
         await uow.users.update(stored)
@@ -422,7 +422,7 @@ async def test_account_deletion_withdraws_listings_and_drops_favorites(client, c
 async def test_a_listing_page_is_a_constant_number_of_statements(client, container) -> None:
     s = await setup_shop(client, container)
     seller, now = uuid.UUID(s["a_user"]["id"]), datetime.now(UTC)
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         for i in range(120):
             await uow.products.add(
                 Product(
@@ -439,7 +439,7 @@ async def test_a_listing_page_is_a_constant_number_of_statements(client, contain
                 )
             )
         await uow.commit()
-    with container.db.observe() as statements:
+    with container.adapters.requests.db.observe() as statements:
         per_query = {}
         for params in (
             {"limit": 10},

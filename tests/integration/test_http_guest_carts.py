@@ -31,7 +31,7 @@ async def new_guest(client: Any) -> dict[str, str]:
 
 
 async def set_last_used(container: Any, headers: dict[str, str], when: datetime) -> None:
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         await uow.executor.run(
             update(G).where(G.c.token_hash == hash_secret(headers["X-Cart-Token"])).values(last_used_at=when)
         )
@@ -39,7 +39,7 @@ async def set_last_used(container: Any, headers: dict[str, str], when: datetime)
 
 
 async def last_used(container: Any, headers: dict[str, str]) -> datetime:
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         found: datetime = await uow.executor.value(
             select(G.c.last_used_at).where(G.c.token_hash == hash_secret(headers["X-Cart-Token"]))
         )
@@ -197,7 +197,7 @@ async def test_racing_logins_with_one_token_merge_once(client, market: Market, c
     assert [r.status_code for r in results] == [200] * 4
     finn_h = {"Authorization": f"Bearer {results[0].json()['access_token']}"}
     assert by_name(await market.cart(finn_h)) == {"A": 3, "B": 1}  # not 6 and 2
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         guest_lines = await uow.executor.rows(
             select(table_of(CartItemRow).c.id).where(table_of(CartItemRow).c.guest_cart_id.is_not(None))
         )
@@ -219,26 +219,23 @@ async def test_an_add_racing_a_merge_is_merged_or_refused_never_lost(client, mar
             merged_in.add(product["name"])
     gail_h = {"Authorization": f"Bearer {logged_in.json()['access_token']}"}
     assert set(by_name(await market.cart(gail_h))) == merged_in
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         left = await uow.executor.rows(select(table_of(CartItemRow).c.guest_cart_id))
     assert [row["guest_cart_id"] for row in left if row["guest_cart_id"] is not None] == []
 
 
 async def test_the_purge_job_deletes_carts_unused_for_30_days(client, market: Market, container) -> None:
-    from entrypoints.jobs import purge_guest_carts
-    from entrypoints.schedule import SCHEDULE
-
-    assert "purge_guest_carts" in {item.name for item in SCHEDULE}
+    assert "purge_guest_carts" in {item.name for item in container.schedule}
     _, seller_h = await user_headers(client)
     product = await market.product(seller_h)
     stale, fresh = await new_guest(client), await new_guest(client)
     await market.add(stale, product["id"])
     await market.add(fresh, product["id"])
     await set_last_used(container, stale, datetime.now(UTC) - timedelta(days=31))
-    assert await purge_guest_carts(container) == 1
+    assert await container.use_cases.cart.purge_guest_carts.execute() == 1
     assert (await client.get("/api/cart", headers=stale)).status_code == 401
     assert len((await market.cart(fresh))["items"]) == 1
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         lines = await uow.executor.rows(select(table_of(CartItemRow).c.guest_cart_id))
     assert len(lines) == 1
 
@@ -247,8 +244,8 @@ async def test_the_purge_job_deletes_carts_unused_for_30_days(client, market: Ma
 async def limited_client(database_url: str, tmp_path) -> Any:
     import httpx
 
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
 
     settings = test_settings(
         DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var"), GUEST_CART_RATE_LIMIT_PER_MINUTE="2"

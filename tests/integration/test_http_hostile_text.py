@@ -18,7 +18,7 @@ JSON = {"content-type": "application/json"}
 
 
 async def _count(container: Any, table: str) -> int:
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
 

@@ -89,9 +89,9 @@ async def test_refresh_then_feeds_of_a_shopper_a_seller_and_a_buyer(client: Any,
     _, viewer = await user_headers(client)
     assert await feed(client, viewer) == []  # before the first refresh: no model, no popular items
 
-    state = await container.use_cases["recommendation_model_state"].execute()
+    state = await container.use_cases.recommendations.get_model_state.execute()
     assert state.built_at is None and state.refresh_due
-    result = await container.use_cases["refresh_recommendations"].execute()
+    result = await container.use_cases.recommendations.refresh_recommendations.execute()
     assert result["interactions"] == 9 + 5 and result["products"] >= 5
 
     # A newcomer gets what is popular right now.
@@ -144,7 +144,7 @@ async def test_cancelling_an_order_lets_its_products_back_into_the_feed(client: 
     s = await shop(client, container)
     _, buyer = await user_headers(client)
     order = await buy(client, buyer, s["ids"]["Vase"])
-    await container.use_cases["refresh_recommendations"].execute()
+    await container.use_cases.recommendations.refresh_recommendations.execute()
     assert "Vase" not in {name for name, _, _ in await feed(client, buyer)}
     r = await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer)
     assert r.status_code == 200, r.text
@@ -170,7 +170,7 @@ async def test_limits_auth_unknown_products_metrics_and_schema(client: Any, cont
 
     assert math.isnan(model_age((await client.get("/metrics")).text))  # no model yet
     s = await shop(client, container)
-    await container.use_cases["refresh_recommendations"].execute()
+    await container.use_cases.recommendations.refresh_recommendations.execute()
     metrics = (await client.get("/metrics")).text
     assert 0 <= model_age(metrics) < 60
     assert 'cache_events{result="hit"}' in metrics and "job_queue_depth" in metrics
@@ -189,17 +189,15 @@ async def test_limits_auth_unknown_products_metrics_and_schema(client: Any, cont
 async def test_the_embedded_schedule_builds_a_fresh_installs_first_model_right_away(
     client: Any, container: Any
 ) -> None:
-    from entrypoints.schedule import SCHEDULE
-
-    assert next(item for item in SCHEDULE if item.name == "refresh_recommendations").due_now is not None
+    assert next(item for item in container.schedule if item.name == "refresh_recommendations").due_now is not None
     s = await shop(client, container)
-    assert await container.neighbour_store.built_at() is None
+    assert await container.adapters.requests.neighbours.built_at() is None
     await container.startup()  # the embedded default: this process runs the schedule
     for _ in range(100):
-        if await container.neighbour_store.built_at() is not None:
+        if await container.adapters.requests.neighbours.built_at() is not None:
             break
         await asyncio.sleep(0.1)
-    assert await container.neighbour_store.built_at() is not None  # long before the usual 30 s
+    assert await container.adapters.requests.neighbours.built_at() is not None  # long before the usual 30 s
     assert "Rug" in {n for n, _ in await similar(client, s["ids"]["Lamp"])}
 
 
@@ -218,7 +216,7 @@ async def new_products_reach_the_feed(client: Any, container: Any) -> float:
         _, fan = await user_headers(client)
         for product_id in old:
             assert (await client.put(f"/api/favorites/{product_id}", headers=fan)).status_code == 201
-    await container.use_cases["refresh_recommendations"].execute()
+    await container.use_cases.recommendations.refresh_recommendations.execute()
     lantern = (await make_product(client, seller, home, name="Lantern", stock=5))["id"]
     wick = (await make_product(client, seller, home, name="Wick", stock=5))["id"]
     for _ in range(2):
@@ -254,8 +252,8 @@ async def test_in_the_production_shape_the_worker_makes_the_feed_live(clean_pg_u
     the update_feed jobs: the API process here only records them (through the outbox)."""
     import httpx
 
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
 
     name = queue_name()
     env = {
@@ -274,7 +272,7 @@ async def test_in_the_production_shape_the_worker_makes_the_feed_live(clean_pg_u
     )
     container = Container(test_settings(**env))
     try:
-        assert isinstance(container.queue, SaqJobQueue)
+        assert isinstance(container.adapters.queue, SaqJobQueue)
         deadline = time.monotonic() + 90  # generous: the suite shares 2 cores with other work
         while not alive.exists():
             assert worker.poll() is None, worker.stdout.read().decode() if worker.stdout else ""
@@ -284,7 +282,7 @@ async def test_in_the_production_shape_the_worker_makes_the_feed_live(clean_pg_u
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as c:
             took = await new_products_reach_the_feed(c, container)
         print(f"production shape: new product in the feed {took:.2f} s after the favorite")
-        async with container.db.engine.connect() as conn:
+        async with container.adapters.requests.db.engine.connect() as conn:
             kinds = [row.kind for row in await conn.execute(select(O.c.kind).where(O.c.processed_at.is_not(None)))]
         assert kinds.count(UPDATE_FEED) >= 4  # the worker ran the fans' and the viewer's jobs
     finally:

@@ -91,7 +91,7 @@ async def test_not_done_is_409(client: Any, container: Any) -> None:
     )
 
     async def add() -> None:
-        async with container.uow() as uow:
+        async with container.adapters.requests.uow() as uow:
             await uow.reports.add(report)
             await uow.commit()
 
@@ -109,7 +109,7 @@ async def test_ten_thousand_lines(client: Any, container: Any) -> None:
     expected = await in_app(
         client,
         lambda: add_sales(
-            container.db,
+            container.adapters.requests.db,
             seller_id=uuid.UUID(seller["id"]),
             other_seller_id=uuid.UUID(other["id"]),
             buyer_id=uuid.UUID(buyer["id"]),
@@ -137,4 +137,4 @@ async def test_ten_thousand_lines(client: Any, container: Any) -> None:
     assert int(totals["quantity"]) == expected.placed_quantity
     assert Decimal(totals["line_total"]) == expected.placed_total
     assert all(Decimal(r["unit_price"]) * int(r["quantity"]) == Decimal(r["line_total"]) for r in body)
-    print(f"10k-line sales report on {container.db.dialect}: {elapsed:.2f}s end to end")
+    print(f"10k-line sales report on {container.adapters.requests.db.dialect}: {elapsed:.2f}s end to end")

@@ -59,7 +59,7 @@ async def test_a_product_without_a_category_is_listed_everywhere_but_category_fi
     assert order.status_code == 201, order.text
     assert (await client.get("/api/sales", headers=s)).status_code == 200
 
-    result = await container.use_cases["refresh_recommendations"].execute()
+    result = await container.use_cases.recommendations.refresh_recommendations.execute()
     assert result is not None
     similar = await client.get(f"/api/products/{box['id']}/similar")
     assert similar.status_code == 200, similar.text

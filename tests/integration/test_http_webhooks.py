@@ -87,7 +87,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 async def container(database_url: str, tmp_path: Path) -> AsyncIterator[Any]:
-    from entrypoints.container import Container
+    from entrypoints.wiring import Container
 
     settings = test_settings(
         DATABASE_URL=database_url,
@@ -136,8 +136,8 @@ async def _settle(container: Any, until: Any, timeout: float = 15) -> None:
     deadline = time.monotonic() + timeout
     while not until():
         assert time.monotonic() < deadline, "timed out waiting for webhook deliveries"
-        await container.use_cases["retry_webhook_deliveries"].execute()
-        await container.queue.drain(timeout=5)
+        await container.use_cases.webhooks.retry_webhook_deliveries.execute()
+        await container.adapters.queue.drain(timeout=5)
         await asyncio.sleep(0.05)
 
 
@@ -225,7 +225,7 @@ async def test_review_and_stock_patch_events(client: httpx.AsyncClient, containe
     r = await client.patch(f"/api/products/{lamp}", json={"stock": 0}, headers=seller)  # already 0: no event
     await _settle(container, lambda: len(receiver.on("/s")) >= 2)
     await asyncio.sleep(0.2)
-    await container.queue.drain(timeout=5)
+    await container.adapters.queue.drain(timeout=5)
     events = {r.event["type"]: r.event["data"] for r in receiver.on("/s")}
     assert len(receiver.on("/s")) == 2
     assert events["review.created"]["review_id"] == review["id"]
@@ -340,8 +340,8 @@ async def test_bad_subscriptions_are_422_naming_the_field(client: httpx.AsyncCli
 
 
 async def test_private_targets_are_refused_by_default(database_url: str, tmp_path: Path) -> None:
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
 
     container = Container(test_settings(DATABASE_URL=database_url, VAR_DIR=str(tmp_path / "var")))
     app = create_app(container.settings, container=container)
@@ -369,8 +369,8 @@ async def test_saq_worker_delivers_and_its_cron_retries(sqlite_url: str, tmp_pat
     """The production shape: the API enqueues on Redis, the SAQ worker sends, and its 5-second
     cron job picks up the retry (no test code drives it)."""
     from adapters.jobs.saq_queue import SaqJobQueue
-    from entrypoints.container import Container
     from entrypoints.http.app import create_app
+    from entrypoints.wiring import Container
     from entrypoints.worker import build_worker
     from tests.conftest import REDIS_URL
     from tests.integration.queues import clear_queue, queue_name
@@ -385,7 +385,7 @@ async def test_saq_worker_delivers_and_its_cron_retries(sqlite_url: str, tmp_pat
         WEBHOOK_RETRY_BASE_SECONDS="0.5",
     )
     container = Container(settings)
-    assert isinstance(container.queue, SaqJobQueue)
+    assert isinstance(container.adapters.queue, SaqJobQueue)
     worker = build_worker(settings, concurrency=4, alive_file=tmp_path / "alive", shutdown_grace_seconds=2)
     await worker.queue.connect()
     running = asyncio.create_task(worker.start())

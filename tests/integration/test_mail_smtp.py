@@ -1,6 +1,6 @@
 """Emails end to end through a real SMTP server (aiosmtpd), and jobs through SAQ on the real Redis.
 
-The jobs run the production code paths: the outbox dispatcher, ``entrypoints.jobs.run_job`` and
+The jobs run the production code paths: the outbox dispatcher, ``entrypoints.jobs.JobRunner`` and
 its use cases, the SMTP mailer; with Redis, the SAQ adapter and the worker's job functions.
 """
 
@@ -22,8 +22,8 @@ from aiosmtpd.controller import Controller
 
 from adapters.jobs.saq_queue import SaqJobQueue
 from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, SEND_WELCOME, JobPolicy
-from entrypoints.container import Container
-from entrypoints.jobs import run_job
+from application.ports.errors import Unavailable
+from entrypoints.wiring import Container
 from entrypoints.worker import build_worker
 from tests.conftest import REDIS_URL, test_settings
 from tests.integration.queues import clear_queue, queue_name
@@ -113,14 +113,14 @@ async def outbox_rows(container: Container) -> list[Any]:
     from adapters.sql.tables import OutboxRow, table_of
 
     table = table_of(OutboxRow)
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         return list((await conn.execute(select(table).order_by(table.c.created_at))).all())
 
 
 async def test_registration_and_password_reset_emails(mail_container: Container, smtp: Smtp) -> None:
     c = mail_container
-    user = await c.use_cases["register_user"].execute(username="alice", email="Alice@Example.com", password=PW)
-    await c.queue.drain()  # type: ignore[attr-defined]
+    user = await c.use_cases.auth.register.execute(username="alice", email="Alice@Example.com", password=PW)
+    await c.adapters.queue.drain()  # type: ignore[attr-defined]
     assert len(smtp.inbox.envelopes) == 2
     assert {e.rcpt_tos[0] for e in smtp.inbox.envelopes} == {"Alice@Example.com"}
     assert {e.mail_from for e in smtp.inbox.envelopes} == {"no-reply@shop.example"}
@@ -136,16 +136,16 @@ async def test_registration_and_password_reset_emails(mail_container: Container,
     link = next(word for word in text.split() if word.startswith(f"{BASE}/verify-email?token="))
     token = link.split("token=", 1)[1]
     assert token in text and f'href="{link}"' in html
-    await c.use_cases["verify_email"].execute(token=token)
-    assert (await c.use_cases["get_me"].execute(_principal(user))).email_verified
+    await c.use_cases.auth.verify_email.execute(token=token)
+    assert (await c.use_cases.users.get_me.execute(_principal(user))).email_verified
 
-    await c.use_cases["request_password_reset"].execute(email="alice@example.com")
-    await c.queue.drain()  # type: ignore[attr-defined]
+    await c.use_cases.auth.request_password_reset.execute(email="alice@example.com")
+    await c.adapters.queue.drain()  # type: ignore[attr-defined]
     (reset,) = smtp.inbox.by_subject("Reset your password")
     text, html = parts(reset)
     link = next(word for word in text.split() if word.startswith(f"{BASE}/reset-password?token="))
     assert f'href="{link}"' in html
-    await c.use_cases["confirm_password_reset"].execute(
+    await c.use_cases.auth.confirm_password_reset.execute(
         token=link.split("token=", 1)[1], new_password="a brand new password"
     )
 
@@ -154,7 +154,7 @@ async def test_registration_and_password_reset_emails(mail_container: Container,
     assert len(rows) == 3 and all(row.processed_at is not None for row in rows)
     assert all("token" not in row.payload for row in rows)  # the raw email tokens are not kept
     for row in rows:
-        result = await run_job(c, row.kind, {"outbox_id": str(row.id), **row.payload})
+        result = await c.jobs.run(row.kind, {"outbox_id": str(row.id), **row.payload})
         assert result["outcome"] == "already processed"
     assert len(smtp.inbox.envelopes) == 3
 
@@ -167,27 +167,27 @@ def _principal(user: Any) -> Any:
 
 async def test_order_confirmation_and_sale_notices(mail_container: Container, smtp: Smtp) -> None:
     c = mail_container
-    reg = c.use_cases["register_user"]
+    reg = c.use_cases.auth.register
     buyer = await reg.execute(username="buyer", email="buyer@example.com", password=PW)
     ann = await reg.execute(username="ann", email="ann@example.com", password=PW)
     bob = await reg.execute(username="bob", email="bob@example.com", password=PW)
-    await c.queue.drain()  # type: ignore[attr-defined]
+    await c.adapters.queue.drain()  # type: ignore[attr-defined]
     smtp.inbox.envelopes.clear()
-    lamp = await add_product(c.db, ann.id, "Lamp <deluxe>", Decimal("19.99"))
-    rug = await add_product(c.db, bob.id, "Rug", Decimal("100.00"))
+    lamp = await add_product(c.adapters.requests.db, ann.id, "Lamp <deluxe>", Decimal("19.99"))
+    rug = await add_product(c.adapters.requests.db, bob.id, "Rug", Decimal("100.00"))
     order_id = await add_order(
-        c.db,
+        c.adapters.requests.db,
         buyer.id,
         [(lamp, ann.id, "Lamp <deluxe>", Decimal("19.99"), 2), (rug, bob.id, "Rug", Decimal("100.00"), 1)],
         at=datetime.now(UTC),
     )
-    async with c.uow() as uow:  # what checkout records (the cart engineer's use case does the same)
+    async with c.adapters.requests.uow() as uow:  # what checkout records (the cart engineer's use case does the same)
         jobs = [(SEND_ORDER_CONFIRMATION, {"order_id": str(order_id)})]
         jobs += [(SEND_SALE_NOTICE, {"order_id": str(order_id), "seller_id": str(s.id)}) for s in (ann, bob)]
         ids = [await uow.outbox.add(kind, payload) for kind, payload in jobs]
         await uow.commit()
     for outbox_id, (kind, payload) in zip(ids, jobs, strict=True):
-        assert (await run_job(c, kind, {"outbox_id": str(outbox_id), **payload}))["outcome"] == "sent"
+        assert (await c.jobs.run(kind, {"outbox_id": str(outbox_id), **payload}))["outcome"] == "sent"
 
     by_rcpt = {
         e.rcpt_tos[0]: email.message_from_bytes(e.content, policy=email.policy.default) for e in smtp.inbox.envelopes
@@ -207,7 +207,7 @@ async def test_smtp_failure_is_recorded_and_retried(sqlite_url: str, tmp_path: P
     smtp.stop()
     c = Container(mail_settings(sqlite_url, tmp_path, smtp))
     try:
-        async with c.uow() as uow:
+        async with c.adapters.requests.uow() as uow:
             from domain.ids import new_id
             from domain.users import Role, User
 
@@ -217,12 +217,12 @@ async def test_smtp_failure_is_recorded_and_retried(sqlite_url: str, tmp_path: P
             outbox_id = await uow.outbox.add(SEND_WELCOME, {"user_id": str(user.id)})
             await uow.commit()
         payload = {"outbox_id": str(outbox_id), "user_id": str(user.id)}
-        with pytest.raises(OSError):  # aiosmtplib's connect errors are OSErrors
-            await run_job(c, SEND_WELCOME, payload)
+        with pytest.raises(Unavailable):  # the mail server refused the connection
+            await c.jobs.run(SEND_WELCOME, payload)
         (row,) = await outbox_rows(c)
         assert row.processed_at is None and row.attempts == 1 and row.last_error
         smtp.start()
-        assert (await run_job(c, SEND_WELCOME, payload))["outcome"] == "sent"
+        assert (await c.jobs.run(SEND_WELCOME, payload))["outcome"] == "sent"
         assert len(smtp.inbox.envelopes) == 1
     finally:
         await c.shutdown()
@@ -239,15 +239,13 @@ async def test_saq_worker_runs_jobs_once_and_retries_with_backoff(sqlite_url: st
     name = queue_name()
     settings = mail_settings(sqlite_url, tmp_path, smtp, REDIS_URL=REDIS_URL, JOB_QUEUE_NAME=name)
     container = Container(settings)
-    assert isinstance(container.queue, SaqJobQueue) and container.queue.name == name
+    assert isinstance(container.adapters.queue, SaqJobQueue) and container.adapters.queue.name == name
     alive = tmp_path / "worker-alive"
     worker = build_worker(settings, concurrency=4, alive_file=alive, shutdown_grace_seconds=2)
     await worker.queue.connect()
     running = asyncio.create_task(worker.start())
     try:
-        user = await container.use_cases["register_user"].execute(
-            username="dora", email="dora@example.com", password=PW
-        )
+        user = await container.use_cases.auth.register.execute(username="dora", email="dora@example.com", password=PW)
 
         async def two_delivered() -> bool:
             return len(smtp.inbox.envelopes) == 2
@@ -256,7 +254,7 @@ async def test_saq_worker_runs_jobs_once_and_retries_with_backoff(sqlite_url: st
         assert alive.exists()
         rows = await outbox_rows(container)
         assert all(row.processed_at is not None and row.dispatched_at is not None for row in rows)
-        saq = container.queue.queue
+        saq = container.adapters.queue.queue
         welcome = next(row for row in rows if row.kind == SEND_WELCOME)
         key = f"outbox:{welcome.id}"
         job = await saq.job(key)
@@ -264,7 +262,9 @@ async def test_saq_worker_runs_jobs_once_and_retries_with_backoff(sqlite_url: st
         assert (job.timeout, job.retries) == (30, 6)
 
         # The same job handed over again after it completed: it runs, finds the row processed, sends nothing.
-        await container.queue.enqueue(SEND_WELCOME, {"outbox_id": str(welcome.id), "user_id": str(user.id)}, key=key)
+        await container.adapters.queue.enqueue(
+            SEND_WELCOME, {"outbox_id": str(welcome.id), "user_id": str(user.id)}, key=key
+        )
 
         async def rerun_complete() -> bool:
             job = await saq.job(key)
@@ -275,7 +275,7 @@ async def test_saq_worker_runs_jobs_once_and_retries_with_backoff(sqlite_url: st
 
         # A job failing while SMTP is down is retried with backoff and delivered once SMTP is back.
         smtp.stop()
-        async with container.uow() as uow:
+        async with container.adapters.requests.uow() as uow:
             retry_id = await uow.outbox.add(SEND_WELCOME, {"user_id": str(user.id)})
             await uow.commit()
         fast = SaqJobQueue(

@@ -16,8 +16,8 @@ from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.catalog import Category, Product
 from domain.ids import new_id
 from domain.users import Role, User
-from entrypoints.container import Container
 from entrypoints.http.app import create_app
+from entrypoints.wiring import Container
 from tests.conftest import _truncate, test_settings
 from tests.helpers import user_headers
 
@@ -29,7 +29,7 @@ async def test_catalog_reads_use_the_replica_and_the_cart_the_primary(
     container = Container(
         test_settings(DATABASE_URL=pg_url, DATABASE_REPLICA_URL=sqlite_url, VAR_DIR=str(tmp_path / "var"))
     )
-    assert container.replica is not None
+    assert container.adapters.replica is not None
     now = datetime.now(UTC)
     seller = User(
         id=new_id(), username="replicated", email="r@example.com", password_hash="x", role=Role.USER,
@@ -40,7 +40,7 @@ async def test_catalog_reads_use_the_replica_and_the_cart_the_primary(
         id=new_id(), seller_id=seller.id, category_id=category.id, name="Only on the replica", description="",
         price=Decimal("9.99"), image_url=None, stock=3, created_at=now, updated_at=now,
     )  # fmt: skip
-    async with SqlUnitOfWorkFactory(container.replica)() as uow:
+    async with SqlUnitOfWorkFactory(container.adapters.replica)() as uow:
         await uow.users.add(seller)
         await uow.categories.add(category)
         await uow.products.add(product)

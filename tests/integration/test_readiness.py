@@ -24,7 +24,7 @@ from sqlalchemy import select, text
 from adapters.jobs.heartbeat import WorkerHeartbeat
 from adapters.jobs.inprocess import InProcessJobQueue
 from adapters.sql.tables import OutboxRow, table_of
-from entrypoints.container import Container
+from entrypoints.wiring import Container
 from entrypoints.worker import Heartbeat
 from tests.conftest import REDIS_URL, test_settings
 from tests.helpers import register
@@ -63,11 +63,11 @@ async def test_ready_answers_on_its_own_connections_while_the_request_pool_is_ex
         async with serve(container) as c:
             assert (await c.get("/ready")).status_code == 200
             for _ in range(2):  # DB_POOL_SIZE=1: the units of work's pool holds two connections
-                conn = await container.db.engine.connect()
+                conn = await container.adapters.requests.db.engine.connect()
                 await conn.execute(text("SELECT 1"))
                 held.append(conn)
-            assert container.db.reads is not None
-            pool = await container.db.reads.pool()
+            assert container.adapters.requests.db.reads is not None
+            pool = await container.adapters.requests.db.reads.pool()
             held_reads = [await pool.acquire() for _ in range(pool.get_max_size())]
             try:
                 started = time.perf_counter()
@@ -93,7 +93,7 @@ async def test_ready_names_a_silent_worker_and_metrics_show_its_age(sqlite_url: 
         assert ready.json()["errors"][0]["message"] == "no worker has reported"
         assert ready.headers["retry-after"]
 
-        heartbeat = WorkerHeartbeat(container.redis, prefix=container.settings.redis_key_prefix)
+        heartbeat = WorkerHeartbeat(container.adapters.redis, prefix=container.settings.redis_key_prefix)
         await heartbeat.beat()
         ready = await c.get("/ready")
         assert ready.status_code == 200, ready.text
@@ -117,10 +117,10 @@ async def test_metrics_show_the_age_of_the_oldest_pending_job(client: Any, conta
 
     await client.get("/metrics")
     assert OUTBOX_OLDEST_PENDING_AGE._value.get() == 0.0  # nothing pending
-    assert isinstance(container.queue, InProcessJobQueue)
-    container.queue.handler = None  # jobs stay pending
+    assert isinstance(container.adapters.queue, InProcessJobQueue)
+    container.adapters.queue.handler = None  # jobs stay pending
     await register(client)
-    async with container.db.engine.begin() as conn:
+    async with container.adapters.requests.db.engine.begin() as conn:
         await conn.execute(OUTBOX.update().values(created_at=datetime.now(UTC) - timedelta(seconds=90)))
     metrics = (await client.get("/metrics")).text
     line = next(line for line in metrics.splitlines() if line.startswith("outbox_oldest_pending_age_seconds"))
@@ -154,7 +154,7 @@ async def test_the_relay_sends_what_waited_within_seconds_of_redis_coming_back(s
             container.relay_loop.start()
             async with serve(container) as c:
                 await register(c)  # its two jobs wait in the outbox
-            async with container.db.engine.connect() as conn:
+            async with container.adapters.requests.db.engine.connect() as conn:
                 rows = (await conn.execute(select(OUTBOX.c.id, OUTBOX.c.dispatched_at))).all()
             assert len(rows) == 2 and all(row.dispatched_at is None for row in rows)
             await asyncio.sleep(3)  # down a while: the relay backs off
@@ -162,14 +162,14 @@ async def test_the_relay_sends_what_waited_within_seconds_of_redis_coming_back(s
             await proxy.start()  # Redis is back
             back = time.perf_counter()
             while time.perf_counter() - back < 8:
-                async with container.db.engine.connect() as conn:
+                async with container.adapters.requests.db.engine.connect() as conn:
                     pending = (await conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.dispatched_at.is_(None)))).all()
                 if not pending:
                     break
                 await asyncio.sleep(0.1)
             took = time.perf_counter() - back
             assert not pending and took < 5.0, took  # no grace, no minute-long cron tick
-            assert await container.queue.depth() == 2  # both on the queue, for the worker
+            assert await container.adapters.queue.depth() == 2  # both on the queue, for the worker
         finally:
             if proxy.server is not None:
                 await proxy.cut()
@@ -186,7 +186,6 @@ def test_the_request_deadline_must_be_a_positive_number(deadline: str) -> None:
 async def test_a_job_failed_by_a_postgres_outage_is_counted_once_postgres_answers(pg_url: str, tmp_path: Path) -> None:
     """The outbox keeps its books through an outage: the attempt that failed because the database
     was gone is written (attempts, last_error) by the relay's next tick once it answers again."""
-    from entrypoints.jobs import run_job
     from tests.conftest import _truncate
 
     await _truncate(pg_url)
@@ -196,22 +195,22 @@ async def test_a_job_failed_by_a_postgres_outage_is_counted_once_postgres_answer
     via_proxy = target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}").geturl()
     container = Container(test_settings(DATABASE_URL=via_proxy, VAR_DIR=str(tmp_path / "var")))
     try:
-        assert isinstance(container.queue, InProcessJobQueue)
-        container.queue.handler = None  # the test runs the job itself
-        await container.use_cases["register_user"].execute(username="ivy", email="ivy@example.com", password="x" * 12)
-        async with container.db.engine.connect() as conn:
+        assert isinstance(container.adapters.queue, InProcessJobQueue)
+        container.adapters.queue.handler = None  # the test runs the job itself
+        await container.use_cases.auth.register.execute(username="ivy", email="ivy@example.com", password="x" * 12)
+        async with container.adapters.requests.db.engine.connect() as conn:
             row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "send_welcome_email"))).one()
         await proxy.cut()  # Postgres is gone
         with pytest.raises(Exception):
-            await run_job(container, row.kind, {"outbox_id": str(row.id), **row.payload})
+            await container.jobs.run(row.kind, {"outbox_id": str(row.id), **row.payload})
         await proxy.start()  # back
         from entrypoints.jobs import relay_outbox
 
-        await relay_outbox(container)  # the relay's tick writes what the database missed
-        async with container.job_db.engine.connect() as conn:
+        await relay_outbox(container.use_cases.outbox)  # the relay's tick writes what the database missed
+        async with container.adapters.jobs.db.engine.connect() as conn:
             after = (await conn.execute(select(OUTBOX).where(OUTBOX.c.id == row.id))).one()
         assert after.attempts == 1 and after.processed_at is None and after.last_error
-        assert (await run_job(container, row.kind, {"outbox_id": str(row.id), **row.payload}))["outcome"] == "sent"
+        assert (await container.jobs.run(row.kind, {"outbox_id": str(row.id), **row.payload}))["outcome"] == "sent"
     finally:
         await container.shutdown()
         if proxy.server is not None:

@@ -9,11 +9,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import polars as pl
 import pytest
 
 from application.ports.recommendations import CoInteractions, PopularItem, PopularScore
-from application.recommendations.model import neighbour_lookup
 from application.views.recommendations import Ranked
 from domain.catalog import Category, Favorite, Product, Review
 from domain.ids import new_id
@@ -187,9 +185,8 @@ async def test_hidden_among_own_withdrawn_bought_favorited_and_reviewed(env: Env
     assert await env.source.hidden_among(other.id, []) == set()
 
 
-def _table(lists: list[tuple[Product, list[tuple[Product, float]]]]) -> pl.DataFrame:
-    rows = [(str(p.id), str(n.id), s) for p, ns in lists for n, s in ns]
-    return pl.DataFrame(rows, schema={"item": pl.String, "neighbour": pl.String, "score": pl.Float64}, orient="row")
+def _table(lists: list[tuple[Product, list[tuple[Product, float]]]]) -> dict[str, list[tuple[str, float]]]:
+    return {str(p.id): [(str(n.id), s) for n, s in ns] for p, ns in lists}
 
 
 async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> None:
@@ -211,7 +208,7 @@ async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> Non
     await env.store.replace(first, popular, at(60))
     assert await env.store.built_at() == at(60)
     assert await env.store.neighbours([lamp.id, gone.id, rug.id]) == {
-        k: v for k, v in neighbour_lookup(first).items() if k in {str(lamp.id), str(gone.id)}
+        k: v for k, v in first.items() if k in {str(lamp.id), str(gone.id)}
     }
     assert (await env.store.neighbours([lamp.id]))[str(lamp.id)] == [
         (str(rug.id), 0.75),
@@ -255,7 +252,7 @@ async def test_readers_never_see_half_a_model(env: Env) -> None:
     category = await env.category("Many")
     products = await env.products(seller, category, *(f"P{i}" for i in range(60)))
 
-    def model(score: float) -> pl.DataFrame:
+    def model(score: float) -> dict[str, list[tuple[str, float]]]:
         return _table([(p, [(q, score) for q in products[i + 1 : i + 9]]) for i, p in enumerate(products[:-1])])
 
     old, new = model(1.0), model(2.0)

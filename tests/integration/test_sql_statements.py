@@ -44,7 +44,7 @@ def test_the_package_holds_the_statements() -> None:
 @pytest.mark.parametrize(("name", "statement"), STATEMENTS, ids=[name for name, _ in STATEMENTS])
 def test_compiles_for_both_databases(name: str, statement: Any) -> None:
     compiled = PgStatements()(statement)
-    assert "POSTCOMPILE" not in compiled.sql and "$" in compiled.sql or not compiled.parameters
+    assert ("POSTCOMPILE" not in compiled.sql and "$" in compiled.sql) or not compiled.parameters
     # SQLAlchemy compiles for SQLite with the parameters' names as the execution's keys: a
     # parameter named after a column of the written table would be taken for a SET value.
     names = [parameter for parameter, _, _ in compiled.parameters]

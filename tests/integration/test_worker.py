@@ -17,12 +17,13 @@ from typing import Any
 from redis import Redis as SyncRedis
 from sqlalchemy import select, update
 
-from adapters.jobs.saq_queue import QueueUnavailable, SaqJobQueue
+from adapters.jobs.saq_queue import SaqJobQueue
 from adapters.sql.tables import OutboxRow, table_of
 from application.jobs import SEND_WELCOME
+from application.ports.errors import Unavailable
 from application.use_cases.outbox import RelayOutbox
-from entrypoints.container import Container
 from entrypoints.schedule import PeriodicTasks, Scheduled
+from entrypoints.wiring import Container
 from entrypoints.worker import SHUTDOWN_GRACE_SECONDS
 from tests.conftest import REDIS_URL, test_settings
 from tests.integration.queues import clear_queue, queue_name
@@ -33,17 +34,17 @@ PW = "correct horse battery"
 
 
 async def _rows(container: Any) -> dict[uuid.UUID, Any]:
-    async with container.db.engine.connect() as conn:
+    async with container.adapters.requests.db.engine.connect() as conn:
         return {row.id: row for row in (await conn.execute(select(O))).all()}
 
 
 async def _set(container: Any, outbox_id: uuid.UUID, **values: Any) -> None:
-    async with container.db.engine.begin() as conn:
+    async with container.adapters.requests.db.engine.begin() as conn:
         await conn.execute(update(O).where(O.c.id == outbox_id).values(**values))
 
 
 async def _add(container: Any, n: int) -> list[uuid.UUID]:
-    async with container.uow() as uow:
+    async with container.adapters.requests.uow() as uow:
         ids = [await uow.outbox.add(SEND_WELCOME, {"user_id": str(uuid.uuid4())}) for _ in range(n)]
         await uow.commit()
     return ids
@@ -61,7 +62,7 @@ async def test_relay_on_sql(container: Any) -> None:
     await _set(container, done, processed_at=now)
     await _set(container, dead, attempts=30)  # the default cap
     queue = RecordingQueue()
-    relay = RelayOutbox(container.outbox, queue, container.clock)
+    relay = RelayOutbox(container.adapters.requests.outbox, queue, container.adapters.clock)
     assert await relay.execute() == 2
     assert sorted(key for _, _, key in queue.jobs) == sorted([f"outbox:{lost}", f"outbox:{stale}"])
     rows = await _rows(container)
@@ -72,7 +73,9 @@ async def test_relay_on_sql(container: Any) -> None:
     many = await _add(container, 30)
     for row_id in many:
         await _set(container, row_id, created_at=hour_ago)
-    relays = [RelayOutbox(container.outbox, queue, container.clock, batch_size=7) for _ in range(3)]
+    relays = [
+        RelayOutbox(container.adapters.requests.outbox, queue, container.adapters.clock, batch_size=7) for _ in range(3)
+    ]
     counts = await asyncio.gather(*(r.execute() for r in relays))
     assert sum(counts) == 30 and len({key for _, _, key in queue.jobs}) == 30
 
@@ -87,22 +90,22 @@ async def test_registration_survives_a_dead_redis_and_the_relay_catches_up(sqlit
     settings = test_settings(DATABASE_URL=sqlite_url, VAR_DIR=str(tmp_path / "var"), REDIS_URL="redis://127.0.0.1:1/0")
     container = Container(settings)
     try:
-        assert isinstance(container.queue, SaqJobQueue)
+        assert isinstance(container.adapters.queue, SaqJobQueue)
         started = time.perf_counter()
-        await container.use_cases["register_user"].execute(username="eve", email="eve@example.com", password=PW)
+        await container.use_cases.auth.register.execute(username="eve", email="eve@example.com", password=PW)
         assert time.perf_counter() - started < 1.5  # fails fast, the request does not hang
         started = time.perf_counter()
-        with contextlib.suppress(QueueUnavailable):
-            await container.queue.enqueue(SEND_WELCOME, {}, key="k")
+        with contextlib.suppress(Unavailable):
+            await container.adapters.queue.enqueue(SEND_WELCOME, {}, key="k")
         assert time.perf_counter() - started < 0.05  # paused after the failure: not even tried
         rows = await _rows(container)
         assert len(rows) == 2 and all(row.dispatched_at is None for row in rows.values())
-        assert (await container.readiness())["queue"] is not None  # says what is wrong
+        assert (await container.readiness.check())["queue"] is not None  # says what is wrong
 
         for row_id in rows:
             await _set(container, row_id, created_at=datetime.now(UTC) - timedelta(minutes=1))
         live = RecordingQueue()
-        assert await RelayOutbox(container.outbox, live, container.clock).execute() == 2
+        assert await RelayOutbox(container.adapters.requests.outbox, live, container.adapters.clock).execute() == 2
         assert {payload["outbox_id"] for _, payload, _ in live.jobs} == {str(i) for i in rows}
     finally:
         await container.shutdown()
@@ -111,15 +114,14 @@ async def test_registration_survives_a_dead_redis_and_the_relay_catches_up(sqlit
 async def test_embedded_schedule_runs_in_the_background_and_stops(container: Any) -> None:
     calls: list[float] = []
 
-    async def tick(_c: Any) -> None:
+    async def tick() -> None:
         calls.append(time.perf_counter())
 
-    async def broken(_c: Any) -> None:
+    async def broken() -> None:
         raise RuntimeError("boom")  # logged; the loop goes on
 
     periodic = PeriodicTasks(
-        container,
-        (Scheduled("tick", "* * * * *", 0.05, 0, tick, 1), Scheduled("broken", "* * * * *", 0.05, 0, broken, 1)),
+        (Scheduled("tick", "* * * * *", 0.05, 0, tick, 1), Scheduled("broken", "* * * * *", 0.05, 0, broken, 1))
     )
     periodic.start()
     await asyncio.sleep(0.3)
@@ -186,17 +188,16 @@ def test_worker_process_is_alive_then_stops_on_sigterm(sqlite_url: str, tmp_path
 
 async def test_run_job_marks_processed_and_drops_secrets(container: Any) -> None:
     """The job side of the outbox on SQLite and Postgres, with the embedded mailer (.eml files)."""
-    from entrypoints.jobs import run_job
 
-    user = await container.use_cases["register_user"].execute(username="fay", email="fay@example.com", password=PW)
-    await container.queue.drain()
+    user = await container.use_cases.auth.register.execute(username="fay", email="fay@example.com", password=PW)
+    await container.adapters.queue.drain()
     rows = await _rows(container)
     assert len(rows) == 2 and all(row.processed_at is not None for row in rows.values())
     verify = next(row for row in rows.values() if row.kind == "send_verification_email")
     assert verify.payload == {"user_id": str(user.id)} and verify.attempts == 0
     files = sorted(p.name for p in container.settings.outbox_dir.glob("*.eml"))
     assert files == sorted(f"{row_id}.eml" for row_id in rows)
-    again = await run_job(container, verify.kind, {"outbox_id": str(verify.id), **verify.payload})
+    again = await container.jobs.run(verify.kind, {"outbox_id": str(verify.id), **verify.payload})
     assert again["outcome"] == "already processed"
 
 

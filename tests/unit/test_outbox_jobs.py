@@ -18,6 +18,7 @@ from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOM
 from application.ports.mail import EmailMessage
 from application.use_cases import auth, notifications, recommendations, reports
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob, UnknownJobKind
+from entrypoints.bundles import NotificationUseCases
 from entrypoints.jobs import outbox_handlers
 from tests.unit.fakes import RecordingQueue, World, make_world
 
@@ -41,6 +42,14 @@ def wire(w: World) -> tuple[RunOutboxJob, RecordingMailer, MemoryOutboxJobStore]
     mail = notifications.MailDeps(
         uow=w.uow, mailer=mailer, orders=MemoryOrderMailQueries(w.uow.store), public_base_url="https://shop.test"
     )
+    emails = NotificationUseCases(
+        send_welcome_email=notifications.SendWelcomeEmail(mail),
+        send_verification_email=notifications.SendVerificationEmail(mail),
+        send_password_reset_email=notifications.SendPasswordResetEmail(mail),
+        send_email_changed_notice=notifications.SendEmailChangedNotice(mail),
+        send_order_confirmation=notifications.SendOrderConfirmation(mail),
+        send_sale_notice=notifications.SendSaleNotice(mail),
+    )
     report_deps = reports.ReportDeps(
         uow=w.uow,
         clock=w.clock,
@@ -57,7 +66,8 @@ def wire(w: World) -> tuple[RunOutboxJob, RecordingMailer, MemoryOutboxJobStore]
             clock=w.clock,
         )
     )
-    return RunOutboxJob(store, outbox_handlers(mail, report_deps, update_feed), w.clock), mailer, store
+    handlers = outbox_handlers(emails, reports.BuildSalesReport(report_deps), update_feed)
+    return RunOutboxJob(store, handlers, w.clock), mailer, store
 
 
 async def run_all(runner: RunOutboxJob, queue: RecordingQueue) -> list[dict[str, str]]:

@@ -21,7 +21,8 @@ from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import UPDATE_FEED, JobDispatcher
 from application.ports.recommendations import RecentInteraction
-from application.use_cases import catalog
+from application.use_cases.catalog import favorites, reviews
+from application.use_cases.catalog.deps import CatalogDeps
 from application.use_cases.recommendations import (
     COLD_USERS,
     POPULAR_NOW,
@@ -66,7 +67,7 @@ class Shop:
         self.refresh = RefreshRecommendations(self.deps)
         self.feed = GetFeed(self.deps)
         self.similar = GetSimilarProducts(self.deps)
-        self.catalog = catalog.CatalogDeps(
+        self.catalog = CatalogDeps(
             uow=self.uow, queries=self.queries, clock=self.clock, invalidation=CacheInvalidation(self.cache)
         )
         self._tick = 0
@@ -211,7 +212,7 @@ async def test_a_new_favorite_changes_the_feed_at_once_without_a_refresh(shop: S
     assert {reason for _, reason, _ in before} == {POPULAR_NOW}
     assert "Tent" in {name for name, _, _ in before}
 
-    await catalog.AddFavorite(shop.catalog).execute(me(user), tent.id)  # bumps feed:{user} after commit
+    await favorites.AddFavorite(shop.catalog).execute(me(user), tent.id)  # bumps feed:{user} after commit
     after = await feed_of(shop, user)
     reasons = {name: reason for name, reason, _ in after}
     assert "Tent" not in reasons
@@ -518,9 +519,9 @@ async def test_a_favorite_records_the_feed_job_in_its_transaction() -> None:
     seller, user = shop.user("seller"), shop.user("user")
     tent = shop.product(seller, shop.category("Home"), "Tent")
 
-    await catalog.AddFavorite(deps).execute(me(user), tent.id)
-    await catalog.AddFavorite(deps).execute(me(user), tent.id)  # already a favorite: no new job
-    await catalog.CreateReview(deps).execute(me(user), tent.id, rating=5)
+    await favorites.AddFavorite(deps).execute(me(user), tent.id)
+    await favorites.AddFavorite(deps).execute(me(user), tent.id)  # already a favorite: no new job
+    await reviews.CreateReview(deps).execute(me(user), tent.id, rating=5)
 
     assert [(kind, payload["product_ids"]) for kind, payload, _ in queue.jobs] == [
         (UPDATE_FEED, [str(tent.id)]),

@@ -1,11 +1,13 @@
-"""Which errors mean "a backing service is not there right now" (503), and which are bugs (500)."""
+"""Which database errors mean "the database is not there right now" (Unavailable, a 503), and which
+are bugs (500)."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
-from entrypoints.http.problems import is_unavailable
+from adapters.sql.errors import unavailable_from
+from application.ports.errors import Unavailable
 
 
 @pytest.mark.parametrize(
@@ -20,8 +22,12 @@ from entrypoints.http.problems import is_unavailable
         (ValueError("a bug"), False),
     ],
 )
-def test_outage_type_errors_are_503_and_bugs_are_not(error: BaseException, unavailable: bool) -> None:
-    assert is_unavailable(error) is unavailable
+def test_outage_type_errors_are_unavailable_and_bugs_are_not(error: BaseException, unavailable: bool) -> None:
+    assert isinstance(unavailable_from(error), Unavailable) is unavailable
     wrapped = RuntimeError("while serving")
     wrapped.__cause__ = error
-    assert is_unavailable(wrapped) is unavailable
+    assert isinstance(unavailable_from(wrapped), Unavailable) is unavailable
+
+
+def test_an_error_already_unavailable_is_not_translated_again() -> None:
+    assert unavailable_from(Unavailable("database", "connection lost")) is None

@@ -17,7 +17,9 @@ from adapters.memory.catalog import MemoryCatalogQueries
 from application.identity import Principal
 from application.jobs import DELIVER_WEBHOOK, WEBHOOK_EVENT
 from application.ports.webhooks import ConnectFailed, DeliveryFailed
-from application.use_cases import catalog, orders, webhooks
+from application.use_cases import orders, webhooks
+from application.use_cases.catalog import products, reviews
+from application.use_cases.catalog.deps import CatalogDeps
 from domain.catalog import Category, Product
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
@@ -331,17 +333,15 @@ async def test_cancel_review_and_stock_events() -> None:
     [cancelled] = h.events()
     assert cancelled["type"] == "order.cancelled" and cancelled["data"]["status"] == "cancelled"
 
-    deps = catalog.CatalogDeps(
-        uow=h.w.uow, queries=MemoryCatalogQueries(h.w.uow.store), clock=h.w.clock, jobs=h.w.deps.jobs
-    )
-    review = await catalog.CreateReview(deps).execute(buyer, lamp, rating=5, comment="Lovely")
+    deps = CatalogDeps(uow=h.w.uow, queries=MemoryCatalogQueries(h.w.uow.store), clock=h.w.clock, jobs=h.w.deps.jobs)
+    review = await reviews.CreateReview(deps).execute(buyer, lamp, rating=5, comment="Lovely")
     assert h.events()[-1]["type"] == "review.created"
     assert h.events()[-1]["data"]["review_id"] == str(review.id) and h.events()[-1]["data"]["rating"] == 5
-    await catalog.UpdateProduct(deps).execute(alice, lamp, stock=0)
+    await products.UpdateProduct(deps).execute(alice, lamp, stock=0)
     assert h.events()[-1]["type"] == "product.out_of_stock"
     count = len(h.events())
-    await catalog.UpdateProduct(deps).execute(alice, lamp, stock=0)  # already sold out: no second event
-    await catalog.UpdateProduct(deps).execute(alice, lamp, name="Lamp 2")
+    await products.UpdateProduct(deps).execute(alice, lamp, stock=0)  # already sold out: no second event
+    await products.UpdateProduct(deps).execute(alice, lamp, name="Lamp 2")
     assert len(h.events()) == count
 
 

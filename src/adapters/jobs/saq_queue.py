@@ -22,13 +22,10 @@ from saq import Job
 from saq.queue.redis import RedisQueue
 
 from application.jobs import JobPolicy, job_policy
+from application.ports.errors import Unavailable
 
 # How long SAQ keeps a finished job's record (seconds): long enough to inspect, then gone.
 JOB_RECORD_TTL = 24 * 3600
-
-
-class QueueUnavailable(ConnectionError):
-    """Redis did not take the job; the outbox row stays for the relay."""
 
 
 def api_redis_queue(url: str, name: str, *, socket_timeout: float = 0.5) -> RedisQueue:
@@ -93,13 +90,13 @@ class SaqJobQueue:
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str) -> None:
         if self._clock() < self._unavailable_until:
-            raise QueueUnavailable("the job queue failed moments ago; not retrying yet")
+            raise Unavailable("job queue", "it failed moments ago; not retrying yet")
         try:
             async with asyncio.timeout(self.enqueue_timeout):
                 await self.queue.enqueue(self.job(kind, payload, key=key))
         except Exception as error:
             self._unavailable_until = self._clock() + self.pause_after_failure
-            raise QueueUnavailable(f"could not enqueue {kind}: {type(error).__name__}") from error
+            raise Unavailable("job queue", f"could not enqueue {kind}: {type(error).__name__}") from error
         self._unavailable_until = 0.0
 
     async def ping(self) -> bool:

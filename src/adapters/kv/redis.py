@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from application.ports.errors import Unavailable
+
+
+@contextmanager
+def _outages_as_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        raise Unavailable("key-value store", type(error).__name__) from error
 
 
 class RedisKeyValueStore:
@@ -11,22 +26,27 @@ class RedisKeyValueStore:
         self.prefix = prefix
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.client.get(self.prefix + key)
+        with _outages_as_unavailable():
+            value = await self.client.get(self.prefix + key)
         return bytes(value) if value is not None else None
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        await self.client.set(self.prefix + key, value, ex=max(1, ttl_seconds))
+        with _outages_as_unavailable():
+            await self.client.set(self.prefix + key, value, ex=max(1, ttl_seconds))
 
     async def delete(self, key: str) -> None:
-        await self.client.delete(self.prefix + key)
+        with _outages_as_unavailable():
+            await self.client.delete(self.prefix + key)
 
     async def incr(self, key: str, ttl_seconds: int) -> int:
         full = self.prefix + key
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(full)
-            pipe.expire(full, max(1, ttl_seconds), nx=True)
-            value, _ = await pipe.execute()
+        with _outages_as_unavailable():
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(full)
+                pipe.expire(full, max(1, ttl_seconds), nx=True)
+                value, _ = await pipe.execute()
         return int(value)
 
     async def ttl(self, key: str) -> int:
-        return max(0, int(await self.client.ttl(self.prefix + key)))
+        with _outages_as_unavailable():
+            return max(0, int(await self.client.ttl(self.prefix + key)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiosmtplib
 
 from adapters.mail.mime import to_mime
+from application.ports.errors import Unavailable
 from application.ports.mail import EmailMessage
 
 
@@ -29,14 +30,18 @@ class SmtpMailer:
         self.timeout = timeout
 
     async def send(self, message: EmailMessage) -> None:
-        """Deliver one message; any SMTP or network error propagates so the job is retried."""
-        await aiosmtplib.send(
-            to_mime(message, self.mail_from),
-            hostname=self.host,
-            port=self.port,
-            username=self.username,
-            password=self.password,
-            # Explicit: False never upgrades (a local relay), True requires STARTTLS.
-            start_tls=self.starttls,
-            timeout=self.timeout,
-        )
+        """Deliver one message; any SMTP or network error propagates so the job is retried, a server
+        that cannot be reached (refused, reset, timed out) as ``Unavailable``."""
+        try:
+            await aiosmtplib.send(
+                to_mime(message, self.mail_from),
+                hostname=self.host,
+                port=self.port,
+                username=self.username,
+                password=self.password,
+                # Explicit: False never upgrades (a local relay), True requires STARTTLS.
+                start_tls=self.starttls,
+                timeout=self.timeout,
+            )
+        except OSError as error:  # aiosmtplib's connect, disconnect and timeout errors are OSErrors
+            raise Unavailable("mail server", str(error)) from error

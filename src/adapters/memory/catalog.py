@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.memory.store import MemoryStore
-from application.ports.catalog import After
+from application.pagination import Keyset
 from application.views.catalog import (
     CategoryRef,
     CategoryView,
@@ -311,7 +311,7 @@ class MemoryCatalogQueries:
         }
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[SortKey, ProductSummary]]:
         keyed: list[tuple[SortKey, Product]] = []
         for p in self._live():
@@ -359,7 +359,7 @@ class MemoryCatalogQueries:
             updated_at=r.updated_at,
         )
 
-    async def reviews(self, product_id: uuid.UUID, after: After, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
         rows = [r for r in self._table("reviews").values() if r.product_id == product_id]
         if after is not None:
             rows = [r for r in rows if (r.created_at, r.id) < after]
@@ -378,7 +378,7 @@ class MemoryCatalogQueries:
             if f.user_id == user_id and products[f.product_id].withdrawn_at is None
         ]
 
-    async def favorites(self, user_id: uuid.UUID, after: After, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
         rows = self._favorite_views(user_id)
         if after is not None:
             rows = [f for f in rows if (f.created_at, f.favorite_id) < after]

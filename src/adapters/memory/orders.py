@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from adapters.memory.store import MemoryStore
+from application.pagination import Keyset
 from application.ports.orders import (
     CartEntry,
     CartProductView,
     CartSellerView,
-    Keyset,
     Purchasable,
     SaleEntry,
     SaleView,

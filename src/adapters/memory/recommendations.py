@@ -9,11 +9,9 @@ lock, so no unit of work can roll the model back by restoring an older snapshot.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
-
-import polars as pl
 
 from adapters.memory.store import MemoryStore
 from application.ports.recommendations import (
@@ -25,7 +23,6 @@ from application.ports.recommendations import (
     RecentInteraction,
 )
 from application.recommendations.feed import InteractionKind
-from application.recommendations.model import neighbour_lookup
 from application.views.recommendations import Ranked
 from domain.orders import OrderStatus
 
@@ -116,8 +113,10 @@ class MemoryNeighbourStore:
     def _model(self) -> dict[str, Any]:
         return self.store.table("item_neighbours")
 
-    async def replace(self, neighbours: pl.DataFrame, popular: Sequence[PopularScore], built_at: datetime) -> None:
-        lookup = neighbour_lookup(neighbours)
+    async def replace(
+        self, neighbours: Mapping[str, Sequence[tuple[str, float]]], popular: Sequence[PopularScore], built_at: datetime
+    ) -> None:
+        lookup = {item: list(pairs) for item, pairs in neighbours.items()}
         async with self.store.lock:
             model = self._model()
             model.clear()

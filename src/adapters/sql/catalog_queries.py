@@ -21,7 +21,7 @@ from adapters.sql.statements import categories as category_sql
 from adapters.sql.statements import favorites as favorite_sql
 from adapters.sql.statements import products as product_sql
 from adapters.sql.statements import reviews as review_sql
-from application.ports.catalog import After
+from application.pagination import Keyset
 from application.views.catalog import (
     CategoryView,
     FavoriteView,
@@ -80,7 +80,9 @@ class SqlCatalogQueries:
         rows = await self.sql.rows(product_sql.PRODUCT_SUMMARIES, product_ids=list(product_ids))
         return {row["id"]: _summary(row) for row in rows}
 
-    def listing(self, filters: ProductFilter, sort: ProductSort, after: After) -> tuple[Any, dict[str, Any]] | None:
+    def listing(
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None
+    ) -> tuple[Any, dict[str, Any]] | None:
         """The statement behind a page of GET /api/products and its parameters (but ``limit``);
         None when nothing can match (public for EXPLAIN benchmarks)."""
         params: dict[str, Any] = {}
@@ -122,7 +124,7 @@ class SqlCatalogQueries:
         return product_sql.listing(shape), params
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[SortKey, ProductSummary]]:
         statement = self.listing(filters, sort, after)
         if statement is None:
@@ -131,7 +133,7 @@ class SqlCatalogQueries:
         rows = await self.sql.rows(listing, limit=limit, **params)
         return [(row["sort_key"], _summary(row)) for row in rows]
 
-    async def reviews(self, product_id: uuid.UUID, after: After, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
         if after is None:
             rows = await self.sql.rows(review_sql.REVIEWS_OF_PRODUCT, product_id=product_id, limit=limit)
         else:
@@ -148,7 +150,7 @@ class SqlCatalogQueries:
         row = await self.sql.row(review_sql.REVIEW_VIEW, review_id=review_id)
         return _review(row) if row else None
 
-    async def favorites(self, user_id: uuid.UUID, after: After, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
         if after is None:
             rows = await self.sql.rows(favorite_sql.FAVORITES_OF_USER, user_id=user_id, limit=limit)
         else:

@@ -21,12 +21,14 @@ from typing import Any
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from adapters.sql.budget import REQUEST_BUDGET, Budget
+from adapters.sql.errors import outages_as_unavailable
 from adapters.sql.executor import Executor, SqliteExecutor, TransactionAborted
 from adapters.sql.pg_pool import PgPool
+from application.ports.errors import Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -40,10 +42,6 @@ def normalize_url(url: str) -> str:
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     return url
-
-
-class WriteTurnTimeout(TimeoutError):
-    """SQLite: this process's write lock was not free within the budget (503, not a hang)."""
 
 
 def _sqlite_pragmas(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
@@ -148,7 +146,7 @@ class Database:
             async with asyncio.timeout(self.budget.acquire_seconds):
                 await self.write_lock.acquire()
         except TimeoutError:
-            raise WriteTurnTimeout(f"no write turn within {self.budget.acquire_seconds:g}s") from None
+            raise Unavailable("database", f"no write turn within {self.budget.acquire_seconds:g} s") from None
         try:
             yield
         finally:
@@ -165,20 +163,32 @@ class Database:
                 yield Transaction(pg, pg_commit)
             return
         turn = self.write_turn() if take_turn else contextlib.nullcontext()
-        async with turn, self.engine.execution_options(sqlite_begin="IMMEDIATE").connect() as conn:
-            await conn.begin()
+        async with turn, self._sqlite_connection(sqlite_begin="IMMEDIATE") as conn:
+            with outages_as_unavailable():
+                await conn.begin()
             sqlite = SqliteExecutor(conn)
 
             async def commit() -> None:
                 if sqlite.aborted:
                     raise TransactionAborted("a statement of this transaction was refused; nothing was written")
-                await conn.commit()
+                with outages_as_unavailable():
+                    await conn.commit()
 
             try:
                 yield Transaction(sqlite, commit)
             finally:
                 if conn.in_transaction():
                     await conn.rollback()
+
+    @contextlib.asynccontextmanager
+    async def _sqlite_connection(self, **options: Any) -> AsyncIterator[AsyncConnection]:
+        """A pooled SQLAlchemy connection; failing to get one (a locked or missing file) is an outage."""
+        with outages_as_unavailable():
+            conn = await self.engine.execution_options(**options).connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     @contextlib.asynccontextmanager
     async def write(self, *, take_turn: bool = True) -> AsyncIterator[Executor]:
@@ -229,8 +239,12 @@ class _SqliteReads:
 
     @contextlib.asynccontextmanager
     async def _executor(self) -> AsyncIterator[SqliteExecutor]:
-        async with self.engine.connect() as conn:
+        with outages_as_unavailable():
+            conn = await self.engine.connect()
+        try:
             yield SqliteExecutor(conn)
+        finally:
+            await conn.close()
 
     async def rows(self, statement: Any, /, **params: Any) -> Any:
         async with self._executor() as executor:
@@ -338,7 +352,6 @@ __all__ = [
     "Budget",
     "Database",
     "Transaction",
-    "WriteTurnTimeout",
     "migrate",
     "migrations",
     "normalize_url",

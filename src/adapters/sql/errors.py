@@ -1,9 +1,16 @@
-"""Translate constraint violations into domain errors, once, by constraint name."""
+"""Translate database errors once: constraint violations into domain errors (by constraint name),
+outages into the ports' ``Unavailable``."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from application.ports.errors import Unavailable
 from domain.errors import Conflict, DomainError, RuleViolation
 
 # constraint or index name -> the domain error it means
@@ -58,3 +65,57 @@ def translate(constraint: str | None, message: str) -> DomainError:
     if "FOREIGN KEY" in message or "foreign key" in message:
         return RuleViolation("A referenced record does not exist or is still in use.")
     return Conflict("The change conflicts with existing data.")
+
+
+# Errors meaning "the database is not there right now" (a restart, a failover, a network cut, an
+# exhausted pool), as raised directly or wrapped by SQLAlchemy (``.orig``, ``__cause__``).
+_OUTAGE_TYPES: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    ConnectionError,
+    OSError,  # refused or reset connections, connect and command timeouts
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InternalClientError,  # a connection left unusable by a server-side end
+)
+# SQLSTATEs with the same meaning: connection exceptions (08xxx), operator intervention (57P01
+# admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), 53300
+# too many connections, 57014 a statement cancelled by statement_timeout (an overloaded database) and
+# 55P03 a lock not granted within lock_timeout (a stalled table: the request deadline's first line).
+_OUTAGE_SQLSTATES = ("08", "57P", "53300", "57014", "55P03")
+
+
+def unavailable_from(error: BaseException) -> Unavailable | None:
+    """The ``Unavailable`` that ``error`` (or what it wraps) means when the database is down,
+    stalled or out of connections; None for anything else (a bug, a constraint, or an error that
+    already is an ``Unavailable``). The one rule every SQL entry point translates outages by."""
+    current: BaseException | None = error
+    for _ in range(6):
+        if current is None or isinstance(current, Unavailable):
+            return None
+        if isinstance(current, asyncpg.exceptions.DataError):
+            return None  # an argument the driver cannot encode: a bug here, not an outage
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if (
+            isinstance(current, _OUTAGE_TYPES)
+            or (isinstance(current, DBAPIError) and current.connection_invalidated)
+            or (isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES))
+        ):
+            # Type names only: the text of a wrapped database error holds the statement and its parameters.
+            return Unavailable("database", type(current).__name__)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) and orig is not current else current.__cause__
+    return None
+
+
+@contextmanager
+def outages_as_unavailable() -> Iterator[None]:
+    """Raise what ``unavailable_from`` finds in the block's error instead of it (chained to it)."""
+    try:
+        yield
+    except Exception as error:
+        outage = unavailable_from(error)
+        if outage is None:
+            raise
+        raise outage from error

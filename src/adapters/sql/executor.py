@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from adapters.sql.errors import constraint_of, translate
+from adapters.sql.errors import constraint_of, outages_as_unavailable, translate, unavailable_from
 from adapters.sql.types import Money
 
 # A row read by column name: an asyncpg ``Record`` or a SQLAlchemy ``RowMapping``.
@@ -190,6 +190,10 @@ class PgRunner:
             return await self._on(op, compiled.sql, args)
         except asyncpg.IntegrityConstraintViolationError as error:
             raise translate(error.constraint_name, str(error)) from None
+        except Exception as error:
+            if (outage := unavailable_from(error)) is not None:
+                raise outage from error
+            raise
         finally:
             elapsed = time.perf_counter() - started
             if elapsed > SLOW_STATEMENT_SECONDS:
@@ -230,7 +234,8 @@ class PgExecutor(PgRunner):
         for observe in self.observers:
             observe(compiled.sql, self)
         try:
-            await self._connection.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
+            with outages_as_unavailable():
+                await self._connection.executemany(compiled.sql, [compiled.arguments(row) for row in rows])
         except asyncpg.IntegrityConstraintViolationError as error:
             raise translate(error.constraint_name, str(error)) from None
 
@@ -238,14 +243,17 @@ class PgExecutor(PgRunner):
     async def savepoint(self) -> AsyncIterator[None]:
         self._savepoints += 1
         name = f"sp{self._savepoints}"
-        await self._connection.execute(f"SAVEPOINT {name}")
+        with outages_as_unavailable():
+            await self._connection.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
             if not self._connection.is_closed():
-                await self._connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                with outages_as_unavailable():
+                    await self._connection.execute(f"ROLLBACK TO SAVEPOINT {name}")
             raise
-        await self._connection.execute(f"RELEASE SAVEPOINT {name}")
+        with outages_as_unavailable():
+            await self._connection.execute(f"RELEASE SAVEPOINT {name}")
 
 
 class TransactionAborted(RuntimeError):
@@ -268,7 +276,8 @@ class SqliteExecutor:
 
     async def _execute(self, statement: Executable, params: Any) -> Any:
         try:
-            return await self._connection.execute(statement, params)
+            with outages_as_unavailable():
+                return await self._connection.execute(statement, params)
         except IntegrityError as error:
             self.aborted = self.aborted or self._savepoints == 0
             raise translate(constraint_of(error), str(error.orig)) from None

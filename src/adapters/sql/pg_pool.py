@@ -15,7 +15,9 @@ from typing import Any
 import asyncpg
 
 from adapters.sql.budget import REQUEST_BUDGET, Budget
+from adapters.sql.errors import outages_as_unavailable
 from adapters.sql.executor import PgExecutor, PgRunner, PgStatements, TransactionAborted
+from application.ports.errors import Unavailable
 
 # A connection ended under us: by the server (57P01 and friends arrive as these), by the network,
 # or left by such an end in a state the protocol cannot continue from (InternalClientError).
@@ -33,7 +35,7 @@ NOT_LOST: tuple[type[BaseException], ...] = (asyncpg.exceptions.DataError, async
 STATEMENTS = PgStatements()
 
 
-def _lost(error: BaseException) -> bool:
+def _lost(error: BaseException | None) -> bool:
     return isinstance(error, CONNECTION_LOST) and not isinstance(error, NOT_LOST)
 
 
@@ -126,22 +128,25 @@ class PgPool(PgRunner):
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[tuple[PgExecutor, Callable[[], Awaitable[None]]]]:
         """``BEGIN`` on a connection of the pool; rolled back at the end unless committed."""
-        pool = await self.pool()
-        connection = await self._begin(pool)
+        with outages_as_unavailable():
+            pool = await self.pool()
+            connection = await self._begin(pool)
         committed = False
 
         async def commit() -> None:
             nonlocal committed
             # Postgres answers COMMIT of a transaction an earlier error aborted with ROLLBACK, and
             # no error: that must not pass for a commit (a caller went on after a refused statement).
-            if await connection.execute("COMMIT") != "COMMIT":
+            with outages_as_unavailable():
+                status = await connection.execute("COMMIT")
+            if status != "COMMIT":
                 raise TransactionAborted("the transaction was aborted by an earlier error; nothing was written")
             committed = True
 
         try:
             yield PgExecutor(connection, self.statements, self.observers), commit
         except BaseException as error:
-            if _lost(error):
+            if _lost(error) or (isinstance(error, Unavailable) and _lost(error.__cause__)):
                 await pool.expire_connections()  # do not hand out its pool-mates
             raise
         finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -40,12 +40,20 @@ INSERT_BATCH = 1_000
 _FIRST_KEY = uuid.UUID(int=0)
 
 
-def pack_neighbours(table: pl.DataFrame) -> list[tuple[uuid.UUID, bytes]]:
-    """``(product id, packed neighbour list)`` per item of a neighbour table sorted by item.
+def pack_neighbours(neighbours: Mapping[str, Sequence[tuple[str, float]]]) -> list[tuple[uuid.UUID, bytes]]:
+    """``(product id, packed neighbour list)`` per product.
 
     Vectorised per chunk of items (one hex decode for all of a chunk's ids): packing 5M pairs
     takes a few seconds, not minutes; callers run it in a thread.
     """
+    table = pl.DataFrame(
+        {
+            "item": [item for item, pairs in neighbours.items() for _ in pairs],
+            "neighbour": [neighbour for pairs in neighbours.values() for neighbour, _ in pairs],
+            "score": [score for pairs in neighbours.values() for _, score in pairs],
+        },
+        schema={"item": pl.String, "neighbour": pl.String, "score": pl.Float64},
+    )
     if table.is_empty():
         return []
     table = table.sort("item", maintain_order=True)  # each item's rows together, in their order
@@ -143,7 +151,9 @@ class SqlNeighbourStore:
         if self.db.is_postgres:
             await executor.run(sql.LOCK_MODEL)
 
-    async def replace(self, neighbours: pl.DataFrame, popular: Sequence[PopularScore], built_at: datetime) -> None:
+    async def replace(
+        self, neighbours: Mapping[str, Sequence[tuple[str, float]]], popular: Sequence[PopularScore], built_at: datetime
+    ) -> None:
         packed = await anyio.to_thread.run_sync(pack_neighbours, neighbours)
         async with self.db.write() as executor:
             await self._lock_model(executor)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from application.pagination import Keyset
 from application.views.catalog import (
     CategoryView,
     FavoriteView,
@@ -25,9 +26,6 @@ from application.views.catalog import (
     SortKey,
 )
 from domain.catalog import Category, Favorite, Product, Review
-
-# Keyset position: the sort key and id of the last row of the previous page.
-After = tuple[Any, uuid.UUID] | None
 
 
 class CategoryRepository(Protocol):
@@ -153,18 +151,18 @@ class CatalogQueries(Protocol):
         ...
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: After, limit: int
+        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[SortKey, ProductSummary]]:
         """Up to ``limit`` live products after the keyset position, each with its sort key."""
         ...
 
-    async def reviews(self, product_id: uuid.UUID, after: After, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
         """Newest first."""
         ...
 
     async def review(self, review_id: uuid.UUID) -> ReviewView | None: ...
 
-    async def favorites(self, user_id: uuid.UUID, after: After, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
         """Newest first; favorites of withdrawn products are left out."""
         ...
 

@@ -16,6 +16,7 @@ from typing import Annotated, Protocol
 
 from msgspec import Meta, Struct
 
+from application.pagination import Keyset
 from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderStatus
 
 # Encoded as a JSON string with two places ("19.99"), never a float.
@@ -108,10 +109,6 @@ class Purchasable:
     name: str
     price: Decimal
     stock: int
-
-
-# A keyset position: the last item's (created_at, id) of the previous page, newest first.
-Keyset = tuple[datetime, uuid.UUID]
 
 
 class CartRepository(Protocol):

@@ -9,11 +9,9 @@ request never sees half of one model and half of another.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
-
-import polars as pl
 
 from application.recommendations.feed import InteractionKind
 from application.views.recommendations import Ranked
@@ -101,10 +99,12 @@ class InteractionSource(Protocol):
 
 
 class NeighbourStore(Protocol):
-    async def replace(self, neighbours: pl.DataFrame, popular: Sequence[PopularScore], built_at: datetime) -> None:
-        """Swap in a new model in one transaction: the neighbour table (``item, neighbour,
-        score`` with string product ids, as ``model.fit`` returns it: sorted by item, best
-        neighbour first) and the popular items. Readers see the old model until it commits."""
+    async def replace(
+        self, neighbours: Mapping[str, Sequence[tuple[str, float]]], popular: Sequence[PopularScore], built_at: datetime
+    ) -> None:
+        """Swap in a new model in one transaction: each product's neighbours, best first, keyed and
+        listed by the product id's canonical string (the form ``neighbours`` reads back), and the
+        popular items. Readers see the old model until it commits."""
         ...
 
     async def replace_popular(self, popular: Sequence[PopularScore]) -> None:

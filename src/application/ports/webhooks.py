@@ -15,6 +15,7 @@ from typing import Protocol
 
 from msgspec import Struct
 
+from application.pagination import Keyset
 from domain.webhooks import DeliveryStatus, Webhook
 
 
@@ -90,9 +91,7 @@ class WebhookRepository(Protocol):
         """The webhook when ``user_id`` owns it (anyone else's is None)."""
         ...
 
-    async def list_for_user(
-        self, user_id: uuid.UUID, *, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> list[Webhook]:
+    async def list_for_user(self, user_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Webhook]:
         """Newest first, keyset after (created_at, id)."""
         ...
 

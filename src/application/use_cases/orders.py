@@ -6,12 +6,12 @@ import asyncio
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher, feed_update
-from application.pagination import PAGE_DEFAULT, check_limit, decode_cursor, encode_cursor
+from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
 from application.ports.clock import Clock
 from application.ports.orders import OrderItemView, OrderView, SaleView
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
@@ -21,17 +21,8 @@ from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
 from domain.webhooks import ORDER_CANCELLED, ORDER_PLACED
 
-T = TypeVar("T")
 LIMIT_DEFAULT = PAGE_DEFAULT
 _NO_ORDER = "No such order."
-
-
-@dataclass(frozen=True, slots=True)
-class Slice(Generic[T]):
-    """One keyset page; ``next_cursor`` is None on the last one."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,19 +155,13 @@ class ListOrders:
 
     async def execute(
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
-    ) -> Slice[OrderView]:
+    ) -> Page[OrderView]:
         check_limit(limit)
-        after = decode_cursor(cursor, "orders", scope=str(principal.id)) if cursor is not None else None
+        after = resume_after(cursor, "orders", scope=str(principal.id))
         async with self.uow() as uow:
             orders = await uow.orders.list_for_buyer(principal.id, limit=limit + 1, after=after)
-        page = orders[:limit]
-        more = len(orders) > limit
-        return Slice(
-            items=[order_view(order) for order in page],
-            next_cursor=encode_cursor("orders", page[-1].created_at, page[-1].id, scope=str(principal.id))
-            if more
-            else None,
-        )
+        page = page_of(orders, limit, "orders", lambda order: (order.created_at, order.id), scope=str(principal.id))
+        return Page(items=[order_view(order) for order in page.items], next_cursor=page.next_cursor)
 
 
 class GetOrder:
@@ -245,16 +230,12 @@ class ListSales:
 
     async def execute(
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
-    ) -> Slice[SaleView]:
+    ) -> Page[SaleView]:
         check_limit(limit)
-        after = decode_cursor(cursor, "sales", scope=str(principal.id)) if cursor is not None else None
+        after = resume_after(cursor, "sales", scope=str(principal.id))
         async with self.uow() as uow:
             entries = await uow.orders.sales(principal.id, limit=limit + 1, after=after)
-        page = entries[:limit]
-        more = len(entries) > limit
-        return Slice(
-            items=[entry.sale for entry in page],
-            next_cursor=encode_cursor("sales", page[-1].sale.created_at, page[-1].line_id, scope=str(principal.id))
-            if more
-            else None,
+        page = page_of(
+            entries, limit, "sales", lambda entry: (entry.sale.created_at, entry.line_id), scope=str(principal.id)
         )
+        return Page(items=[entry.sale for entry in page.items], next_cursor=page.next_cursor)

@@ -55,7 +55,7 @@ from application.ports.recommendations import (
     RecentInteraction,
 )
 from application.recommendations.feed import FeedItem, UserInteraction, score_feed
-from application.recommendations.model import KIND_WEIGHTS, ModelConfig, decay_rate, fit, popularity
+from application.recommendations.model import KIND_WEIGHTS, ModelConfig, decay_rate, fit, neighbour_lookup, popularity
 from application.views.catalog import ProductSummary
 from application.views.recommendations import Feed, Ranked, Recommendation, SimilarProduct, SimilarProducts
 from domain.catalog import descendants
@@ -220,8 +220,9 @@ class RefreshRecommendations:
         neighbours, popular = await anyio.to_thread.run_sync(
             partial(_build, interactions, live, self.deps.config, built_at.timestamp())
         )
+        lists = await anyio.to_thread.run_sync(neighbour_lookup, neighbours)
         fitted = time.perf_counter()
-        await self.deps.store.replace(neighbours, popular, built_at)
+        await self.deps.store.replace(lists, popular, built_at)
         await self.deps.cache.bump(POPULAR_NAMESPACE)
         await self.deps.cache.bump(RECS_NAMESPACE)
         stored = time.perf_counter()
@@ -531,15 +532,3 @@ class UpdateFeed:
         await deps.cache.bump(feed_namespace(user_id))
         await GetFeed(deps).prime(user_id)
         return f"feed primed, {updated} products given live neighbours"
-
-
-def build_recommendation_use_cases(deps: RecommendationDeps) -> dict[str, Any]:
-    """The use cases by the names the container, the jobs and the HTTP handlers use."""
-    return {
-        "update_feed": UpdateFeed(deps),
-        "refresh_recommendations": RefreshRecommendations(deps),
-        "refresh_popular_items": RefreshPopularItems(deps),
-        "get_feed": GetFeed(deps),
-        "similar_products": GetSimilarProducts(deps),
-        "recommendation_model_state": GetModelState(deps),
-    }

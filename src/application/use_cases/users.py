@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import SEND_EMAIL_CHANGED, SEND_VERIFICATION
 from application.ports.catalog import CatalogQueries
-from application.ports.persistence import UnitOfWorkFactory
+from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from application.use_cases.auth import VERIFY_LIFETIME, AuthDeps, deny_access_token, new_email_token
-from application.use_cases.catalog import forget_account_catalog_data
 from application.views.catalog import PublicProfile
 from domain.errors import AuthenticationFailed, NotFound
+from domain.orders import CartOwner
 from domain.sessions import EmailTokenPurpose
 from domain.users import User, normalize_email, validate_password, validate_username
 
@@ -119,13 +120,28 @@ class DeleteMe:
             user.updated_at = now
             await uow.users.update(user)
             await uow.refresh_tokens.revoke_user(user.id, now)
-            changed = await forget_account_catalog_data(uow, user.id, now)
+            changed = await _forget_catalog_data(uow, user.id, now)
             await uow.webhooks.delete_for_user(user.id)
             await uow.commit()
         if self.invalidation is not None:
             await self.invalidation.products_changed(changed)
         if principal.token_id:
             await deny_access_token(self.deps, principal.token_id)
+
+
+async def _forget_catalog_data(uow: UnitOfWork, user_id: uuid.UUID, now: datetime) -> list[uuid.UUID]:
+    """Withdraw the user's listings, empty carts of them and the user's own cart, and drop the
+    user's favorites with their counts (all in the caller's unit of work).
+
+    Returns the products whose reads changed (for cache invalidation after the commit)."""
+    withdrawn = await uow.products.withdraw_all_of_seller(user_id, now)
+    if withdrawn:
+        await uow.cart_cleanup.remove_lines_of_products(withdrawn)
+    await uow.cart.clear(CartOwner.of_user(user_id))
+    dropped = await uow.favorites.remove_all_of_user(user_id)
+    if dropped:
+        await uow.products.apply_favorite_change(dropped, -1)
+    return [*withdrawn, *dropped]
 
 
 class GetPublicProfile:

@@ -29,7 +29,7 @@ import msgspec
 
 from application.identity import Principal
 from application.jobs import DELIVER_WEBHOOK
-from application.pagination import PAGE_DEFAULT, check_limit, decode_cursor, encode_cursor
+from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
 from application.ports.clock import Clock
 from application.ports.jobs import JobQueue
 from application.ports.persistence import UnitOfWorkFactory
@@ -44,7 +44,6 @@ from application.ports.webhooks import (
     WebhookSender,
     WebhookView,
 )
-from application.use_cases.orders import Slice
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.webhook_signature import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
@@ -149,17 +148,13 @@ class ListWebhooks:
 
     async def execute(
         self, principal: Principal, *, limit: int = PAGE_DEFAULT, cursor: str | None = None
-    ) -> Slice[WebhookView]:
+    ) -> Page[WebhookView]:
         check_limit(limit)
-        after = decode_cursor(cursor, "webhooks") if cursor is not None else None
+        after = resume_after(cursor, "webhooks")
         async with self.uow() as uow:
             rows = await uow.webhooks.list_for_user(principal.id, limit=limit + 1, after=after)
-        page = rows[:limit]
-        more = len(rows) > limit
-        return Slice(
-            items=[view(webhook) for webhook in page],
-            next_cursor=encode_cursor("webhooks", page[-1].created_at, page[-1].id) if more else None,
-        )
+        page = page_of(rows, limit, "webhooks", lambda webhook: (webhook.created_at, webhook.id))
+        return Page(items=[view(webhook) for webhook in page.items], next_cursor=page.next_cursor)
 
 
 class DeleteWebhook:

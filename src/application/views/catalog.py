@@ -9,11 +9,8 @@ import enum
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 import msgspec
-
-T = TypeVar("T")
 
 
 class ProductSort(enum.StrEnum):
@@ -115,11 +112,6 @@ class ProductFilter(msgspec.Struct, frozen=True):
 
 # The value a listing is ordered by: created_at (newest), price, stored rating_avg, or a rank.
 SortKey = datetime | Decimal | float
-
-
-class Page(msgspec.Struct, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
 
 
 def rating_out(rating_avg: Decimal | None) -> float | None:

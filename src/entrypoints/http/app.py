@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
@@ -13,9 +13,9 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 
-from entrypoints.container import Container
+from entrypoints.bundles import UseCases
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.cart import CartController, GuestCartController
 from entrypoints.http.controllers.catalog import CategoriesController, ProductsController, ReviewsController
@@ -28,7 +28,7 @@ from entrypoints.http.controllers.reports import ReportsController
 from entrypoints.http.controllers.users import UsersController
 from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.docs import docs_assets, docs_page
-from entrypoints.http.metrics import MetricsController, edge
+from entrypoints.http.metrics import MetricsController, MetricSources, edge
 from entrypoints.http.openapi import document_errors
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.ratelimit import (
@@ -41,7 +41,9 @@ from entrypoints.http.ratelimit import (
 from entrypoints.http.security import CART_TOKEN_HEADER, CART_TOKEN_SCHEME, build_jwt_auth
 from entrypoints.http.strict_json import check_request_input
 from entrypoints.observability import configure_logging
+from entrypoints.readiness import Readiness
 from entrypoints.settings import Settings
+from entrypoints.wiring import Container
 
 MAX_BODY_BYTES = 1_048_576
 ROUTE_HANDLERS: list[Any] = [
@@ -67,18 +69,55 @@ ROUTE_HANDLERS += [
 ]
 
 
-def _constant(value: Any) -> Callable[[], Any]:
-    def provide() -> Any:
+T = TypeVar("T")
+
+
+def _provide(value: T) -> Provide:
+    """``value`` itself, injected into every handler that declares it (built once, never per request)."""
+
+    def provide() -> T:
         return value
 
-    return provide
+    return Provide(provide, use_cache=True, sync_to_thread=False)
+
+
+def _metric_sources(container: Container) -> MetricSources:
+    adapters = container.adapters
+    return MetricSources(
+        model_state=container.use_cases.recommendations.get_model_state.execute,
+        outcome_counts=adapters.requests.outbox.outcome_counts,
+        oldest_pending=adapters.requests.outbox.oldest_pending,
+        queue_depth=adapters.queue.depth,
+        worker_age=container.readiness.worker_age,
+        cache_stats=adapters.cache.stats,
+    )
+
+
+def _dependencies(use_cases: UseCases, readiness: Readiness, metric_sources: MetricSources) -> dict[str, Provide]:
+    """What handlers may declare, by parameter name: ``cart: NamedDependency[CartUseCases]``."""
+    return {
+        "auth": _provide(use_cases.auth),
+        "users": _provide(use_cases.users),
+        "cart": _provide(use_cases.cart),
+        "orders": _provide(use_cases.orders),
+        "catalog": _provide(use_cases.catalog),
+        "recommendations": _provide(use_cases.recommendations),
+        "reports": _provide(use_cases.reports),
+        "webhooks": _provide(use_cases.webhooks),
+        "readiness": _provide(readiness),
+        "metric_sources": _provide(metric_sources),
+    }
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     container = container or Container(settings)
-    jwt_auth = build_jwt_auth(settings)
+    jwt_auth = build_jwt_auth(
+        settings,
+        check_access_token=container.use_cases.auth.check_access_token,
+        resolve_cart_token=container.use_cases.cart.resolve_cart_token,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -91,10 +130,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         finally:
             await container.shutdown()
 
-    dependencies = {
-        name: Provide(_constant(use_case), use_cache=True, sync_to_thread=False)
-        for name, use_case in container.use_cases.items()
-    }
     openapi = OpenAPIConfig(
         title="Marketplace API",
         version="1.0.0",
@@ -106,11 +141,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             security_schemes={
                 "OAuth2PasswordForm": SecurityScheme(
                     type="oauth2",
-                    flows=__import__("litestar.openapi.spec", fromlist=["OAuthFlows"]).OAuthFlows(
-                        password=__import__("litestar.openapi.spec", fromlist=["OAuthFlow"]).OAuthFlow(
-                            token_url="/api/auth/token", scopes={}
-                        )
-                    ),
+                    flows=OAuthFlows(password=OAuthFlow(token_url="/api/auth/token", scopes={})),
                 ),
                 CART_TOKEN_SCHEME: SecurityScheme(
                     type="apiKey",
@@ -134,14 +165,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app = Litestar(
         route_handlers=[*ROUTE_HANDLERS, auth_routes, guest_cart_routes],
-        dependencies=dependencies,
+        dependencies=_dependencies(container.use_cases, container.readiness, _metric_sources(container)),
         exception_handlers=exception_handlers,
         on_app_init=[jwt_auth.on_app_init],
         openapi_config=openapi,
         lifespan=[lifespan],
         stores={
-            AUTH_STORE: build_store(container.redis, settings.redis_key_prefix),
-            GUEST_CART_STORE: build_store(container.redis, settings.redis_key_prefix + "guest-cart-"),
+            AUTH_STORE: build_store(container.adapters.redis, settings.redis_key_prefix),
+            GUEST_CART_STORE: build_store(container.adapters.redis, settings.redis_key_prefix + "guest-cart-"),
         },
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=CORSConfig(
@@ -163,8 +194,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     # exception handler get the request id, the security headers and a metrics sample too.
     app.asgi_handler = edge(app.asgi_handler, deadline=settings.request_deadline)
     document_errors(app.openapi_schema)
-    app.state.container = container
-    app.state.settings = settings
     return app
 
 

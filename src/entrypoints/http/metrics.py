@@ -1,28 +1,35 @@
 """Request ids, security headers, slow-request logs and Prometheus metrics for every HTTP request
-(one pure-ASGI middleware), and the /metrics route."""
+(one pure-ASGI middleware), and the /metrics route with the gauges it refreshes at scrape time."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
+import math
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
+from application.use_cases.recommendations import ModelState
 from entrypoints.http.headers import is_private, with_security_headers
 from entrypoints.http.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, problem_bytes
+from entrypoints.readiness import CHECK_SECONDS
 
 log = structlog.get_logger("marketplace.http")
 _slow_log = logging.getLogger("marketplace.slow")
+_scrape_log = logging.getLogger(__name__)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -126,6 +133,68 @@ def edge(app: ASGIApp, *, deadline: float | None = None) -> ASGIApp:
     return middleware
 
 
+@dataclass(frozen=True, slots=True)
+class MetricSources:
+    """Where the gauges come from at scrape time (the composition root picks them)."""
+
+    model_state: Callable[[], Awaitable[ModelState]]
+    outcome_counts: Callable[[], Awaitable[dict[tuple[str, str], int]]]  # (kind, outcome) → jobs
+    oldest_pending: Callable[[], Awaitable[datetime | None]]  # the oldest unprocessed outbox row
+    queue_depth: Callable[[], Awaitable[int]]  # -1: the queue did not answer
+    worker_age: Callable[[], Awaitable[float | None]]  # None: no worker has reported
+    cache_stats: Callable[[], dict[str, int]]
+
+
+async def refresh_metrics(sources: MetricSources) -> None:
+    """Set the gauges ``/metrics`` reads: model age, cache events, queue depth, the oldest pending
+    outbox row, the worker's heartbeat age. Each source has a second; one that does not answer
+    leaves its gauge NaN (or as it was) and the scrape still answers.
+
+    The model age is NaN while there is no model (a fresh install before its first refresh).
+    """
+
+    async def model_age() -> None:
+        state = await sources.model_state()
+        MODEL_AGE.set(time.time() - state.built_at if state.built_at is not None else math.nan)
+
+    async def outcomes() -> None:
+        for (kind, outcome), count in (await sources.outcome_counts()).items():
+            JOB_OUTCOMES.labels(kind, outcome).set(count)
+
+    async def oldest_pending() -> None:
+        oldest = await sources.oldest_pending()
+        OUTBOX_OLDEST_PENDING_AGE.set(max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0)
+
+    async def queue_depth() -> None:
+        depth = await sources.queue_depth()
+        QUEUE_DEPTH.set(depth if depth >= 0 else math.nan)
+
+    async def worker_age() -> None:
+        age = await sources.worker_age()
+        WORKER_HEARTBEAT_AGE.set(math.nan if age is None else age)
+
+    counts = sources.cache_stats()
+    for key, result in (("hits", "hit"), ("misses", "miss"), ("errors", "error")):
+        if key in counts:
+            CACHE_EVENTS.labels(result).set(counts[key])
+    readers: dict[str, Callable[[], Awaitable[None]]] = {
+        "model age": model_age,
+        "job outcomes": outcomes,
+        "oldest pending job": oldest_pending,
+        "queue depth": queue_depth,
+        "worker heartbeat": worker_age,
+    }
+
+    async def bounded(name: str, read: Callable[[], Awaitable[None]]) -> None:
+        try:
+            async with asyncio.timeout(CHECK_SECONDS):
+                await read()
+        except Exception:  # the database or Redis is down or stalled: /ready says so
+            _scrape_log.warning("metrics: could not read the %s", name, exc_info=True)
+
+    await asyncio.gather(*(bounded(name, read) for name, read in readers.items()))
+
+
 class MetricsController(Controller):
     tags = ["operations"]
 
@@ -137,9 +206,6 @@ class MetricsController(Controller):
         security=[{}],
         media_type="text/plain",
     )
-    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        container = request.app.state.container
-        refresh = getattr(container, "refresh_metrics", None)
-        if refresh is not None:
-            await refresh()
+    async def metrics(self, metric_sources: NamedDependency[MetricSources]) -> Response[bytes]:
+        await refresh_metrics(metric_sources)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

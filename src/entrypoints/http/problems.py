@@ -11,16 +11,21 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from domain.errors import DomainError, TooManyAttempts
+from application.ports.errors import Unavailable
+from domain.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    TooManyAttempts,
+)
 
 log = logging.getLogger("marketplace.errors")
 PROBLEM_JSON = "application/problem+json"
@@ -68,12 +73,26 @@ def problem_bytes(
     return msgspec.json.encode(problem)
 
 
+# The one map from a domain error to its HTTP status (a subclass gets its nearest listed base's).
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    DomainError: 400,
+    RuleViolation: 422,
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    AuthenticationFailed: 401,
+    TooManyAttempts: 429,
+}
+
+
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    status = next(DOMAIN_STATUS[kind] for kind in type(exc).__mro__ if kind in DOMAIN_STATUS)
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
-    if exc.status_hint == 401:
+    if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="marketplace"'}
-    return problem_response(request, exc.status_hint, exc.detail, errors=errors, headers=headers)
+    return problem_response(request, status, exc.detail, errors=errors, headers=headers)
 
 
 def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
@@ -117,52 +136,11 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem_response(request, status, detail, headers=headers or None)
 
 
-# Errors meaning "a backing service is not there right now" (a restart, a failover, a network cut,
-# an exhausted pool), as raised directly or wrapped by SQLAlchemy (``.orig``, ``__cause__``).
-_UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeout,
-    ConnectionError,
-    OSError,  # refused or reset connections, connect and command timeouts
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InternalClientError,  # a connection left unusable by a server-side end
-    RedisConnectionError,
-    RedisTimeoutError,
-)
-# SQLSTATEs with the same meaning: connection exceptions (08xxx), operator intervention (57P01
-# admin shutdown, 57P02 crash shutdown, 57P03 "the database system is starting up"), 53300
-# too many connections, 57014 a statement cancelled by statement_timeout (an overloaded database) and
-# 55P03 a lock not granted within lock_timeout (a stalled table: the request deadline's first line).
-_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300", "57014", "55P03")
 RETRY_AFTER_SECONDS = 2
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) means a backing service is down, not a bug: 503, not 500."""
-    current: BaseException | None = exc
-    for _ in range(6):
-        if current is None:
-            return False
-        if isinstance(current, asyncpg.exceptions.DataError):
-            return False  # an argument the driver cannot encode: a bug here, not an outage
-        if isinstance(current, _UNAVAILABLE_TYPES):
-            return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
-            return True
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) and orig is not current else current.__cause__
-    return False
-
-
-def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    cause = getattr(exc, "orig", None) or exc.__cause__
-    # Type names only: the text of a wrapped database error holds the statement and its parameters.
-    log.warning("backing service unavailable: %s (%s)", type(exc).__name__, type(cause).__name__ if cause else "-")
+def _unavailable(request: Request[Any, Any, Any], exc: Unavailable) -> Response[Any]:
+    log.warning("backing service unavailable: %s", exc)
     return problem_response(
         request,
         503,
@@ -172,16 +150,14 @@ def _database_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Re
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if is_unavailable(exc):
-        return _database_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, 500, "Internal server error.")
 
 
 exception_handlers: dict[Any, Any] = {
     DomainError: _domain_error,
+    Unavailable: _unavailable,
     ValidationException: _validation_error,
     HTTPException: _http_error,
     Exception: _unexpected,
 }
-MediaType  # re-exported for controllers that answer problem+json explicitly  # noqa: B018

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -19,13 +19,6 @@ Username = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-
 Email = Annotated[str, Meta(min_length=3, max_length=254, examples=["alice@example.com"])]
 Password = Annotated[str, Meta(min_length=10, max_length=128, examples=["correct horse battery"])]
 Secret = Annotated[str, Meta(min_length=1, max_length=512)]
-
-
-class Page(Struct, Generic[T]):
-    """A keyset-paginated page; pass ``next_cursor`` back as ``?cursor=`` for the next one."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 class RegisterBody(Struct):

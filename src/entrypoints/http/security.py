@@ -9,15 +9,20 @@ token is ignored, so a signed-in client that still sends it keeps working on its
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import DefineMiddleware
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.params import HeaderParameter
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 
 from application.identity import Guest, Principal
+from application.use_cases.auth import CheckAccessToken
+from application.use_cases.cart import ResolveCartToken
 from entrypoints.settings import Settings
 
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti", "sub"]
@@ -46,22 +51,39 @@ CartTokenHeader = Annotated[
 class CartTokenAuthenticationMiddleware(JWTAuthenticationMiddleware):
     """JWT bearer auth that lets a guest cart token through on the routes marked ``GUEST_OK``."""
 
+    def __init__(self, *, resolve_cart_token: ResolveCartToken, **options: Any) -> None:
+        super().__init__(**options)
+        self.resolve_cart_token = resolve_cart_token
+
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         if not connection.headers.get(self.auth_header):
             token = connection.headers.get(CART_TOKEN_HEADER)
             handler = connection.scope.get("route_handler")
             if token is not None and handler is not None and handler.opt.get(_ACCEPTS_CART_TOKEN):
-                resolve = connection.app.state.container.use_cases["resolve_cart_token"]
-                cart_id = await resolve.execute(token)
+                cart_id = await self.resolve_cart_token.execute(token)
                 if cart_id is None:
                     raise NotAuthorizedException("The cart token is unknown, expired or already merged.")
                 return AuthenticationResult(user=Guest(cart_id=cart_id), auth=None)
         return await super().authenticate_request(connection)
 
 
-def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
+@dataclass(kw_only=True)
+class BearerOrCartTokenAuth(JWTAuth[Principal, Token]):
+    """Litestar's JWT auth, handing its middleware the use case that resolves guest cart tokens."""
+
+    resolve_cart_token: ResolveCartToken
+
+    @property
+    def middleware(self) -> DefineMiddleware:
+        middleware = super().middleware
+        middleware.kwargs["resolve_cart_token"] = self.resolve_cart_token
+        return middleware
+
+
+def build_jwt_auth(
+    settings: Settings, *, check_access_token: CheckAccessToken, resolve_cart_token: ResolveCartToken
+) -> BearerOrCartTokenAuth:
     async def retrieve_user(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-        container = connection.app.state.container
         extras = token.extras or {}
         try:
             user_id = uuid.UUID(token.sub)
@@ -70,16 +92,13 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
         except (ValueError, TypeError):
             return None
         jti = token.jti if isinstance(token.jti, str) else None
-        principal: Principal | None = await container.use_cases["check_access_token"].execute(
-            user_id=user_id, token_version=version, token_id=jti, family_id=family
-        )
-        return principal
+        return await check_access_token.execute(user_id=user_id, token_version=version, token_id=jti, family_id=family)
 
-    return JWTAuth[Principal, Token](
+    return BearerOrCartTokenAuth(
         token_secret=settings.jwt_secret,
         algorithm=settings.jwt_algorithm,
         retrieve_user_handler=retrieve_user,
-        default_token_expiration=__import__("datetime").timedelta(seconds=settings.access_token_ttl),
+        default_token_expiration=timedelta(seconds=settings.access_token_ttl),
         accepted_issuers=[settings.jwt_issuer],
         accepted_audiences=[settings.jwt_audience],
         require_claims=REQUIRED_CLAIMS,
@@ -87,4 +106,5 @@ def build_jwt_auth(settings: Settings) -> JWTAuth[Principal, Token]:
         openapi_security_scheme_name="BearerToken",
         authentication_middleware_class=CartTokenAuthenticationMiddleware,
         description="Access token from POST /api/auth/login (or the OAuth2 form at /api/auth/token).",
+        resolve_cart_token=resolve_cart_token,
     )

@@ -16,7 +16,8 @@ from adapters.sql.executor import Executor, Row
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import carts as cart_sql
 from adapters.sql.statements import orders as order_sql
-from application.ports.orders import CartEntry, Keyset, Purchasable, SaleEntry, SaleView
+from application.pagination import Keyset
+from application.ports.orders import CartEntry, Purchasable, SaleEntry, SaleView
 from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderLine, OrderStatus
 
 cart_entry = row_mapper(CartEntry)

@@ -10,7 +10,8 @@ from litestar.params import JSONBody, URLEncodedBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
-from application.use_cases import auth
+from application.use_cases.auth import TokenPair
+from entrypoints.bundles import AuthUseCases
 from entrypoints.http.schemas import (
     LoginBody,
     OAuth2PasswordForm,
@@ -36,7 +37,7 @@ MERGE_NOTE = (
 )
 
 
-def _pair(pair: auth.TokenPair) -> Response[TokenPairOut]:
+def _pair(pair: TokenPair) -> Response[TokenPairOut]:
     return Response(
         TokenPairOut(
             access_token=pair.access_token,
@@ -62,10 +63,8 @@ class AuthController(Controller):
         description="username 3–32 of [A-Za-z0-9_.-] (unique, "
         "case-insensitive); valid unique email; password 10–128 characters. 409 when taken.",
     )
-    async def register(
-        self, data: JSONBody[RegisterBody], register_user: NamedDependency[auth.Register]
-    ) -> Response[UserOut]:
-        user = await register_user.execute(username=data.username, email=data.email, password=data.password)
+    async def register(self, data: JSONBody[RegisterBody], auth: NamedDependency[AuthUseCases]) -> Response[UserOut]:
+        user = await auth.register.execute(username=data.username, email=data.email, password=data.password)
         return Response(to_struct(user, UserOut), status_code=201, headers=NO_STORE)
 
     @post(
@@ -80,11 +79,11 @@ class AuthController(Controller):
     async def login(
         self,
         data: JSONBody[LoginBody],
-        login_user: NamedDependency[auth.Login],
+        auth: NamedDependency[AuthUseCases],
         cart_token: CartTokenHeader = None,
     ) -> Response[TokenPairOut]:
         merge = cart_token if cart_token is not None else data.cart_token
-        return _pair(await login_user.execute(login=data.email, password=data.password, cart_token=merge))
+        return _pair(await auth.login.execute(login=data.email, password=data.password, cart_token=merge))
 
     @post(
         "/token",
@@ -98,10 +97,10 @@ class AuthController(Controller):
     async def token(
         self,
         data: URLEncodedBody[OAuth2PasswordForm],
-        login_user: NamedDependency[auth.Login],
+        auth: NamedDependency[AuthUseCases],
         cart_token: CartTokenHeader = None,
     ) -> Response[TokenPairOut]:
-        return _pair(await login_user.execute(login=data.username, password=data.password, cart_token=cart_token))
+        return _pair(await auth.login.execute(login=data.username, password=data.password, cart_token=cart_token))
 
     @post(
         "/refresh",
@@ -111,10 +110,8 @@ class AuthController(Controller):
         exclude_from_auth=True,
         security=[{}],
     )
-    async def refresh(
-        self, data: JSONBody[RefreshBody], refresh_session: NamedDependency[auth.Refresh]
-    ) -> Response[TokenPairOut]:
-        return _pair(await refresh_session.execute(refresh_token=data.refresh_token))
+    async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthUseCases]) -> Response[TokenPairOut]:
+        return _pair(await auth.refresh.execute(refresh_token=data.refresh_token))
 
     @post(
         "/logout",
@@ -122,8 +119,8 @@ class AuthController(Controller):
         summary="Revoke this access token and its session",
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def logout(self, request: Request[Principal, Any, Any], logout_user: NamedDependency[auth.Logout]) -> None:
-        await logout_user.execute(request.user)
+    async def logout(self, request: Request[Principal, Any, Any], auth: NamedDependency[AuthUseCases]) -> None:
+        await auth.logout.execute(request.user)
 
     @post(
         "/verify-email",
@@ -133,8 +130,8 @@ class AuthController(Controller):
         exclude_from_auth=True,
         security=[{}],
     )
-    async def verify_email(self, data: JSONBody[TokenBody], verify_email: NamedDependency[auth.VerifyEmail]) -> None:
-        await verify_email.execute(token=data.token)
+    async def verify_email(self, data: JSONBody[TokenBody], auth: NamedDependency[AuthUseCases]) -> None:
+        await auth.verify_email.execute(token=data.token)
 
     @post(
         "/verify-email/resend",
@@ -145,9 +142,9 @@ class AuthController(Controller):
     async def resend(
         self,
         request: Request[Principal, Any, Any],
-        resend_verification: NamedDependency[auth.ResendVerification],
+        auth: NamedDependency[AuthUseCases],
     ) -> dict[str, str]:
-        await resend_verification.execute(request.user)
+        await auth.resend_verification.execute(request.user)
         return {"detail": "A new verification email is on its way (unless already verified)."}
 
     @post(
@@ -162,9 +159,9 @@ class AuthController(Controller):
     async def password_reset(
         self,
         data: JSONBody[PasswordResetBody],
-        request_password_reset: NamedDependency[auth.RequestPasswordReset],
+        auth: NamedDependency[AuthUseCases],
     ) -> dict[str, str]:
-        await request_password_reset.execute(email=data.email)
+        await auth.request_password_reset.execute(email=data.email)
         return {"detail": "If an account has that email, a reset link is on its way."}
 
     @post(
@@ -178,6 +175,6 @@ class AuthController(Controller):
     async def password_reset_confirm(
         self,
         data: JSONBody[PasswordResetConfirmBody],
-        confirm_password_reset: NamedDependency[auth.ConfirmPasswordReset],
+        auth: NamedDependency[AuthUseCases],
     ) -> None:
-        await confirm_password_reset.execute(token=data.token, new_password=data.new_password)
+        await auth.confirm_password_reset.execute(token=data.token, new_password=data.new_password)

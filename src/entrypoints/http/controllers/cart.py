@@ -18,9 +18,9 @@ from msgspec import Meta, Struct
 
 from application.identity import CartHolder, Principal
 from application.ports.orders import CartItemView, CartView, OrderView
-from application.use_cases import cart, orders
 from domain.ids import parse_id
 from domain.orders import QUANTITY_MAX, QUANTITY_MIN
+from entrypoints.bundles import CartUseCases, OrderUseCases
 from entrypoints.http.security import GUEST_OK, CartTokenHeader
 
 Quantity = Annotated[int, Meta(ge=QUANTITY_MIN, le=QUANTITY_MAX, description="1–99.", examples=[1])]
@@ -67,8 +67,8 @@ class GuestCartController(Controller):
         description="Anyone; rate-limited per client address (429 with `Retry-After`). The token is "
         "valid for 30 days since its last use and is spent when it is merged at login.",
     )
-    async def create_guest(self, create_guest_cart: NamedDependency[cart.CreateGuestCart]) -> Response[GuestCartOut]:
-        token = await create_guest_cart.execute()
+    async def create_guest(self, cart: NamedDependency[CartUseCases]) -> Response[GuestCartOut]:
+        token = await cart.create_guest_cart.execute()
         return Response(
             GuestCartOut(cart_token=token), status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"}
         )
@@ -89,10 +89,10 @@ class CartController(Controller):
     async def get_cart(
         self,
         request: Request[CartHolder, Any, Any],
-        get_cart: NamedDependency[cart.GetCart],
+        cart: NamedDependency[CartUseCases],
         cart_token: CartTokenHeader = None,
     ) -> CartView:
-        return await get_cart.execute(request.user)
+        return await cart.get_cart.execute(request.user)
 
     @post(
         "/items",
@@ -112,10 +112,10 @@ class CartController(Controller):
         self,
         request: Request[CartHolder, Any, Any],
         data: JSONBody[AddCartItemBody],
-        add_to_cart: NamedDependency[cart.AddToCart],
+        cart: NamedDependency[CartUseCases],
         cart_token: CartTokenHeader = None,
     ) -> Response[CartItemView]:
-        item, created = await add_to_cart.execute(request.user, product_id=data.product_id, quantity=data.quantity)
+        item, created = await cart.add_to_cart.execute(request.user, product_id=data.product_id, quantity=data.quantity)
         return Response(item, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @patch(
@@ -130,10 +130,10 @@ class CartController(Controller):
         request: Request[CartHolder, Any, Any],
         item_id: FromPath[str],
         data: JSONBody[UpdateCartItemBody],
-        change_cart_quantity: NamedDependency[cart.ChangeCartQuantity],
+        cart: NamedDependency[CartUseCases],
         cart_token: CartTokenHeader = None,
     ) -> CartItemView:
-        return await change_cart_quantity.execute(
+        return await cart.change_cart_quantity.execute(
             request.user, line_id=parse_id(item_id, field="item_id"), quantity=data.quantity
         )
 
@@ -149,19 +149,19 @@ class CartController(Controller):
         self,
         request: Request[CartHolder, Any, Any],
         item_id: FromPath[str],
-        remove_cart_item: NamedDependency[cart.RemoveCartItem],
+        cart: NamedDependency[CartUseCases],
         cart_token: CartTokenHeader = None,
     ) -> None:
-        await remove_cart_item.execute(request.user, line_id=parse_id(item_id, field="item_id"))
+        await cart.remove_cart_item.execute(request.user, line_id=parse_id(item_id, field="item_id"))
 
     @delete("/", operation_id="clearCart", summary="Empty the cart", status_code=HTTP_204_NO_CONTENT, **GUEST_OK)
     async def clear(
         self,
         request: Request[CartHolder, Any, Any],
-        clear_cart: NamedDependency[cart.ClearCart],
+        cart: NamedDependency[CartUseCases],
         cart_token: CartTokenHeader = None,
     ) -> None:
-        await clear_cart.execute(request.user)
+        await cart.clear_cart.execute(request.user)
 
     @post(
         "/checkout",
@@ -176,7 +176,7 @@ class CartController(Controller):
     async def checkout(
         self,
         request: Request[Principal, Any, Any],
-        checkout: NamedDependency[orders.Checkout],
+        orders: NamedDependency[OrderUseCases],
         idempotency_key: IdempotencyKey = None,
     ) -> OrderView:
-        return await checkout.execute(request.user, idempotency_key=idempotency_key)
+        return await orders.checkout.execute(request.user, idempotency_key=idempotency_key)

@@ -15,9 +15,10 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Para
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
 
 from application.identity import Principal
-from application.use_cases import catalog
+from application.pagination import Page
 from application.views.catalog import ProductDetail, ProductSort
 from domain.ids import parse_id
+from entrypoints.bundles import CatalogUseCases
 from entrypoints.http.catalog_schemas import (
     CategoryIn,
     CategoryOut,
@@ -31,7 +32,6 @@ from entrypoints.http.catalog_schemas import (
     ReviewPatch,
     out,
 )
-from entrypoints.http.schemas import Page
 
 PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "security": [{}]}
 _encode = msgspec.json.Encoder().encode
@@ -75,8 +75,8 @@ class CategoriesController(Controller):
         "sub-categories**. Not paginated: categories are few.",
         **PUBLIC,
     )
-    async def list_categories(self, list_categories: NamedDependency[catalog.ListCategories]) -> list[CategoryOut]:
-        return out(await list_categories.execute(), list[CategoryOut])
+    async def list_categories(self, catalog: NamedDependency[CatalogUseCases]) -> list[CategoryOut]:
+        return out(await catalog.list_categories.execute(), list[CategoryOut])
 
     @post(
         "/",
@@ -89,9 +89,9 @@ class CategoriesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[CategoryIn],
-        create_category: NamedDependency[catalog.CreateCategory],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> CategoryOut:
-        view = await create_category.execute(request.user, name=data.name, parent_id=data.parent_id)
+        view = await catalog.create_category.execute(request.user, name=data.name, parent_id=data.parent_id)
         return out(view, CategoryOut)
 
     @patch(
@@ -106,9 +106,9 @@ class CategoriesController(Controller):
         request: Request[Principal, Any, Any],
         category_id: FromPath[str],
         data: JSONBody[CategoryPatch],
-        update_category: NamedDependency[catalog.UpdateCategory],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> CategoryOut:
-        view = await update_category.execute(
+        view = await catalog.update_category.execute(
             request.user, parse_id(category_id, field="category_id"), name=data.name, parent_id=data.parent_id
         )
         return out(view, CategoryOut)
@@ -125,9 +125,9 @@ class CategoriesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         category_id: FromPath[str],
-        delete_category: NamedDependency[catalog.DeleteCategory],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> None:
-        await delete_category.execute(request.user, parse_id(category_id, field="category_id"))
+        await catalog.delete_category.execute(request.user, parse_id(category_id, field="category_id"))
 
 
 def _product_response(
@@ -162,7 +162,7 @@ class ProductsController(Controller):
     )
     async def list_products(
         self,
-        list_products: NamedDependency[catalog.ListProducts],
+        catalog: NamedDependency[CatalogUseCases],
         q: Annotated[str | None, Parameter(max_length=200, required=False, description="Search words.")] = None,
         category_id: FromQuery[uuid.UUID | None] = None,
         seller_id: FromQuery[uuid.UUID | None] = None,
@@ -173,7 +173,7 @@ class ProductsController(Controller):
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Response[Page[ProductSummaryOut]]:
-        page = await list_products.execute(
+        page = await catalog.list_products.execute(
             q=q,
             category_id=category_id,
             seller_id=seller_id,
@@ -200,9 +200,9 @@ class ProductsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[ProductIn],
-        create_product: NamedDependency[catalog.CreateProduct],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> Response[ProductOut]:
-        view = await create_product.execute(
+        view = await catalog.create_product.execute(
             request.user,
             name=data.name,
             description=data.description,
@@ -225,10 +225,10 @@ class ProductsController(Controller):
     async def get_product(
         self,
         product_id: FromPath[str],
-        get_product: NamedDependency[catalog.GetProduct],
+        catalog: NamedDependency[CatalogUseCases],
         if_none_match: IfNoneMatch = None,
     ) -> Response[ProductOut]:
-        view = await get_product.execute(product_uuid(product_id))
+        view = await catalog.get_product.execute(product_uuid(product_id))
         return _product_response(view, if_none_match=if_none_match)
 
     @patch(
@@ -243,9 +243,9 @@ class ProductsController(Controller):
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
         data: JSONBody[ProductPatch],
-        update_product: NamedDependency[catalog.UpdateProduct],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> Response[ProductOut]:
-        view = await update_product.execute(
+        view = await catalog.update_product.execute(
             request.user,
             product_uuid(product_id),
             name=data.name,
@@ -268,9 +268,9 @@ class ProductsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
-        withdraw_product: NamedDependency[catalog.WithdrawProduct],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> None:
-        await withdraw_product.execute(request.user, product_uuid(product_id))
+        await catalog.withdraw_product.execute(request.user, product_uuid(product_id))
 
     @get(
         "/{product_id:str}/reviews",
@@ -281,11 +281,11 @@ class ProductsController(Controller):
     async def list_reviews(
         self,
         product_id: FromPath[str],
-        list_reviews: NamedDependency[catalog.ListReviews],
+        catalog: NamedDependency[CatalogUseCases],
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[ReviewOut]:
-        page = await list_reviews.execute(product_uuid(product_id), cursor=cursor, limit=limit)
+        page = await catalog.list_reviews.execute(product_uuid(product_id), cursor=cursor, limit=limit)
         return out(page, Page[ReviewOut])
 
     @post(
@@ -301,9 +301,9 @@ class ProductsController(Controller):
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
         data: JSONBody[ReviewIn],
-        create_review: NamedDependency[catalog.CreateReview],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> ReviewOut:
-        view = await create_review.execute(
+        view = await catalog.create_review.execute(
             request.user, product_uuid(product_id), rating=data.rating, comment=data.comment
         )
         return out(view, ReviewOut)
@@ -324,9 +324,9 @@ class ReviewsController(Controller):
         request: Request[Principal, Any, Any],
         review_id: FromPath[str],
         data: JSONBody[ReviewPatch],
-        update_review: NamedDependency[catalog.UpdateReview],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> ReviewOut:
-        view = await update_review.execute(
+        view = await catalog.update_review.execute(
             request.user, parse_id(review_id, field="review_id"), rating=data.rating, comment=data.comment
         )
         return out(view, ReviewOut)
@@ -341,6 +341,6 @@ class ReviewsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         review_id: FromPath[str],
-        delete_review: NamedDependency[catalog.DeleteReview],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> None:
-        await delete_review.execute(request.user, parse_id(review_id, field="review_id"))
+        await catalog.delete_review.execute(request.user, parse_id(review_id, field="review_id"))

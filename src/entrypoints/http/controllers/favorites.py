@@ -12,10 +12,10 @@ from litestar.params import FromPath
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
-from application.use_cases import catalog
+from application.pagination import Page
+from entrypoints.bundles import CatalogUseCases
 from entrypoints.http.catalog_schemas import FavoriteOut, out
 from entrypoints.http.controllers.catalog import Cursor, Limit, product_uuid
-from entrypoints.http.schemas import Page
 
 
 class FavoritesController(Controller):
@@ -26,11 +26,11 @@ class FavoritesController(Controller):
     async def list_favorites(
         self,
         request: Request[Principal, Any, Any],
-        list_favorites: NamedDependency[catalog.ListFavorites],
+        catalog: NamedDependency[CatalogUseCases],
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Page[FavoriteOut]:
-        page = await list_favorites.execute(request.user, cursor=cursor, limit=limit)
+        page = await catalog.list_favorites.execute(request.user, cursor=cursor, limit=limit)
         return out(page, Page[FavoriteOut])
 
     @put(
@@ -45,9 +45,9 @@ class FavoritesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
-        add_favorite: NamedDependency[catalog.AddFavorite],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> Response[FavoriteOut]:
-        view, created = await add_favorite.execute(request.user, product_uuid(product_id))
+        view, created = await catalog.add_favorite.execute(request.user, product_uuid(product_id))
         return Response(out(view, FavoriteOut), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @delete(
@@ -61,10 +61,10 @@ class FavoritesController(Controller):
         self,
         request: Request[Principal, Any, Any],
         product_id: FromPath[str],
-        remove_favorite: NamedDependency[catalog.RemoveFavorite],
+        catalog: NamedDependency[CatalogUseCases],
     ) -> None:
         try:
             parsed = uuid.UUID(product_id)
         except ValueError:
             return  # nothing with that id can be a favorite
-        await remove_favorite.execute(request.user, parsed)
+        await catalog.remove_favorite.execute(request.user, parsed)

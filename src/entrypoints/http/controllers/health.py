@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 
 from entrypoints.http.problems import problem_response
+from entrypoints.readiness import Readiness
 
 
 class HealthController(Controller):
@@ -24,9 +26,9 @@ class HealthController(Controller):
         exclude_from_auth=True,
         security=[{}],
     )
-    async def ready(self, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def ready(self, request: Request[Any, Any, Any], readiness: NamedDependency[Readiness]) -> Response[Any]:
         """Within 2 s, on connections of its own: 503 names each check that is down or stalled."""
-        status = await request.app.state.container.readiness()
+        status = await readiness.check()
         failing = {name: reason for name, reason in status.items() if reason is not None}
         if failing:
             return problem_response(

@@ -10,11 +10,10 @@ from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from application.identity import Principal
-from application.pagination import PAGE_MAX, PAGE_MIN
+from application.pagination import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, Page
 from application.ports.orders import OrderView, SaleView
-from application.use_cases import orders
 from domain.ids import parse_id
-from entrypoints.http.schemas import Page
+from entrypoints.bundles import OrderUseCases
 
 Limit = Annotated[int, Parameter(ge=PAGE_MIN, le=PAGE_MAX, description="Page size, 1–100.")]
 Cursor = Annotated[
@@ -30,21 +29,20 @@ class OrdersController(Controller):
     async def list_orders(
         self,
         request: Request[Principal, Any, Any],
-        list_orders: NamedDependency[orders.ListOrders],
-        limit: Limit = orders.LIMIT_DEFAULT,
+        orders: NamedDependency[OrderUseCases],
+        limit: Limit = PAGE_DEFAULT,
         cursor: Cursor = None,
     ) -> Page[OrderView]:
-        page = await list_orders.execute(request.user, limit=limit, cursor=cursor)
-        return Page(items=page.items, next_cursor=page.next_cursor)
+        return await orders.list_orders.execute(request.user, limit=limit, cursor=cursor)
 
     @get("/{order_id:str}", operation_id="getOrder", summary="One of your orders", description="Others' → 404.")
     async def get_order(
         self,
         request: Request[Principal, Any, Any],
         order_id: FromPath[str],
-        get_order: NamedDependency[orders.GetOrder],
+        orders: NamedDependency[OrderUseCases],
     ) -> OrderView:
-        return await get_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
+        return await orders.get_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
 
     @post(
         "/{order_id:str}/cancel",
@@ -57,9 +55,9 @@ class OrdersController(Controller):
         self,
         request: Request[Principal, Any, Any],
         order_id: FromPath[str],
-        cancel_order: NamedDependency[orders.CancelOrder],
+        orders: NamedDependency[OrderUseCases],
     ) -> OrderView:
-        return await cancel_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
+        return await orders.cancel_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
 
 
 class SalesController(Controller):
@@ -75,9 +73,8 @@ class SalesController(Controller):
     async def list_sales(
         self,
         request: Request[Principal, Any, Any],
-        list_sales: NamedDependency[orders.ListSales],
-        limit: Limit = orders.LIMIT_DEFAULT,
+        orders: NamedDependency[OrderUseCases],
+        limit: Limit = PAGE_DEFAULT,
         cursor: Cursor = None,
     ) -> Page[SaleView]:
-        page = await list_sales.execute(request.user, limit=limit, cursor=cursor)
-        return Page(items=page.items, next_cursor=page.next_cursor)
+        return await orders.list_sales.execute(request.user, limit=limit, cursor=cursor)

@@ -6,8 +6,8 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from application.use_cases import users
 from domain.ids import parse_id
+from entrypoints.bundles import UserUseCases
 from entrypoints.http.schemas import PublicProfileOut, to_struct
 
 
@@ -24,8 +24,6 @@ class PublicProfilesController(Controller):
         exclude_from_auth=True,
         security=[{}],
     )
-    async def public_profile(
-        self, user_id: FromPath[str], get_public_profile: NamedDependency[users.GetPublicProfile]
-    ) -> PublicProfileOut:
-        profile = await get_public_profile.execute(parse_id(user_id, field="user_id"))
+    async def public_profile(self, user_id: FromPath[str], users: NamedDependency[UserUseCases]) -> PublicProfileOut:
+        profile = await users.get_public_profile.execute(parse_id(user_id, field="user_id"))
         return to_struct(profile, PublicProfileOut)

@@ -11,15 +11,16 @@ from litestar.params import FromPath, Parameter
 from msgspec import Meta, Struct
 
 from application.identity import Principal
-from application.use_cases import recommendations
+from application.use_cases.recommendations import LIMIT_DEFAULT, LIMIT_MAX, LIMIT_MIN, GetFeed, GetSimilarProducts
+from entrypoints.bundles import RecommendationUseCases
 from entrypoints.http.catalog_schemas import ProductSummaryOut, out
 from entrypoints.http.controllers.catalog import PUBLIC, product_uuid
 
 FeedLimit = Annotated[
     int,
     Parameter(
-        ge=recommendations.LIMIT_MIN,
-        le=recommendations.LIMIT_MAX,
+        ge=LIMIT_MIN,
+        le=LIMIT_MAX,
         description="How many items, 1–50.",
     ),
 ]
@@ -67,27 +68,30 @@ class RecommendationsController(Controller):
         "/recommendations",
         operation_id="getRecommendations",
         summary="Your personal feed",
-        description=inspect.getdoc(recommendations.GetFeed),
+        description=inspect.getdoc(GetFeed),
     )
     async def get_recommendations(
         self,
         request: Request[Principal, Any, Any],
-        get_feed: NamedDependency[recommendations.GetFeed],
-        limit: FeedLimit = recommendations.LIMIT_DEFAULT,
+        recommendations: NamedDependency[RecommendationUseCases],
+        limit: FeedLimit = LIMIT_DEFAULT,
     ) -> RecommendationsOut:
-        return out(await get_feed.execute(request.user, limit=limit), RecommendationsOut)
+        return out(await recommendations.get_feed.execute(request.user, limit=limit), RecommendationsOut)
 
     @get(
         "/products/{product_id:str}/similar",
         operation_id="getSimilarProducts",
         summary="Products often favorited or bought together with this one",
-        description=inspect.getdoc(recommendations.GetSimilarProducts),
+        description=inspect.getdoc(GetSimilarProducts),
         **PUBLIC,
     )
     async def get_similar_products(
         self,
         product_id: FromPath[str],
-        similar_products: NamedDependency[recommendations.GetSimilarProducts],
-        limit: FeedLimit = recommendations.LIMIT_DEFAULT,
+        recommendations: NamedDependency[RecommendationUseCases],
+        limit: FeedLimit = LIMIT_DEFAULT,
     ) -> SimilarProductsOut:
-        return out(await similar_products.execute(product_uuid(product_id), limit=limit), SimilarProductsOut)
+        return out(
+            await recommendations.get_similar_products.execute(product_uuid(product_id), limit=limit),
+            SimilarProductsOut,
+        )

@@ -16,9 +16,9 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from application.identity import Principal
-from application.use_cases import reports
 from domain.ids import parse_id
 from domain.reports import MAX_SPAN_DAYS, Report, ReportStatus
+from entrypoints.bundles import ReportUseCases
 
 
 class ReportRequest(msgspec.Struct):
@@ -78,9 +78,9 @@ class ReportsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[ReportRequest],
-        request_report: NamedDependency[reports.RequestReport],
+        reports: NamedDependency[ReportUseCases],
     ) -> Response[ReportOut]:
-        report = await request_report.execute(
+        report = await reports.request_report.execute(
             request.user, kind=data.kind, period_from=data.period_from, period_to=data.to
         )
         return Response(_out(report), status_code=HTTP_202_ACCEPTED, headers={"Location": f"/api/reports/{report.id}"})
@@ -95,9 +95,9 @@ class ReportsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         report_id: FromPath[str],
-        get_report: NamedDependency[reports.GetReport],
+        reports: NamedDependency[ReportUseCases],
     ) -> ReportOut:
-        return _out(await get_report.execute(request.user, parse_id(report_id, field="report_id")))
+        return _out(await reports.get_report.execute(request.user, parse_id(report_id, field="report_id")))
 
     @get(
         "/{report_id:str}/download",
@@ -112,9 +112,11 @@ class ReportsController(Controller):
         self,
         request: Request[Principal, Any, Any],
         report_id: FromPath[str],
-        open_report_download: NamedDependency[reports.OpenReportDownload],
+        reports: NamedDependency[ReportUseCases],
     ) -> Stream:
-        report, chunks = await open_report_download.execute(request.user, parse_id(report_id, field="report_id"))
+        report, chunks = await reports.open_report_download.execute(
+            request.user, parse_id(report_id, field="report_id")
+        )
         filename = f"sales-{report.period_from.isoformat()}-to-{report.period_to.isoformat()}.csv"
         return Stream(
             chunks,

@@ -10,7 +10,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from application.identity import Principal
-from application.use_cases import users
+from entrypoints.bundles import UserUseCases
 from entrypoints.http.schemas import UpdateMeBody, UserOut, to_struct
 
 
@@ -19,8 +19,8 @@ class UsersController(Controller):
     tags = ["users"]
 
     @get("/me", operation_id="getMe", summary="Your own profile")
-    async def me(self, request: Request[Principal, Any, Any], get_me: NamedDependency[users.GetMe]) -> UserOut:
-        return to_struct(await get_me.execute(request.user), UserOut)
+    async def me(self, request: Request[Principal, Any, Any], users: NamedDependency[UserUseCases]) -> UserOut:
+        return to_struct(await users.get_me.execute(request.user), UserOut)
 
     @patch(
         "/me",
@@ -34,9 +34,9 @@ class UsersController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[UpdateMeBody],
-        update_me: NamedDependency[users.UpdateMe],
+        users: NamedDependency[UserUseCases],
     ) -> UserOut:
-        user = await update_me.execute(
+        user = await users.update_me.execute(
             request.user,
             username=data.username,
             email=data.email,
@@ -52,7 +52,5 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         description="Listings are withdrawn; orders are kept, anonymised.",
     )
-    async def delete_me(
-        self, request: Request[Principal, Any, Any], delete_me: NamedDependency[users.DeleteMe]
-    ) -> None:
-        await delete_me.execute(request.user)
+    async def delete_me(self, request: Request[Principal, Any, Any], users: NamedDependency[UserUseCases]) -> None:
+        await users.delete_me.execute(request.user)

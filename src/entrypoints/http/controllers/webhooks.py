@@ -11,12 +11,13 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from application.identity import Principal
+from application.pagination import Page
 from application.ports.webhooks import DeliveryView, WebhookView
-from application.use_cases import webhooks
+from application.use_cases.webhooks import CreatedWebhook
 from domain.ids import parse_id
 from domain.webhooks import DELIVERIES_SHOWN, EVENT_TYPES, MAX_WEBHOOKS_PER_USER, URL_MAX
+from entrypoints.bundles import WebhookUseCases
 from entrypoints.http.controllers.orders import Cursor, Limit
-from entrypoints.http.schemas import Page
 
 _EVENTS = ", ".join(f"`{event}`" for event in EVENT_TYPES)
 
@@ -65,20 +66,19 @@ class WebhooksController(Controller):
         self,
         request: Request[Principal, Any, Any],
         data: JSONBody[WebhookIn],
-        create_webhook: NamedDependency[webhooks.CreateWebhook],
-    ) -> webhooks.CreatedWebhook:
-        return await create_webhook.execute(request.user, url=data.url, events=data.events)
+        webhooks: NamedDependency[WebhookUseCases],
+    ) -> CreatedWebhook:
+        return await webhooks.create_webhook.execute(request.user, url=data.url, events=data.events)
 
     @get("/", operation_id="listWebhooks", summary="Your webhooks, newest first", description="Without secrets.")
     async def list_webhooks(
         self,
         request: Request[Principal, Any, Any],
-        list_webhooks: NamedDependency[webhooks.ListWebhooks],
+        webhooks: NamedDependency[WebhookUseCases],
         limit: Limit = 20,
         cursor: Cursor = None,
     ) -> Page[WebhookView]:
-        page = await list_webhooks.execute(request.user, limit=limit, cursor=cursor)
-        return Page(items=page.items, next_cursor=page.next_cursor)
+        return await webhooks.list_webhooks.execute(request.user, limit=limit, cursor=cursor)
 
     @delete(
         "/{webhook_id:str}",
@@ -91,9 +91,9 @@ class WebhooksController(Controller):
         self,
         request: Request[Principal, Any, Any],
         webhook_id: FromPath[str],
-        delete_webhook: NamedDependency[webhooks.DeleteWebhook],
+        webhooks: NamedDependency[WebhookUseCases],
     ) -> None:
-        await delete_webhook.execute(request.user, webhook_id=_webhook_id(webhook_id))
+        await webhooks.delete_webhook.execute(request.user, webhook_id=_webhook_id(webhook_id))
 
     @get(
         "/{webhook_id:str}/deliveries",
@@ -109,7 +109,7 @@ class WebhooksController(Controller):
         self,
         request: Request[Principal, Any, Any],
         webhook_id: FromPath[str],
-        list_webhook_deliveries: NamedDependency[webhooks.ListDeliveries],
+        webhooks: NamedDependency[WebhookUseCases],
     ) -> DeliveryList:
-        items = await list_webhook_deliveries.execute(request.user, webhook_id=_webhook_id(webhook_id))
+        items = await webhooks.list_deliveries.execute(request.user, webhook_id=_webhook_id(webhook_id))
         return DeliveryList(items=items)
