@@ -56,6 +56,20 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+async def _end(pool: asyncpg.Pool, connection: asyncpg.Connection, *, committed: bool) -> None:
+    """Roll back what was not committed and give the connection back. One the server ended is
+    dropped: asyncpg may already have detached it from the pool (then there is nothing to give back)."""
+    try:
+        if not committed and not connection.is_closed() and connection.is_in_transaction():
+            await connection.execute("ROLLBACK")
+    except Exception:  # broken meanwhile: it must not be reused
+        with contextlib.suppress(Exception):
+            connection.terminate()
+    finally:
+        with contextlib.suppress(asyncpg.InterfaceError):
+            await pool.release(connection)
+
+
 class PgPool(PgRunner):
     """An asyncpg pool, opened on first use in the serving event loop; also an executor of reads."""
 
@@ -119,7 +133,8 @@ class PgPool(PgRunner):
             except BaseException as error:
                 if _lost(error):
                     connection.terminate()
-                await pool.release(connection)
+                with contextlib.suppress(asyncpg.InterfaceError):  # already detached by the pool
+                    await pool.release(connection)
                 if not _lost(error) or attempt == 2:
                     raise
                 await pool.expire_connections()
@@ -150,13 +165,7 @@ class PgPool(PgRunner):
                 await pool.expire_connections()  # do not hand out its pool-mates
             raise
         finally:
-            try:
-                if not committed and not connection.is_closed() and connection.is_in_transaction():
-                    await connection.execute("ROLLBACK")
-            except Exception:  # the connection broke meanwhile: it must not be reused
-                connection.terminate()
-            finally:
-                await pool.release(connection)
+            await _end(pool, connection, committed=committed)
 
     async def close(self) -> None:
         if self._pool is not None:
