@@ -7,9 +7,10 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from application.ports.jobs import JobQueue
+from application.ports.outbox import OutboxJobStore
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ def feed_update(user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> tuple[s
     return UPDATE_FEED, {"user_id": str(user_id), "product_ids": sorted({str(p) for p in product_ids})}
 
 
-class OutboxMarker(Protocol):
-    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None: ...
-
-
 class JobDispatcher:
     """Enqueue outbox rows after their transaction committed.
 
@@ -44,7 +41,7 @@ class JobDispatcher:
     """
 
     def __init__(
-        self, queue: JobQueue, marker: OutboxMarker, context: Callable[[], Mapping[str, str]] | None = None
+        self, queue: JobQueue, marker: OutboxJobStore, context: Callable[[], Mapping[str, str]] | None = None
     ) -> None:
         self._queue = queue
         self._marker = marker

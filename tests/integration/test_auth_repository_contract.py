@@ -250,3 +250,22 @@ async def test_account_states_for_the_token_check(any_uow) -> None:
         await uow.commit()
     for states in implementations:
         assert await states.auth_state(user.id) is None
+
+
+async def test_outbox_books_for_the_metrics(any_uow) -> None:
+    from adapters.memory.outbox import MemoryOutboxJobStore
+    from adapters.sql.outbox import SqlOutboxJobStore
+
+    jobs = MemoryOutboxJobStore(any_uow.store) if hasattr(any_uow, "store") else SqlOutboxJobStore(any_uow.db)
+    assert await jobs.oldest_pending() is None and await jobs.outcome_counts() == {}
+    async with any_uow() as uow:
+        done, failing, pending = await uow.outbox.add_many([("mail", {}), ("mail", {}), ("feed", {})])
+        await uow.commit()
+    now = datetime.now(UTC)
+    await jobs.mark_processed(done, now, payload={})
+    await jobs.record_failure(failing, "smtp down", now)
+    await jobs.mark_dispatched([pending])
+    assert await jobs.outcome_counts() == {("mail", "done"): 1, ("mail", "failing"): 1, ("feed", "pending"): 1}
+    oldest = await jobs.oldest_pending()
+    assert oldest is not None and oldest <= datetime.now(UTC)
+    assert (await jobs.get(pending)).dispatched_at is not None

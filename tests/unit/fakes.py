@@ -8,8 +8,8 @@ from typing import Any
 
 from adapters.jobs.inprocess import InProcessJobQueue
 from adapters.kv.memory import MemoryKeyValueStore
-from adapters.memory.auth import MemoryOutboxStore
 from adapters.memory.orders import MemoryCartReads
+from adapters.memory.outbox import MemoryOutboxJobStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from adapters.security.jwt_tokens import JwtAccessTokenIssuer
 from application.jobs import JobDispatcher
@@ -88,7 +88,7 @@ def make_world() -> World:
         tokens=tokens,
         kv=kv,
         clock=clock,
-        jobs=JobDispatcher(queue, MemoryOutboxStore(uow.store)),
+        jobs=JobDispatcher(queue, MemoryOutboxJobStore(uow.store)),
     )
     return World(uow=uow, deps=deps, clock=clock, queue=queue, hasher=hasher, kv=kv)
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.cache.memory_cache import MemoryCache
-from adapters.memory.auth import MemoryOutboxStore
 from adapters.memory.catalog import MemoryCatalogQueries
+from adapters.memory.outbox import MemoryOutboxJobStore
 from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore, MemoryRankingStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from application.cached_catalog import CacheInvalidation
@@ -515,7 +515,7 @@ async def test_the_feed_never_shows_sold_out_products(shop: Shop) -> None:
 async def test_a_favorite_records_the_feed_job_in_its_transaction() -> None:
     shop = Shop()
     queue = RecordingQueue()
-    deps = dataclasses.replace(shop.catalog, jobs=JobDispatcher(queue, MemoryOutboxStore(shop.store)))
+    deps = dataclasses.replace(shop.catalog, jobs=JobDispatcher(queue, MemoryOutboxJobStore(shop.store)))
     seller, user = shop.user("seller"), shop.user("user")
     tent = shop.product(seller, shop.category("Home"), "Tent")
 

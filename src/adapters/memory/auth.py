@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from adapters.memory.store import MemoryStore
 from domain.errors import Conflict
-from domain.ids import new_id
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
 from domain.users import User
 
@@ -106,42 +103,6 @@ class MemoryEmailTokenRepository:
             return False
         token.used_at = now
         return True
-
-
-class MemoryOutboxRepository:
-    def __init__(self, store: MemoryStore) -> None:
-        self.rows: dict[uuid.UUID, dict[str, Any]] = store.table("outbox")
-
-    async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID:
-        [outbox_id] = await self.add_many([(kind, payload)])
-        return outbox_id
-
-    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
-        now = datetime.now(UTC)
-        ids = []
-        for kind, payload in jobs:
-            outbox_id = new_id()
-            self.rows[outbox_id] = {
-                "id": outbox_id,
-                "kind": kind,
-                "payload": dict(payload),
-                "created_at": now,
-                "dispatched_at": None,
-                "processed_at": None,
-            }
-            ids.append(outbox_id)
-        return ids
-
-
-class MemoryOutboxStore:
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-
-    async def mark_dispatched(self, ids: Any) -> None:
-        rows = self.store.table("outbox")
-        for outbox_id in ids:
-            if outbox_id in rows:
-                rows[outbox_id]["dispatched_at"] = datetime.now(UTC)
 
 
 class MemoryAccountStates:

@@ -1,14 +1,17 @@
-"""In-memory outbox job store (the job side), over the rows ``MemoryOutboxRepository`` writes."""
+"""The outbox in memory: ``MemoryOutboxRepository`` writes the rows inside a unit of work,
+``MemoryOutboxJobStore`` is the job side over the same table."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from datetime import datetime
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from adapters.memory.auth import MemoryOutboxStore
+from adapters.memory.store import MemoryStore
 from application.ports.outbox import OutboxEntry
+from domain.ids import new_id
 
 
 def _entry(row: dict[str, Any]) -> OutboxEntry:
@@ -23,9 +26,55 @@ def _entry(row: dict[str, Any]) -> OutboxEntry:
     )
 
 
-class MemoryOutboxJobStore(MemoryOutboxStore):
+class MemoryOutboxRepository:
+    def __init__(self, store: MemoryStore) -> None:
+        self.rows: dict[uuid.UUID, dict[str, Any]] = store.table("outbox")
+
+    async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID:
+        [outbox_id] = await self.add_many([(kind, payload)])
+        return outbox_id
+
+    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
+        now = datetime.now(UTC)
+        ids = []
+        for kind, payload in jobs:
+            outbox_id = new_id()
+            self.rows[outbox_id] = {
+                "id": outbox_id,
+                "kind": kind,
+                "payload": dict(payload),
+                "created_at": now,
+                "dispatched_at": None,
+                "processed_at": None,
+            }
+            ids.append(outbox_id)
+        return ids
+
+
+class MemoryOutboxJobStore:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+
     def _rows(self) -> dict[uuid.UUID, dict[str, Any]]:
         return self.store.table("outbox")
+
+    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None:
+        rows = self._rows()
+        for outbox_id in ids:
+            if outbox_id in rows:
+                rows[outbox_id]["dispatched_at"] = datetime.now(UTC)
+
+    async def oldest_pending(self) -> datetime | None:
+        pending = [row["created_at"] for row in self._rows().values() if row.get("processed_at") is None]
+        return min(pending, default=None)
+
+    async def outcome_counts(self) -> dict[tuple[str, str], int]:
+        def outcome(row: dict[str, Any]) -> str:
+            if row.get("processed_at") is not None:
+                return "done"
+            return "failing" if row.get("attempts", 0) > 0 else "pending"
+
+        return dict(Counter((row["kind"], outcome(row)) for row in self._rows().values()))
 
     async def get(self, outbox_id: uuid.UUID) -> OutboxEntry | None:
         row = self._rows().get(outbox_id)

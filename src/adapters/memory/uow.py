@@ -7,7 +7,6 @@ from typing import Any, Self
 
 from adapters.memory.auth import (
     MemoryEmailTokenRepository,
-    MemoryOutboxRepository,
     MemoryRefreshTokenRepository,
     MemoryUserRepository,
 )
@@ -24,6 +23,7 @@ from adapters.memory.orders import (
     MemoryInventoryRepository,
     MemoryOrderRepository,
 )
+from adapters.memory.outbox import MemoryOutboxRepository
 from adapters.memory.reports import MemoryReportRepository
 from adapters.memory.store import MemoryStore
 from adapters.memory.webhooks import MemoryDeliveryRepository, MemoryWebhookRepository

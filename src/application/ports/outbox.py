@@ -1,7 +1,10 @@
+"""The transactional outbox: jobs written with the change that needs them (``OutboxRepository``, on
+the unit of work), then handed to the queue, run and accounted for (``OutboxJobStore``)."""
+
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,8 +21,30 @@ class OutboxEntry:
     attempts: int
 
 
+class OutboxRepository(Protocol):
+    """Jobs recorded in the same transaction as the change that needs them."""
+
+    async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID: ...
+
+    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
+        """Record several jobs (kind, payload) at once (one statement); their ids, in order."""
+        ...
+
+
 class OutboxJobStore(Protocol):
     """The job side of the transactional outbox; each call is its own short transaction."""
+
+    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None:
+        """Stamp ``dispatched_at`` on rows just handed to the queue (after their writer's commit)."""
+        ...
+
+    async def oldest_pending(self) -> datetime | None:
+        """When the oldest unprocessed row was written (None: nothing pending)."""
+        ...
+
+    async def outcome_counts(self) -> dict[tuple[str, str], int]:
+        """Jobs by (kind, outcome): done, failing (tried, not done yet) or pending."""
+        ...
 
     async def get(self, outbox_id: uuid.UUID) -> OutboxEntry | None: ...
 

@@ -9,10 +9,9 @@ violated unique constraint), so use cases never see a driver exception.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 from application.ports.catalog import CartCleanup as CartCleanup  # re-exported for the units of work
 from application.ports.catalog import CategoryRepository as CategoryRepository
@@ -23,6 +22,7 @@ from application.ports.orders import CartRepository as CartRepository  # re-expo
 from application.ports.orders import GuestCartRepository as GuestCartRepository
 from application.ports.orders import InventoryRepository as InventoryRepository
 from application.ports.orders import OrderRepository as OrderRepository
+from application.ports.outbox import OutboxRepository as OutboxRepository  # re-exported for the units of work
 from application.ports.reports import ReportRepository as ReportRepository  # re-exported for the units of work
 from application.ports.webhooks import DeliveryRepository as DeliveryRepository
 from application.ports.webhooks import WebhookRepository as WebhookRepository
@@ -69,16 +69,6 @@ class EmailTokenRepository(Protocol):
 
     async def spend_all(self, user_id: uuid.UUID, purpose: EmailTokenPurpose, now: datetime) -> None:
         """Spend every unused token of the account for ``purpose`` (an email change voids old links)."""
-        ...
-
-
-class OutboxRepository(Protocol):
-    """Jobs recorded in the same transaction as the change that needs them."""
-
-    async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID: ...
-
-    async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
-        """Record several jobs (kind, payload) at once (one statement); their ids, in order."""
         ...
 
 
