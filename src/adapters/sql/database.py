@@ -197,6 +197,16 @@ class Database:
             yield transaction.executor
             await transaction.commit()
 
+    async def write_once(self, statement: Any, /, **params: Any) -> int:
+        """One idempotent write on its own (rows touched): on Postgres a single autocommit round trip
+        (repeated once on a connection found dead, which an idempotent statement allows); on SQLite
+        a short transaction without the writers' turn (busy_timeout bounds it), since a caller may
+        still hold that turn."""
+        if self.pg is not None:
+            return await self.pg.run(statement, **params)
+        async with self.write(take_turn=False) as executor:
+            return await executor.run(statement, **params)
+
     @contextlib.contextmanager
     def observe(self) -> Iterator[list[tuple[str, object]]]:
         """Every statement run on this database while the block lasts, with what it ran in (the

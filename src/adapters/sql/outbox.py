@@ -60,9 +60,9 @@ class SqlOutboxJobStore:
         id_list = list(ids)
         if not id_list:
             return
-        # Without the writer's turn: a dispatcher may run inside a unit of work's block after its commit.
-        async with self.db.write(take_turn=False) as executor:
-            await executor.run(sql.MARK_DISPATCHED, ids=id_list, now=datetime.now(UTC))
+        # One statement, no transaction; without the writers' turn on SQLite: a dispatcher may run
+        # inside a unit of work's block after its commit.
+        await self.db.write_once(sql.MARK_DISPATCHED, ids=id_list, now=datetime.now(UTC))
 
     async def get(self, outbox_id: uuid.UUID) -> OutboxEntry | None:
         row = await self.db.reads.row(sql.JOB_BY_ID, outbox_id=outbox_id)

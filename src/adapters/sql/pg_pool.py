@@ -71,7 +71,8 @@ async def _end(pool: asyncpg.Pool, connection: asyncpg.Connection, *, committed:
 
 
 class PgPool(PgRunner):
-    """An asyncpg pool, opened on first use in the serving event loop; also an executor of reads."""
+    """An asyncpg pool, opened on first use in the serving event loop; also the executor of single
+    statements outside a transaction (reads, and ``Database.write_once``'s idempotent writes)."""
 
     def __init__(self, url: str, *, size: int, budget: Budget = REQUEST_BUDGET) -> None:
         super().__init__(STATEMENTS, [])
@@ -103,7 +104,7 @@ class PgPool(PgRunner):
     ) -> Any:
         """One statement on a pooled connection. One found dead (Postgres restarted, a failover, an
         admin ended it while it sat idle) is dropped with its pool-mates and the read retried once on
-        a fresh one: a single statement outside a transaction is safe to repeat."""
+        a fresh one: a single read or idempotent write outside a transaction is safe to repeat."""
         pool = await self.pool()
         for attempt in (1, 2):
             async with pool.acquire(timeout=self.budget.acquire_seconds) as connection:
