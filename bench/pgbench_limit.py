@@ -8,8 +8,8 @@ The scripts are not written by hand: each statement is the project's Core expres
   read, COMMIT (``application.use_cases.cart.AddToCart`` for a signed-in user).
 * ``checkout``: the token check, then BEGIN, the locked cart read, the order, its two lines (one
   pipelined batch, as asyncpg's executemany sends them), the stock take, the cart removal, the
-  sellers' webhook subscriptions, the four outbox jobs (one batch), COMMIT, and the second short
-  transaction marking the jobs dispatched.
+  sellers' webhook subscriptions, the four outbox jobs (one batch), COMMIT, and the statement (on
+  its own, autocommit) marking the jobs dispatched.
 
 Each pgbench transaction adds one statement the service does not send: a primary-key look-up of
 the ids it works on (pgbench variables are numbers; ids come from a prepared table), so the limit
