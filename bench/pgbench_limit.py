@@ -170,11 +170,9 @@ def checkout_script() -> str:
             *(command(outbox.INSERT_JOB, job) for job in jobs),
             "\\endpipeline",
             "COMMIT;",
-            "BEGIN;",
             command(
                 outbox.MARK_DISPATCHED, {"ids": "ARRAY[:j1::uuid, :j2::uuid, :j3::uuid, :j4::uuid]", "now": "now()"}
             ),
-            "COMMIT;",
             "",
         ]
     )
