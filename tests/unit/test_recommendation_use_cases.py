@@ -21,7 +21,7 @@ from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import UPDATE_FEED, JobDispatcher
 from application.ports.recommendations import RecentInteraction
-from application.use_cases import catalog
+from application.use_cases import cart, catalog, orders
 from application.use_cases.recommendations import (
     COLD_USERS,
     POPULAR_NOW,
@@ -219,17 +219,27 @@ async def test_a_new_favorite_changes_the_feed_at_once_without_a_refresh(shop: S
     assert after[0][0] in {"Stove", "Popular"} and after[0][1].startswith("because you favorited")
 
 
-async def test_a_cached_feed_drops_a_product_withdrawn_meanwhile(shop: Shop) -> None:
+async def test_withdrawn_sold_out_and_bought_products_leave_a_cached_feed_at_once(shop: Shop) -> None:
     seller, user = shop.user("seller"), shop.user("user")
     home = shop.category("Home")
-    items = [shop.product(seller, home, f"P{i}") for i in range(3)]
+    items = [shop.product(seller, home, f"P{i}") for i in range(4)]
     fan = shop.user("fan")
     for item in items:
         shop.favorite(fan, item)
     await shop.refresh.execute()
-    assert len(await feed_of(shop, user)) == 3
-    shop.withdraw(items[0])  # no cache bump: the ranking stays cached, the lookup drops it
-    assert {name for name, _, _ in await feed_of(shop, user)} == {"P1", "P2"}
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P0", "P1", "P2", "P3"}  # now cached
+    # Each write goes through its use case, which tells the cache after its commit.
+    await catalog.WithdrawProduct(shop.catalog).execute(me(seller), items[0].id)
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P1", "P2", "P3"}
+    await catalog.UpdateProduct(shop.catalog).execute(me(seller), items[1].id, stock=0)
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P2", "P3"}
+    await cart.AddToCart(shop.uow, shop.clock).execute(me(user), product_id=items[2].id, quantity=1)
+    jobs = JobDispatcher(RecordingQueue(), MemoryOutboxStore(shop.store))
+    invalidation = CacheInvalidation(shop.cache)
+    await orders.Checkout(orders.OrderDeps(shop.uow, shop.clock, jobs, invalidation)).execute(me(user))
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P3"}
+    await catalog.UpdateProduct(shop.catalog).execute(me(seller), items[3].id, name="P3 renamed")
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P3 renamed"}
 
 
 async def test_limits_are_checked(shop: Shop) -> None:

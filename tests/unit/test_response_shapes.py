@@ -10,7 +10,9 @@ import msgspec
 import pytest
 
 from application.views.catalog import Page, ProductDetail, ProductSummary
+from application.views.recommendations import Feed
 from entrypoints.http.catalog_schemas import ProductOut, ProductSummaryOut
+from entrypoints.http.controllers.recommendations import RecommendationsOut
 from entrypoints.http.schemas import Page as PageOut
 
 
@@ -36,6 +38,7 @@ def shape(kind: Any) -> Any:
         (ProductDetail, ProductOut),
         (ProductSummary, ProductSummaryOut),
         (Page[ProductSummary], PageOut[ProductSummaryOut]),
+        (Feed, RecommendationsOut),
     ],
 )
 def test_views_encode_exactly_like_their_response_bodies(view: Any, body: Any) -> None:
