@@ -46,7 +46,7 @@ import msgspec
 import polars as pl
 
 from application import pagination
-from application.cached_catalog import LISTINGS
+from application.cached_catalog import LISTING_TTL, LISTINGS
 from application.caching import cached, struct_codec, versioned_key
 from application.identity import Principal
 from application.ports.cache import Cache
@@ -78,9 +78,9 @@ LOAD_BATCH = 500
 # (the TTL only bounds it); a refresh primes the feeds again.
 RECS_TTL = 900.0
 FEED_TTL = RECS_TTL
-# A rendered feed: until the user's, the model's or the listings' namespace is bumped (the TTL
-# only bounds it, as a listing's first page).
-FEED_BODY_TTL = 60.0
+# A rendered feed: until the user's, the model's or the listings' namespace is bumped. The TTL
+# bounds what bumps leave behind (a body per feed viewed since), as for a listing's first page.
+FEED_BODY_TTL = LISTING_TTL
 # A refresh primes the feeds of this many of the most recently active users, so many at a time.
 PRIME_USERS = 20_000
 PRIME_CONCURRENCY = 8
@@ -413,7 +413,7 @@ class GetFeed:
             return _FEED[0](Feed(items=items))
 
         # The body shows products as they are now: it lives under the version of the listings
-        # too, which every product write bumps (and the model's, for a new model's first fill).
+        # too, which every product write bumps (and the model's: a refresh re-ranks every feed).
         key = f"body:{limit}:m{await cache.version(RECS_NAMESPACE)}:l{await cache.version(LISTINGS)}"
         return await cached(cache, key, FEED_BODY_TTL, render, _same, _same, namespace=feed_namespace(user_id))
 
