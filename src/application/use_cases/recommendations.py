@@ -46,7 +46,7 @@ import msgspec
 import polars as pl
 
 from application import pagination
-from application.cached_catalog import LISTING_TTL, LISTINGS
+from application.cached_catalog import LISTINGS
 from application.caching import cached, struct_codec, versioned_key
 from application.identity import Principal
 from application.ports.cache import Cache
@@ -79,8 +79,9 @@ LOAD_BATCH = 500
 RECS_TTL = 900.0
 FEED_TTL = RECS_TTL
 # A rendered feed: until the user's, the model's or the listings' namespace is bumped. The TTL
-# bounds what bumps leave behind (a body per feed viewed since), as for a listing's first page.
-FEED_BODY_TTL = LISTING_TTL
+# bounds what bumps leave behind (a body per feed viewed since); a minute keeps a feed its user
+# comes back to within it rendered once.
+FEED_BODY_TTL = 60.0
 # A refresh primes the feeds of this many of the most recently active users, so many at a time.
 PRIME_USERS = 20_000
 PRIME_CONCURRENCY = 8
