@@ -58,6 +58,7 @@ ENDPOINTS = (
     "list_deep",
     "search",
     "feed",
+    "feed_cold",
     "cart_add",
     "cart",
     "checkout",
@@ -67,6 +68,7 @@ DEEP_PAGES = 50  # the deep list page: 50 pages of 20 in (item 1,000 of a catego
 WARMUP_USERS = 1_000  # checkout warms up on these users' carts and measures on the others
 PRODUCT = ("GET", "/api/products/{}")
 PRODUCTS = ("GET", "/api/products")
+FEED = "/api/recommendations"
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Endpoint:
     warmup: Callable[[str], list[Req]] | None = None
     before: Callable[[], None] | None = None  # put caches/carts in the state the run assumes
     count_mode: str = "fresh"  # counting pass: "fresh" = a new key, "repeat" = the same request again
+    first_pass: bool = False  # send every request once (64 at a time) before the timed warm-up
 
 
 @dataclass
@@ -266,7 +269,18 @@ def endpoints(ctx: Context, kind: str) -> list[Endpoint]:
         Endpoint("list", get(first_pages()), PRODUCTS),
         Endpoint("list_deep", deep_pages, PRODUCTS),
         Endpoint("search", get(search), PRODUCTS),
-        Endpoint("feed", get(["/api/recommendations"], users), ("GET", "/api/recommendations")),
+        # The feed as users see it between model refreshes: every user's feed viewed once since
+        # the server started (the flush before it threw away what the refresh had primed in
+        # Redis), then measured. feed_cold: the first view of each feed after a Redis flush
+        # (the ranking read from Postgres' stored rankings, rendered and cached).
+        Endpoint("feed", get([FEED], users), ("GET", FEED), first_pass=True, count_mode="repeat"),
+        Endpoint(
+            "feed_cold",
+            get([FEED], users[WARMUP_USERS:] or users),
+            ("GET", FEED),
+            warmup=get([FEED], users[:WARMUP_USERS]),
+            before=flush_project,
+        ),
         Endpoint("cart_add", add_requests, ("POST", "/api/cart/items"), before=lambda: ctx.carts(users, 0)),
         Endpoint("cart", get([f"{prefix}/cart"], users), ("GET", "/api/cart"), before=lambda: ctx.carts(users, 3)),
         Endpoint(
@@ -282,7 +296,7 @@ def endpoints(ctx: Context, kind: str) -> list[Endpoint]:
         "raw": ("health", "detail", "detail_cached", "categories", "list", "list_deep", "search"),
         "fastapi": ("detail", "categories", "list", "list_deep", "search", "cart_add", "cart", "checkout"),
     }[kind]
-    needs_users = {"feed", "cart_add", "cart", "checkout"}
+    needs_users = {"feed", "feed_cold", "cart_add", "cart", "checkout"}
     by_name = {e.name: e for e in all_endpoints}
     chosen = [by_name[n] for n in served if selected(ctx, n) and (n not in needs_users or users)]
     for endpoint in chosen:
@@ -334,6 +348,22 @@ def probe(server: Server, request: Req) -> int:
     ).status_code
 
 
+def visit_each(base_url: str, requests: list[Req], connections: int) -> None:
+    """Send each request once, ``connections`` at a time (a first pass that fills the caches)."""
+
+    async def visit() -> None:
+        limiter = asyncio.Semaphore(connections)
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+
+            async def one(request: Req) -> None:
+                async with limiter:
+                    await client.request(request.method, request.path, headers=request.headers)
+
+            await asyncio.gather(*(one(request) for request in requests))
+
+    asyncio.run(visit())
+
+
 def measure(ctx: Context, server: Server, kind: str, endpoint: Endpoint, routes: set[tuple[str, str]] | None) -> None:
     key = result_key(kind, endpoint.name)
     opts = ctx.options
@@ -363,6 +393,8 @@ def measure(ctx: Context, server: Server, kind: str, endpoint: Endpoint, routes:
     )
     if endpoint.before and endpoint.name == "checkout":
         endpoint.before()  # the probe spent one cart
+    if endpoint.first_pass:
+        visit_each(server.base_url, requests, opts["connections"])
     if opts["warmup"] > 0:
         run_wrk(server.base_url, warm, duration=opts["warmup"], connections=opts["connections"])
     neighbours = ctx.neighbours or machine.Neighbours(ctx.dsn.rsplit("/", 1)[1])
@@ -373,7 +405,7 @@ def measure(ctx: Context, server: Server, kind: str, endpoint: Endpoint, routes:
     row.update(stats, **neighbours.stop(), status="ok")
     if row["foreign_cores"] >= 0.2:
         ctx.notes.append(f"{key}: other processes used {row['foreign_cores']} cores meanwhile {row['foreign_top']}")
-    if stats["requests"] > stats["lines"] and endpoint.name in ("detail", "checkout"):
+    if stats["requests"] > stats["lines"] and endpoint.name in ("detail", "checkout", "feed_cold"):
         share = (stats["requests"] - stats["lines"]) / stats["requests"]
         ctx.notes.append(
             f"{key}: {stats['requests']:,} requests over {stats['lines']:,} keys: {share:.0%} were "
@@ -728,7 +760,7 @@ def main(
         ctx.neighbours = machine.Neighbours(database)
         setup_database(ctx, reuse, seed)
         ctx.fx, ctx.timings["vacuum_analyze_s"] = asyncio.run(fixtures.prepare(dsn, seed, users))
-        auth_needed = any(selected(ctx, n) for n in ("feed", "cart_add", "cart", "checkout"))
+        auth_needed = any(selected(ctx, n) for n in ("feed", "feed_cold", "cart_add", "cart", "checkout"))
         if "project" in kinds and selected(ctx, "feed"):
             build_feed_model(ctx)
         if auth_needed:

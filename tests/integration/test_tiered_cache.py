@@ -128,3 +128,11 @@ async def test_the_process_local_view_keeps_values_out_of_redis_under_the_same_i
     await details_a.delete("product:5")  # a write in process a ...
     await eventually(lambda: b.local.stats()["entries"] == 0)  # ... reaches process b
     assert await details_b.get("product:5") is None
+
+
+async def test_namespace_versions_kept_in_memory_are_bounded(pair: tuple[TieredCache, TieredCache]) -> None:
+    a, _ = pair
+    a.max_versions = 3
+    versions = {f"feed:{n}": await a.version(f"feed:{n}") for n in range(7)}  # one namespace per user
+    assert len(a._versions) <= 3
+    assert {ns: await a.version(ns) for ns in versions} == versions  # the rest read again from Redis

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,12 +18,14 @@ from adapters.cache.memory_cache import MemoryCache
 from adapters.memory.catalog import MemoryCatalogQueries
 from adapters.memory.outbox import MemoryOutboxJobStore
 from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore, MemoryRankingStore
+from adapters.memory.store import MemoryStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
 from application.jobs import UPDATE_FEED, JobDispatcher
 from application.ports.recommendations import RecentInteraction
-from application.use_cases.catalog import favorites, reviews
+from application.use_cases import cart, orders
+from application.use_cases.catalog import favorites, products, reviews
 from application.use_cases.catalog.deps import CatalogDeps
 from application.use_cases.recommendations import (
     COLD_USERS,
@@ -35,6 +39,8 @@ from application.use_cases.recommendations import (
     UpdateFeed,
     feed_namespace,
 )
+from application.views.catalog import ProductSummary
+from application.views.recommendations import Feed
 from domain.catalog import Category, Favorite, Product, Review
 from domain.errors import InvalidInput, NotFound
 from domain.ids import new_id
@@ -220,17 +226,27 @@ async def test_a_new_favorite_changes_the_feed_at_once_without_a_refresh(shop: S
     assert after[0][0] in {"Stove", "Popular"} and after[0][1].startswith("because you favorited")
 
 
-async def test_a_cached_feed_drops_a_product_withdrawn_meanwhile(shop: Shop) -> None:
+async def test_withdrawn_sold_out_and_bought_products_leave_a_cached_feed_at_once(shop: Shop) -> None:
     seller, user = shop.user("seller"), shop.user("user")
     home = shop.category("Home")
-    items = [shop.product(seller, home, f"P{i}") for i in range(3)]
+    items = [shop.product(seller, home, f"P{i}") for i in range(4)]
     fan = shop.user("fan")
     for item in items:
         shop.favorite(fan, item)
     await shop.refresh.execute()
-    assert len(await feed_of(shop, user)) == 3
-    shop.withdraw(items[0])  # no cache bump: the ranking stays cached, the lookup drops it
-    assert {name for name, _, _ in await feed_of(shop, user)} == {"P1", "P2"}
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P0", "P1", "P2", "P3"}  # now cached
+    # Each write goes through its use case, which tells the cache after its commit.
+    await products.WithdrawProduct(shop.catalog).execute(me(seller), items[0].id)
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P1", "P2", "P3"}
+    await products.UpdateProduct(shop.catalog).execute(me(seller), items[1].id, stock=0)
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P2", "P3"}
+    await cart.AddToCart(shop.uow, shop.clock).execute(me(user), product_id=items[2].id, quantity=1)
+    jobs = JobDispatcher(RecordingQueue(), MemoryOutboxJobStore(shop.store))
+    invalidation = CacheInvalidation(shop.cache)
+    await orders.Checkout(orders.OrderDeps(shop.uow, shop.clock, jobs, invalidation)).execute(me(user))
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P3"}
+    await products.UpdateProduct(shop.catalog).execute(me(seller), items[3].id, name="P3 renamed")
+    assert {name for name, _, _ in await feed_of(shop, user)} == {"P3 renamed"}
 
 
 async def test_limits_are_checked(shop: Shop) -> None:
@@ -551,3 +567,131 @@ async def test_a_stored_ranking_serves_when_the_cache_lost_it_until_a_newer_sign
     deps = dataclasses.replace(deps, cache=MemoryCache())
     assert {i.product.name for i in (await GetFeed(deps).execute(me(user))).items} == {"Lamp"}
     assert CountingSource.reads == 1  # the stored ranking predates the favorite: computed again
+
+
+# -- the cached feed body: one read when warm, never stale after a write's bump -----------------
+
+
+class CountingCache(MemoryCache):
+    gets = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return await super().get(key)
+
+
+class CountingQueries(MemoryCatalogQueries):
+    summaries = 0
+
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+        self.summaries += 1
+        return await super().product_summaries(product_ids)
+
+
+async def test_a_warm_feed_is_one_cache_read_of_its_encoded_body() -> None:
+    shop = Shop(cache=CountingCache())
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    tent, stove = shop.product(seller, home, "Tent"), shop.product(seller, home, "Stove")
+    for fan in [shop.user(f"f{i}") for i in range(3)]:
+        shop.favorite(fan, tent)
+        shop.favorite(fan, stove)
+    shop.favorite(user, tent)
+    queries, source = CountingQueries(shop.store), CountingSource(shop.store)
+    deps = dataclasses.replace(shop.deps, queries=queries, source=source)
+    await RefreshRecommendations(deps).execute()
+    feed = GetFeed(deps)
+    first = await feed.encoded(me(user))
+    assert queries.summaries == 1  # rendered once
+
+    shop.cache.gets, CountingSource.reads = 0, 0
+    assert await feed.encoded(me(user)) == first
+    assert (shop.cache.gets, queries.summaries, CountingSource.reads) == (1, 1, 0)
+    decoded = msgspec.json.decode(first, type=Feed)
+    assert [(i.product.name, i.reason) for i in decoded.items] == [("Stove", "because you favorited Tent")]
+    assert await feed.execute(me(user)) == decoded
+    assert await feed.encoded(me(user), limit=1) == first  # one item either way, but its own entry
+    assert queries.summaries == 2
+
+
+class RacingSource(MemoryInteractionSource):
+    """Reads a user's interactions, then lets ``write`` commit (and bump) before handing them
+    over: a write that lands while a ranking is computed from the data before it."""
+
+    def __init__(self, store: MemoryStore, write: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(store)
+        self.write: Callable[[], Awaitable[None]] | None = write
+
+    async def recent_interactions(self, user_id: uuid.UUID, *, limit: int = 200) -> list[RecentInteraction]:
+        rows = await super().recent_interactions(user_id, limit=limit)
+        if self.write is not None:
+            write, self.write = self.write, None
+            await write()
+        return rows
+
+
+class RacingQueries(MemoryCatalogQueries):
+    """Looks products up, then lets ``write`` commit (and bump) before handing them over."""
+
+    def __init__(self, store: MemoryStore, write: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(store)
+        self.write: Callable[[], Awaitable[None]] | None = write
+
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+        found = await super().product_summaries(product_ids)
+        if self.write is not None:
+            write, self.write = self.write, None
+            await write()
+        return found
+
+
+def two_pairs(shop: Shop) -> tuple[User, dict[str, Product]]:
+    """Tent and stove favorited together, lamp and shade too; the user has favorited the tent."""
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    made = {name: shop.product(seller, home, name) for name in ("Tent", "Stove", "Lamp", "Shade")}
+    for i in range(3):
+        for pair in (("Tent", "Stove"), ("Lamp", "Shade")):
+            fan = shop.user(f"fan-{pair[0]}-{i}")
+            for name in pair:
+                shop.favorite(fan, made[name])
+    shop.favorite(user, made["Tent"])
+    return user, made
+
+
+@pytest.mark.parametrize("primer", ["prime", "update_feed"])
+async def test_a_write_racing_a_prime_shows_in_every_feed_served_after_its_bump(shop: Shop, primer: str) -> None:
+    user, made = two_pairs(shop)
+    await shop.refresh.execute()
+    assert ("Stove", "because you favorited Tent") in [(n, r) for n, r, _ in await feed_of(shop, user)]
+
+    async def favorite_lamp() -> None:
+        shop.clock.advance(seconds=1)
+        await favorites.AddFavorite(shop.catalog).execute(me(user), made["Lamp"].id)  # commits, then bumps
+
+    deps = dataclasses.replace(shop.deps, source=RacingSource(shop.store, favorite_lamp))
+    if primer == "prime":
+        await GetFeed(deps).prime(user.id)
+    else:
+        await UpdateFeed(deps).execute(user.id, [made["Tent"].id])
+    _, primed = shop.store.table("feed_rankings")[user.id]
+    assert "because you favorited Lamp" not in {entry.reason for entry in primed}  # it raced: stale
+
+    for feed in (GetFeed(shop.deps), GetFeed(dataclasses.replace(shop.deps, cache=MemoryCache()))):
+        reasons = {item.product.name: item.reason for item in (await feed.execute(me(user))).items}
+        assert "Lamp" not in reasons  # favorited now: never shown again
+        assert reasons["Shade"] == "because you favorited Lamp"
+
+
+async def test_a_feed_rendered_while_a_product_is_withdrawn_is_not_served_after_the_bump(shop: Shop) -> None:
+    user, made = two_pairs(shop)
+    seller = next(u for u in shop.store.table("users").values() if u.username == "seller")
+    await shop.refresh.execute()
+
+    async def withdraw_stove() -> None:
+        await products.WithdrawProduct(shop.catalog).execute(me(seller), made["Stove"].id)
+
+    feed = GetFeed(dataclasses.replace(shop.deps, queries=RacingQueries(shop.store, withdraw_stove)))
+    raced = {item.product.name for item in (await feed.execute(me(user))).items}
+    assert "Stove" in raced  # looked up just before the withdrawal committed
+    assert "Stove" not in {item.product.name for item in (await feed.execute(me(user))).items}

@@ -11,7 +11,9 @@ import pytest
 
 from application.pagination import Page
 from application.views.catalog import ProductDetail, ProductSummary
+from application.views.recommendations import Feed
 from entrypoints.http.catalog_schemas import ProductOut, ProductSummaryOut
+from entrypoints.http.controllers.recommendations import RecommendationsOut
 
 
 def shape(kind: Any) -> Any:
@@ -36,6 +38,7 @@ def shape(kind: Any) -> Any:
         (ProductDetail, ProductOut),
         (ProductSummary, ProductSummaryOut),
         (Page[ProductSummary], Page[ProductSummaryOut]),
+        (Feed, RecommendationsOut),
     ],
 )
 def test_views_encode_exactly_like_their_response_bodies(view: Any, body: Any) -> None:

@@ -29,6 +29,8 @@ from adapters.cache.redis_cache import RedisCache
 log = logging.getLogger(__name__)
 _KEY, _NAMESPACE = "k:", "n:"
 _MAX_PENDING = 10_000
+# Namespace versions kept in memory: a few global ones and one per user with a feed, so bounded.
+MAX_VERSIONS = 100_000
 
 
 class TieredCache:
@@ -40,12 +42,14 @@ class TieredCache:
         channel: str,
         local_ttl: float = 10.0,
         retry_seconds: float = 1.0,
+        max_versions: int = MAX_VERSIONS,
     ) -> None:
         self.local = local
         self.shared = shared
         self.channel = channel
         self.local_ttl = local_ttl
         self.retry_seconds = retry_seconds
+        self.max_versions = max_versions
         self.subscribed = False
         self._generation = 0
         self._pending: dict[str, int] = {}  # key → generation when its read from Redis began
@@ -98,6 +102,8 @@ class TieredCache:
         started = self._generation
         value = await self.shared.version(namespace)
         if self.subscribed and self._generation == started:
+            if len(self._versions) >= self.max_versions:
+                self._versions.clear()  # read again from Redis when next needed
             self._versions[namespace] = value
         return value
 

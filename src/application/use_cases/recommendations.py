@@ -16,9 +16,15 @@ Rankings are cached, in the ``feed:{user_id}`` namespace that the caller's own w
 under the model's version (each refresh bumps ``recs``); similar products until the next refresh.
 They are also computed ahead of requests (primed): for the most active users after every refresh,
 and for the caller after each of their favorites, orders and reviews (``UpdateFeed``, a job the
-write enqueues through the outbox), so a feed request is one cache read plus one batched product
-look-up. That look-up runs on every request, so a product withdrawn or sold out meanwhile
-disappears at once. A read that finds no primed ranking (the job has not run yet) computes it.
+write enqueues through the outbox). A read that finds no primed ranking (the job has not run yet)
+computes it.
+
+The feed is served as its rendered JSON body, cached in the same namespace and also under the
+version of the catalog's ``listings`` namespace, which every product write bumps (withdrawal,
+stock, price, a checkout, a cancellation): so a feed request is one cache read (from the process's
+memory when warm), and a product withdrawn, sold out or bought meanwhile leaves the feed at once,
+in every process (the tiered cache carries bumps over pub/sub). Rendering is one batched product
+look-up from the cached ranking.
 
 Between refreshes ``UpdateFeed`` also gives the touched products that few users know (new
 products in particular, which the last refresh never saw) neighbours from live co-occurrence
@@ -40,6 +46,7 @@ import msgspec
 import polars as pl
 
 from application import pagination
+from application.cached_catalog import LISTINGS
 from application.caching import cached, struct_codec, versioned_key
 from application.identity import Principal
 from application.ports.cache import Cache
@@ -71,6 +78,10 @@ LOAD_BATCH = 500
 # (the TTL only bounds it); a refresh primes the feeds again.
 RECS_TTL = 900.0
 FEED_TTL = RECS_TTL
+# A rendered feed: until the user's, the model's or the listings' namespace is bumped. The TTL
+# bounds what bumps leave behind (a body per feed viewed since); a minute keeps a feed its user
+# comes back to within it rendered once.
+FEED_BODY_TTL = 60.0
 # A refresh primes the feeds of this many of the most recently active users, so many at a time.
 PRIME_USERS = 20_000
 PRIME_CONCURRENCY = 8
@@ -98,6 +109,7 @@ _BECAUSE = {
     "review": "because you rated {} highly",
 }
 _RANKING = struct_codec(list[Ranked])
+_FEED = struct_codec(Feed)
 _POPULAR = struct_codec(list[PopularItem])
 _FIT_SCHEMA = {"user": pl.String, "item": pl.String, "ts": pl.Float64, "weight": pl.Float64}
 _LIVE_SCHEMA = {"item": pl.String, "category": pl.String}
@@ -124,6 +136,10 @@ class ModelState(msgspec.Struct, frozen=True):
 def feed_namespace(user_id: uuid.UUID) -> str:
     """The cache namespace of a user's feed; writes that change it bump it."""
     return f"feed:{user_id}"
+
+
+def _same(body: bytes) -> bytes:
+    return body
 
 
 def check_limit(limit: int) -> int:
@@ -384,17 +400,34 @@ class GetFeed:
         return f"ranking:m{await self.deps.cache.version(RECS_NAMESPACE)}"
 
     async def execute(self, principal: Principal, *, limit: int = LIMIT_DEFAULT) -> Feed:
+        return _FEED[1](await self.encoded(principal, limit=limit))
+
+    async def encoded(self, principal: Principal, *, limit: int = LIMIT_DEFAULT) -> bytes:
+        """The feed as its JSON body (an encoded ``Feed``), rendered once and then cached."""
         check_limit(limit)
         user_id = principal.id
+        cache = self.deps.cache
+
+        async def render() -> bytes:
+            ranking = await self.ranking(user_id)
+            found = await _hydrate(self.deps.queries, ranking, limit, not_sold_by=user_id, in_stock=True)
+            items = [Recommendation(product=summary, score=r.score, reason=r.reason) for r, summary in found]
+            return _FEED[0](Feed(items=items))
+
+        # The body shows products as they are now: it lives under the version of the listings
+        # too, which every product write bumps (and the model's: a refresh re-ranks every feed).
+        key = f"body:{limit}:m{await cache.version(RECS_NAMESPACE)}:l{await cache.version(LISTINGS)}"
+        return await cached(cache, key, FEED_BODY_TTL, render, _same, _same, namespace=feed_namespace(user_id))
+
+    async def ranking(self, user_id: uuid.UUID) -> list[Ranked]:
+        """The user's cached ranking; else the stored one if still fresh; else computed now."""
 
         async def load() -> list[Ranked]:
             stored = await self.deps.rankings.fresh(user_id) if self.deps.rankings is not None else None
             return stored if stored is not None else await self.rank(user_id)
 
         key = await self._key()
-        ranking = await cached(self.deps.cache, key, FEED_TTL, load, *_RANKING, namespace=feed_namespace(user_id))
-        found = await _hydrate(self.deps.queries, ranking, limit, not_sold_by=user_id, in_stock=True)
-        return Feed(items=[Recommendation(product=summary, score=r.score, reason=r.reason) for r, summary in found])
+        return await cached(self.deps.cache, key, FEED_TTL, load, *_RANKING, namespace=feed_namespace(user_id))
 
     async def prime(self, user_id: uuid.UUID, *, save: bool = True) -> list[Ranked]:
         """Compute the user's ranking now, cache it where the next request looks and store it
