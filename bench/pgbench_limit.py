@@ -225,7 +225,7 @@ async def prepare(dsn: str, name: str, users: list[str], products: list[str]) ->
         await conn.close()
 
 
-def run(dsn: str, name: str, rows: int, *, connections: int, duration: float, threads: int = 2) -> dict[str, float]:
+def run(dsn: str, name: str, rows: int, *, connections: int, duration: float, threads: int = 2) -> dict[str, Any]:
     """One pgbench run of a script: transactions per second and latency percentiles (ms).
 
     ``checkout`` runs each prepared cart once (a cart is spent by its checkout); ``cart_add`` runs
@@ -256,10 +256,10 @@ def run(dsn: str, name: str, rows: int, *, connections: int, duration: float, th
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000 if latencies else 0.0
 
     return {
-        "requests": float(len(latencies)),
+        "requests": len(latencies),
         "rps": tps,
         "p50_ms": percentile(0.50),
         "p90_ms": percentile(0.90),
         "p99_ms": percentile(0.99),
-        "errors": float(failed),
+        "errors": failed,
     }

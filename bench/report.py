@@ -15,6 +15,9 @@ TWINS = {
     "list": ("raw", "list"),
     "list_deep": ("raw", "list_deep"),
     "search": ("raw", "search"),
+    # the database's limit: pgbench running the same statements (bench/pgbench_limit.py)
+    "cart_add": ("pgbench", "cart_add"),
+    "checkout": ("pgbench", "checkout"),
 }
 # project endpoint -> FastAPI + ORM endpoint doing the same job (it has no cache: detail for both)
 FASTAPI_TWINS = {
@@ -28,7 +31,18 @@ FASTAPI_TWINS = {
     "cart_add": "cart_add",
     "checkout": "checkout",
 }
-TWIN_TARGETS = {"detail": 0.8, "list": 0.8, "list_deep": 0.8, "detail_cached": 1.0}
+TWIN_TARGETS = {
+    "detail": 0.8,
+    "list": 0.8,
+    "list_deep": 0.8,
+    "detail_cached": 1.0,
+    "cart_add": 0.5,
+    "checkout": 0.5,
+}
+# project endpoint -> (another project endpoint of the same run, least ratio)
+SAME_RUN_TARGETS = {"feed": ("list", 0.5)}
+# project endpoint -> (least req/s, greatest p99 ms) where an issue sets its own bar
+ENDPOINT_TARGETS = {"feed": (2_000.0, 50.0)}
 FASTAPI_TARGET = 2.5
 P99_TARGET_MS = 100.0
 
@@ -78,6 +92,32 @@ def check_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                     "holds": None if ratio is None else ratio >= FASTAPI_TARGET,
                 }
             )
+    for endpoint, (other, floor) in SAME_RUN_TARGETS.items():
+        ratio = _ratio(results, project.get(endpoint, {}), f"project:{other}")
+        checks.append(
+            {
+                "target": f"{endpoint} ≥ {floor}× project:{other}",
+                "value": None if ratio is None else f"{ratio:.2f}×",
+                "holds": None if ratio is None else ratio >= floor,
+            }
+        )
+    for endpoint, (least_rps, most_p99) in ENDPOINT_TARGETS.items():
+        row = project.get(endpoint, {})
+        measured = row.get("status") == "ok"
+        checks.append(
+            {
+                "target": f"{endpoint} ≥ {least_rps:,.0f} req/s",
+                "value": f"{row['rps']:,.0f}" if measured else None,
+                "holds": row["rps"] >= least_rps if measured else None,
+            }
+        )
+        checks.append(
+            {
+                "target": f"{endpoint} p99 < {most_p99:.0f} ms",
+                "value": f"{row['p99_ms']:.1f} ms" if measured else None,
+                "holds": row["p99_ms"] < most_p99 if measured else None,
+            }
+        )
     for endpoint, row in project.items():
         if row.get("status") != "ok":
             continue

@@ -38,6 +38,7 @@ import click
 import fixtures
 import httpx
 import machine
+import pgbench_limit
 import redis
 import report
 from drive import Req, bearer, run_wrk, write_requests
@@ -48,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference"
 RESULTS = Path(__file__).resolve().parent / "results"
 JWT_SECRET = "bench-only-secret-loopback-" + "x" * 24  # the bench database only; never a real one
-SERVERS = ("project", "raw", "fastapi")
+SERVERS = ("project", "raw", "fastapi", "pgbench")
 ENDPOINTS = (
     "health",
     "detail",
@@ -536,7 +537,41 @@ def count_statements(ctx: Context, kind: str, chosen: list[Endpoint]) -> None:
             server.stop()
 
 
+def run_pgbench(ctx: Context) -> None:
+    """The database's own limit for the write endpoints: pgbench running the statements the service
+    sends (``pgbench_limit``), over the same users, products and carts, on as many connections."""
+    users = [u for u, _ in ctx.fx.users]
+    products = [p for p, _ in ctx.fx.cart_products]
+    chosen = [name for name in ("cart_add", "checkout") if selected(ctx, name) and users]
+    if not chosen:
+        return
+    print("\n== pgbench: the service's write statements, no HTTP and no Python")
+    for name in chosen:
+        key = result_key("pgbench", name)
+        ctx.carts(users if name == "checkout" else [], 2 if name == "checkout" else 0)
+        try:
+            rows = asyncio.run(pgbench_limit.prepare(ctx.dsn, name, users, products))
+            neighbours = ctx.neighbours or machine.Neighbours(ctx.dsn.rsplit("/", 1)[1])
+            if ctx.options["quiet_wait"] > 0:
+                neighbours.wait_quiet(ctx.options["quiet_wait"])
+            neighbours.start()
+            stats = pgbench_limit.run(
+                ctx.dsn, name, rows, connections=ctx.options["connections"], duration=ctx.options["duration"]
+            )
+            ctx.results[key] = {"server": "pgbench", "endpoint": name, **stats, **neighbours.stop(), "status": "ok"}
+            print(
+                f"  {key:28} {stats['rps']:9,.0f} tx/s   p50 {stats['p50_ms']:6.1f} ms  p99 {stats['p99_ms']:6.1f} ms  "
+                f"errors {stats['errors']}"
+            )
+        except Exception as error:  # one broken measurement must not cost the whole run
+            ctx.results[key] = {"server": "pgbench", "endpoint": name, "status": f"failed: {error}"[:300]}
+            print(f"  {key}: FAILED {error}")
+
+
 def run_server(ctx: Context, kind: str) -> None:
+    if kind == "pgbench":
+        run_pgbench(ctx)
+        return
     chosen = endpoints(ctx, kind)
     if not chosen:
         return
