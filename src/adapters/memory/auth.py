@@ -75,9 +75,6 @@ class MemoryRefreshTokenRepository:
             if token.user_id == user_id and token.revoked_at is None and token.family_id != keep_family:
                 token.revoked_at = now
 
-    async def is_family_revoked(self, family_id: uuid.UUID) -> bool:
-        return any(t.family_id == family_id and t.revoked_at is not None for t in self.rows.values())
-
 
 class MemoryEmailTokenRepository:
     def __init__(self, store: MemoryStore) -> None:

@@ -58,9 +58,6 @@ class SqlRefreshTokenRepository:
         else:
             await self.sql.run(sql.REVOKE_USER_BUT_FAMILY, owner=user_id, now=now, keep_family=keep_family)
 
-    async def is_family_revoked(self, family_id: uuid.UUID) -> bool:
-        return bool(await self.sql.value(sql.FAMILY_REVOKED, family_id=family_id))
-
 
 class SqlEmailTokenRepository:
     def __init__(self, executor: Executor) -> None:

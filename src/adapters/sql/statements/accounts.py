@@ -99,7 +99,6 @@ REVOKE_USER_BUT_FAMILY = (
     .where(*_LIVE_OF_USER, REFRESH_TOKENS.c.family_id != bindparam("keep_family"))
     .values(revoked_at=bindparam("now"), updated_at=bindparam("now"))
 )
-FAMILY_REVOKED = select(_FAMILY_REVOKED)
 
 EMAIL_TOKEN_COLUMNS = (
     EMAIL_TOKENS.c.id,
