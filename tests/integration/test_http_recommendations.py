@@ -137,6 +137,37 @@ async def test_refresh_then_feeds_of_a_shopper_a_seller_and_a_buyer(client: Any,
     assert names[ids["Rug"]] == "Rug"
 
 
+async def test_taking_back_a_favorite_or_a_review_takes_its_reasons_out_of_the_feed(
+    client: Any, container: Any
+) -> None:
+    await container.startup()  # the embedded default: the feed job runs in this process
+    s = await shop(client, container)
+    ids = s["ids"]
+    await container.use_cases.recommendations.refresh_recommendations.execute()
+    _, viewer = await user_headers(client)
+
+    async def reasons() -> set[str]:
+        return {reason for _, reason, _ in await feed(client, viewer, limit=50)}
+
+    async def eventually(check: Callable[[set[str]], bool]) -> set[str]:
+        started = time.monotonic()
+        while not check(shown := await reasons()):
+            assert time.monotonic() - started < 5, shown
+            await asyncio.sleep(0.05)
+        return shown
+
+    assert (await client.put(f"/api/favorites/{ids['Lamp']}", headers=viewer)).status_code == 201
+    await eventually(lambda shown: "because you favorited Lamp" in shown)
+    assert (await client.delete(f"/api/favorites/{ids['Lamp']}", headers=viewer)).status_code == 204
+    await eventually(lambda shown: "because you favorited Lamp" not in shown)
+
+    r = await client.post(f"/api/products/{ids['Lamp']}/reviews", json={"rating": 5}, headers=viewer)
+    assert r.status_code == 201, r.text
+    await eventually(lambda shown: "because you rated Lamp highly" in shown)
+    assert (await client.delete(f"/api/reviews/{r.json()['id']}", headers=viewer)).status_code == 204
+    await eventually(lambda shown: "because you rated Lamp highly" not in shown)
+
+
 def cold_score(items: list[tuple[str, str, float]], name: str) -> float:
     return next(score for n, _, score in items if n == name)
 

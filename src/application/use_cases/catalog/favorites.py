@@ -43,7 +43,8 @@ class AddFavorite:
 
 
 class RemoveFavorite:
-    """Idempotent: removing what is not a favorite is fine."""
+    """Idempotent: removing what is not a favorite is fine. The feed is recomputed (a job), so
+    "because you favorited …" goes with the favorite."""
 
     def __init__(self, deps: CatalogDeps) -> None:
         self.deps = deps
@@ -53,10 +54,12 @@ class RemoveFavorite:
             removed = await uow.favorites.remove(principal.id, product_id)
             if removed:
                 await uow.products.apply_favorite_change([product_id], -1)
+                jobs = await record(uow, self.deps.interaction(principal.id, product_id))
                 await uow.commit()
         if removed:
             await self.deps.products_changed(product_id)
             await self.deps.feed_changed(principal.id)
+            await self.deps.dispatch(jobs)
 
 
 class ListFavorites:

@@ -143,6 +143,9 @@ class DeleteReview:
             if rating is None:
                 raise NotFound("No such review.", field="review_id")
             await uow.products.apply_rating_change(review.product_id, -rating, -1)
+            # The author's feed no longer counts this review: recomputed by the feed job.
+            jobs = await record(uow, self.deps.interaction(review.author_id, review.product_id))
             await uow.commit()
         await self.deps.products_changed(review.product_id)
         await self.deps.feed_changed(review.author_id)
+        await self.deps.dispatch(jobs)
