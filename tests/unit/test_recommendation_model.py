@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +16,7 @@ from application.recommendations.model import (
     WEIGHT_FAVORITE,
     WEIGHT_PURCHASE,
     ModelConfig,
+    _top_n_sparse,
     affinity,
     fit,
     neighbour_lookup,
@@ -222,3 +225,40 @@ def test_score_feed_never_returns_excluded_or_interacted_items_nor_more_than_lim
     assert not set(items) & {interaction.item for interaction in interactions}
     assert [entry.score for entry in feed] == sorted((entry.score for entry in feed), reverse=True)
     assert all(entry.because_item in {i.item for i in interactions} for entry in feed)
+
+
+def _reference_top_n(rows: list[list[float]], codes: list[int], top_n: int) -> list[tuple[int, int, float]]:
+    """Per row: positive off-diagonal entries, best first, ties on the smaller column, cut at top_n."""
+    kept = []
+    for row, values in enumerate(rows):
+        ranked = sorted((-value, col) for col, value in enumerate(values) if value > 0 and col != codes[row])
+        kept += [(codes[row], col, -negative) for negative, col in ranked[:top_n]]
+    return sorted(kept)
+
+
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n_cols: st.tuples(
+            st.lists(
+                st.lists(st.sampled_from([-0.5, 0.0, 0.25, 0.5, 0.75, 1.0]), min_size=n_cols, max_size=n_cols),
+                min_size=1,
+                max_size=10,
+            ),
+            st.lists(st.integers(0, n_cols - 1), min_size=10, max_size=10),
+        )
+    ),
+    st.integers(1, 6),
+)
+@settings(max_examples=200, deadline=None)
+def test_sparse_top_n_keeps_the_best_positive_non_self_entries_with_ties_on_the_column(
+    case: tuple[list[list[float]], list[int]], top_n: int
+) -> None:
+    values, all_codes = case
+    codes = all_codes[: len(values)]
+    product = sp.csr_matrix(np.array(values, dtype=np.float32))
+
+    rows, cols, scores = _top_n_sparse(product, np.array(codes, dtype=np.int64), top_n)
+
+    assert sorted(zip(rows.tolist(), cols.tolist(), scores.tolist(), strict=True)) == _reference_top_n(
+        values, codes, top_n
+    )
