@@ -16,6 +16,7 @@ from application.recommendations.model import (
     WEIGHT_FAVORITE,
     WEIGHT_PURCHASE,
     ModelConfig,
+    _low_rank_target,
     _top_n_sparse,
     affinity,
     fit,
@@ -89,6 +90,53 @@ def test_hybrid_gives_head_items_ease_neighbours_and_the_tail_rp3beta_ones() -> 
     assert "b" in set(table.filter(pl.col("item") == "c").get_column("neighbour"))  # tail rows reach the head
     assert (table.get_column("score") > 0).all()
     assert config.resolved_method(10_000) == "hybrid" and ModelConfig().resolved_method(100) == "ease"
+
+
+interaction_sets = st.lists(
+    st.tuples(st.integers(0, 14), st.integers(0, 19), st.integers(0, 60), st.sampled_from([1.0, 2.0])),
+    min_size=1,
+    max_size=120,
+)
+
+
+@given(interaction_sets, st.sampled_from([0.0, 1.0]), st.integers(1, 6))
+@settings(max_examples=60, deadline=None)
+def test_ease_with_or_without_smoothing_is_deterministic_positive_and_bounded(
+    events: list[tuple[int, int, int, float]], smoothing: float, top_n: int
+) -> None:
+    data = frame([(f"u{u}", f"i{i}", NOW - days * DAY, weight) for u, i, days, weight in events])
+    config = ModelConfig(method="ease", top_n=top_n, ease_smoothing=smoothing, ease_smoothing_rank=4)
+
+    table = fit(data, config, now=NOW)
+
+    assert table.equals(fit(data.clone(), config, now=NOW))
+    assert table.filter(pl.col("item") == pl.col("neighbour")).is_empty()
+    assert (table.get_column("score") > 0).all()
+    assert table.is_empty() or table.group_by("item").len().get_column("len").max() <= top_n
+
+
+def test_smoothing_refits_the_ease_pattern_with_weights_that_follow_the_low_rank_taste() -> None:
+    # a~b~c and b~c~d: the rank-1 structure of that block says c is as much a's taste as b is.
+    rows = [(f"p{u}", item, NOW, 1.0) for u in range(8) for item in ("a", "b", "c")]
+    rows += [(f"q{u}", item, NOW, 1.0) for u in range(8) for item in ("b", "c", "d")]
+    rows += [(f"r{u}", item, NOW, 1.0) for u in range(4) for item in ("e", "f")]
+
+    def scores(smoothing: float) -> dict[tuple[str, str], float]:
+        config = ModelConfig(method="ease", half_life_days=None, ease_smoothing=smoothing, ease_smoothing_rank=2)
+        table = fit(frame(rows), config, now=NOW)
+        return {(item, neighbour): score for item, neighbour, score in table.iter_rows()}
+
+    plain, smoothed = scores(0.0), scores(1.0)
+    # The same pairs (EASE picks them), never a link between the {a..d} block and {e, f}.
+    assert plain.keys() == smoothed.keys()
+    assert not {pair for pair in smoothed if set(pair) & {"e", "f"} and set(pair) & set("abcd")}
+    assert smoothed != pytest.approx(plain)
+
+
+def test_low_rank_target_needs_at_least_two_items() -> None:
+    matrix = sp.csr_matrix(np.ones((3, 1)))
+
+    assert _low_rank_target(matrix, np.asarray((matrix.T @ matrix).toarray()), 8) is None
 
 
 def test_affinity_halves_after_one_half_life_and_sums_weights() -> None:
