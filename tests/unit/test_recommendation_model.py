@@ -17,6 +17,7 @@ from application.recommendations.model import (
     WEIGHT_PURCHASE,
     ModelConfig,
     _low_rank_target,
+    _prune_heavy_users,
     _top_n_sparse,
     affinity,
     fit,
@@ -137,6 +138,42 @@ def test_low_rank_target_needs_at_least_two_items() -> None:
     matrix = sp.csr_matrix(np.ones((3, 1)))
 
     assert _low_rank_target(matrix, np.asarray((matrix.T @ matrix).toarray()), 8) is None
+
+
+def test_rp3beta_walks_only_through_a_heavy_users_strongest_items() -> None:
+    # "big" bought a and b (twice: stronger) and favorited c, d; pairs of c, d exist only through big.
+    rows = [("big", "a", NOW, 2.0), ("big", "b", NOW, 2.0), ("big", "c", NOW, 1.0), ("big", "d", NOW, 1.0)]
+    rows += [(f"u{u}", item, NOW, 1.0) for u in range(3) for item in ("a", "b")]
+    rows += [("v", "c", NOW, 1.0), ("w", "d", NOW, 1.0)]
+
+    def pairs(cap: int | None) -> set[tuple[str, str]]:
+        config = ModelConfig(method="rp3beta", half_life_days=None, rp3_max_user_items=cap)
+        return set(fit(frame(rows), config, now=NOW).select("item", "neighbour").iter_rows())
+
+    assert ("c", "d") in pairs(None) and ("a", "c") in pairs(None)
+    assert pairs(2) == {("a", "b"), ("b", "a")}
+    assert pairs(4) == pairs(None)
+
+
+@given(
+    st.lists(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=6, max_size=6), min_size=1, max_size=8),
+    st.integers(1, 7),
+)
+@settings(max_examples=100, deadline=None)
+def test_pruning_keeps_each_users_strongest_items_up_to_the_cap(values: list[list[float]], cap: int) -> None:
+    dense = np.array(values, dtype=np.float32)
+    dense[:, ::2] *= np.arange(len(values))[:, None] % 2  # some zeros: users of different sizes
+    matrix = sp.csr_matrix(dense)
+
+    pruned = _prune_heavy_users(matrix, cap).toarray()
+
+    for user, row in enumerate(matrix.toarray()):
+        kept = pruned[user]
+        assert np.count_nonzero(kept) == min(np.count_nonzero(row), cap)
+        assert set(np.flatnonzero(kept)) <= set(np.flatnonzero(row))
+        assert np.all(kept[kept > 0] == row[kept > 0])
+        if np.count_nonzero(kept):  # nothing dropped beats what was kept
+            assert row[(kept == 0) & (row > 0)].max(initial=0.0) <= kept[kept > 0].min()
 
 
 def test_affinity_halves_after_one_half_life_and_sums_weights() -> None:
