@@ -77,6 +77,13 @@ def refresh_command() -> None:
 @click.option("--top-n", type=click.IntRange(min=1), default=DEFAULT_TOP_N, show_default=True)
 @click.option("--ease-lambda", type=float, default=ModelConfig().ease_lambda, show_default=True)
 @click.option(
+    "--ease-smoothing",
+    type=click.FloatRange(min=0),
+    default=ModelConfig().ease_smoothing,
+    show_default=True,
+    help="Weight of the low-rank term in the EASE refit's targets; 0 turns it off.",
+)
+@click.option(
     "--ease-head-items",
     type=click.IntRange(min=1),
     default=ModelConfig().ease_head_items,
@@ -99,6 +106,7 @@ def evaluate_command(
     half_life_days: float,
     top_n: int,
     ease_lambda: float,
+    ease_smoothing: float,
     ease_head_items: int,
     rp3_alpha: float,
     rp3_beta: float,
@@ -115,6 +123,7 @@ def evaluate_command(
         half_life_days=half_life,
         top_n=top_n,
         ease_lambda=ease_lambda,
+        ease_smoothing=ease_smoothing,
         ease_head_items=ease_head_items,
         rp3_alpha=rp3_alpha,
         rp3_beta=rp3_beta,

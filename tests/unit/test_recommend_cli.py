@@ -66,3 +66,13 @@ def test_a_malformed_csv_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "timestamp" in result.output
     assert "{" not in result.stdout
+
+
+def test_ease_smoothing_option_reaches_the_model(interactions_csv: Path) -> None:
+    base = ["evaluate", "--dataset", str(interactions_csv), "--method", "ease", "--protocol", "random", "--json"]
+    smoothed = CliRunner().invoke(recommend, base)
+    plain = CliRunner().invoke(recommend, [*base, "--ease-smoothing", "0"])
+
+    assert smoothed.exit_code == 0 and plain.exit_code == 0, smoothed.output + plain.output
+    assert all(json.loads(line)["method"] == "item-to-item (ease)" for line in smoothed.stdout.splitlines()[:1])
+    assert len(plain.stdout.splitlines()) == len(smoothed.stdout.splitlines()) == 2

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +16,9 @@ from application.recommendations.model import (
     WEIGHT_FAVORITE,
     WEIGHT_PURCHASE,
     ModelConfig,
+    _low_rank_target,
+    _prune_heavy_users,
+    _top_n_sparse,
     affinity,
     fit,
     neighbour_lookup,
@@ -86,6 +91,89 @@ def test_hybrid_gives_head_items_ease_neighbours_and_the_tail_rp3beta_ones() -> 
     assert "b" in set(table.filter(pl.col("item") == "c").get_column("neighbour"))  # tail rows reach the head
     assert (table.get_column("score") > 0).all()
     assert config.resolved_method(10_000) == "hybrid" and ModelConfig().resolved_method(100) == "ease"
+
+
+interaction_sets = st.lists(
+    st.tuples(st.integers(0, 14), st.integers(0, 19), st.integers(0, 60), st.sampled_from([1.0, 2.0])),
+    min_size=1,
+    max_size=120,
+)
+
+
+@given(interaction_sets, st.sampled_from([0.0, 1.0]), st.integers(1, 6))
+@settings(max_examples=60, deadline=None)
+def test_ease_with_or_without_smoothing_is_deterministic_positive_and_bounded(
+    events: list[tuple[int, int, int, float]], smoothing: float, top_n: int
+) -> None:
+    data = frame([(f"u{u}", f"i{i}", NOW - days * DAY, weight) for u, i, days, weight in events])
+    config = ModelConfig(method="ease", top_n=top_n, ease_smoothing=smoothing, ease_smoothing_rank=4)
+
+    table = fit(data, config, now=NOW)
+
+    assert table.equals(fit(data.clone(), config, now=NOW))
+    assert table.filter(pl.col("item") == pl.col("neighbour")).is_empty()
+    assert (table.get_column("score") > 0).all()
+    assert table.is_empty() or table.group_by("item").len().get_column("len").max() <= top_n
+
+
+def test_smoothing_refits_the_ease_pattern_with_weights_that_follow_the_low_rank_taste() -> None:
+    # a~b~c and b~c~d: the rank-1 structure of that block says c is as much a's taste as b is.
+    rows = [(f"p{u}", item, NOW, 1.0) for u in range(8) for item in ("a", "b", "c")]
+    rows += [(f"q{u}", item, NOW, 1.0) for u in range(8) for item in ("b", "c", "d")]
+    rows += [(f"r{u}", item, NOW, 1.0) for u in range(4) for item in ("e", "f")]
+
+    def scores(smoothing: float) -> dict[tuple[str, str], float]:
+        config = ModelConfig(method="ease", half_life_days=None, ease_smoothing=smoothing, ease_smoothing_rank=2)
+        table = fit(frame(rows), config, now=NOW)
+        return {(item, neighbour): score for item, neighbour, score in table.iter_rows()}
+
+    plain, smoothed = scores(0.0), scores(1.0)
+    # The same pairs (EASE picks them), never a link between the {a..d} block and {e, f}.
+    assert plain.keys() == smoothed.keys()
+    assert not {pair for pair in smoothed if set(pair) & {"e", "f"} and set(pair) & set("abcd")}
+    assert smoothed != pytest.approx(plain)
+
+
+def test_low_rank_target_needs_at_least_two_items() -> None:
+    matrix = sp.csr_matrix(np.ones((3, 1)))
+
+    assert _low_rank_target(matrix, np.asarray((matrix.T @ matrix).toarray()), 8) is None
+
+
+def test_rp3beta_walks_only_through_a_heavy_users_strongest_items() -> None:
+    # "big" bought a and b (twice: stronger) and favorited c, d; pairs of c, d exist only through big.
+    rows = [("big", "a", NOW, 2.0), ("big", "b", NOW, 2.0), ("big", "c", NOW, 1.0), ("big", "d", NOW, 1.0)]
+    rows += [(f"u{u}", item, NOW, 1.0) for u in range(3) for item in ("a", "b")]
+    rows += [("v", "c", NOW, 1.0), ("w", "d", NOW, 1.0)]
+
+    def pairs(cap: int | None) -> set[tuple[str, str]]:
+        config = ModelConfig(method="rp3beta", half_life_days=None, rp3_max_user_items=cap)
+        return set(fit(frame(rows), config, now=NOW).select("item", "neighbour").iter_rows())
+
+    assert ("c", "d") in pairs(None) and ("a", "c") in pairs(None)
+    assert pairs(2) == {("a", "b"), ("b", "a")}
+    assert pairs(4) == pairs(None)
+
+
+@given(
+    st.lists(st.lists(st.sampled_from([0.5, 1.0, 2.0]), min_size=6, max_size=6), min_size=1, max_size=8),
+    st.integers(1, 7),
+)
+@settings(max_examples=100, deadline=None)
+def test_pruning_keeps_each_users_strongest_items_up_to_the_cap(values: list[list[float]], cap: int) -> None:
+    dense = np.array(values, dtype=np.float32)
+    dense[:, ::2] *= np.arange(len(values))[:, None] % 2  # some zeros: users of different sizes
+    matrix = sp.csr_matrix(dense)
+
+    pruned = _prune_heavy_users(matrix, cap).toarray()
+
+    for user, row in enumerate(matrix.toarray()):
+        kept = pruned[user]
+        assert np.count_nonzero(kept) == min(np.count_nonzero(row), cap)
+        assert set(np.flatnonzero(kept)) <= set(np.flatnonzero(row))
+        assert np.all(kept[kept > 0] == row[kept > 0])
+        if np.count_nonzero(kept):  # nothing dropped beats what was kept
+            assert row[(kept == 0) & (row > 0)].max(initial=0.0) <= kept[kept > 0].min()
 
 
 def test_affinity_halves_after_one_half_life_and_sums_weights() -> None:
@@ -222,3 +310,40 @@ def test_score_feed_never_returns_excluded_or_interacted_items_nor_more_than_lim
     assert not set(items) & {interaction.item for interaction in interactions}
     assert [entry.score for entry in feed] == sorted((entry.score for entry in feed), reverse=True)
     assert all(entry.because_item in {i.item for i in interactions} for entry in feed)
+
+
+def _reference_top_n(rows: list[list[float]], codes: list[int], top_n: int) -> list[tuple[int, int, float]]:
+    """Per row: positive off-diagonal entries, best first, ties on the smaller column, cut at top_n."""
+    kept = []
+    for row, values in enumerate(rows):
+        ranked = sorted((-value, col) for col, value in enumerate(values) if value > 0 and col != codes[row])
+        kept += [(codes[row], col, -negative) for negative, col in ranked[:top_n]]
+    return sorted(kept)
+
+
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n_cols: st.tuples(
+            st.lists(
+                st.lists(st.sampled_from([-0.5, 0.0, 0.25, 0.5, 0.75, 1.0]), min_size=n_cols, max_size=n_cols),
+                min_size=1,
+                max_size=10,
+            ),
+            st.lists(st.integers(0, n_cols - 1), min_size=10, max_size=10),
+        )
+    ),
+    st.integers(1, 6),
+)
+@settings(max_examples=200, deadline=None)
+def test_sparse_top_n_keeps_the_best_positive_non_self_entries_with_ties_on_the_column(
+    case: tuple[list[list[float]], list[int]], top_n: int
+) -> None:
+    values, all_codes = case
+    codes = all_codes[: len(values)]
+    product = sp.csr_matrix(np.array(values, dtype=np.float32))
+
+    rows, cols, scores = _top_n_sparse(product, np.array(codes, dtype=np.int64), top_n)
+
+    assert sorted(zip(rows.tolist(), cols.tolist(), scores.tolist(), strict=True)) == _reference_top_n(
+        values, codes, top_n
+    )
