@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 import pytest
 
-from application.ports.recommendations import CoInteractions, PopularItem, PopularScore
+from application.ports.recommendations import CoInteractions, NeighbourTable, PopularItem, PopularScore
+from application.recommendations.model import NEIGHBOUR_SCHEMA, neighbour_table
 from application.views.recommendations import Ranked
 from domain.catalog import Category, Favorite, Product, Review
 from domain.ids import new_id
@@ -185,8 +187,11 @@ async def test_hidden_among_own_withdrawn_bought_favorited_and_reviewed(env: Env
     assert await env.source.hidden_among(other.id, []) == set()
 
 
-def _table(lists: list[tuple[Product, list[tuple[Product, float]]]]) -> dict[str, list[tuple[str, float]]]:
-    return {str(p.id): [(str(n.id), s) for n, s in ns] for p, ns in lists}
+def _table(lists: list[tuple[Product, list[tuple[Product, float]]]]) -> NeighbourTable:
+    """The store's input built as a refresh builds it: from a neighbour frame, best first."""
+    rows = [(str(p.id), str(n.id), score) for p, ns in lists for n, score in ns]
+    frame = pl.DataFrame(rows, schema=NEIGHBOUR_SCHEMA, orient="row")
+    return neighbour_table(frame)
 
 
 async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> None:
@@ -208,7 +213,7 @@ async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> Non
     await env.store.replace(first, popular, at(60))
     assert await env.store.built_at() == at(60)
     assert await env.store.neighbours([lamp.id, gone.id, rug.id]) == {
-        k: v for k, v in first.items() if k in {str(lamp.id), str(gone.id)}
+        k: v for k, v in first.rows() if k in {str(lamp.id), str(gone.id)}
     }
     assert (await env.store.neighbours([lamp.id]))[str(lamp.id)] == [
         (str(rug.id), 0.75),

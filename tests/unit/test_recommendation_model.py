@@ -22,6 +22,7 @@ from application.recommendations.model import (
     affinity,
     fit,
     neighbour_lookup,
+    neighbour_table,
     popularity,
 )
 
@@ -347,3 +348,19 @@ def test_sparse_top_n_keeps_the_best_positive_non_self_entries_with_ties_on_the_
     assert sorted(zip(rows.tolist(), cols.tolist(), scores.tolist(), strict=True)) == _reference_top_n(
         values, codes, top_n
     )
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcdef"), st.sampled_from("abcdefgh"), st.floats(0.001, 10.0)),
+        max_size=30,
+        unique_by=lambda row: (row[0], row[1]),
+    )
+)
+@settings(max_examples=100, deadline=None)
+def test_the_stores_compressed_rows_hold_every_list_in_order(rows: list[tuple[str, str, float]]) -> None:
+    table = pl.DataFrame(rows, schema={"item": pl.String, "neighbour": pl.String, "score": pl.Float64}, orient="row")
+    compressed = neighbour_table(table)
+    assert dict(compressed.rows()) == neighbour_lookup(table)
+    assert len(compressed.offsets) == len(compressed.items) + 1 and compressed.offsets[-1] == len(rows)
+    assert len(compressed.neighbours) == len(compressed.scores) == len(rows)

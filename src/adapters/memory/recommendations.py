@@ -9,7 +9,7 @@ lock, so no unit of work can roll the model back by restoring an older snapshot.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
     CoInteractions,
     Interaction,
+    NeighbourTable,
     PopularItem,
     PopularScore,
     RecentInteraction,
@@ -113,10 +114,8 @@ class MemoryNeighbourStore:
     def _model(self) -> dict[str, Any]:
         return self.store.table("item_neighbours")
 
-    async def replace(
-        self, neighbours: Mapping[str, Sequence[tuple[str, float]]], popular: Sequence[PopularScore], built_at: datetime
-    ) -> None:
-        lookup = {item: list(pairs) for item, pairs in neighbours.items()}
+    async def replace(self, neighbours: NeighbourTable, popular: Sequence[PopularScore], built_at: datetime) -> None:
+        lookup = dict(neighbours.rows())
         async with self.store.lock:
             model = self._model()
             model.clear()

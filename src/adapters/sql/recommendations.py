@@ -16,20 +16,26 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import anyio.to_thread
 import msgspec
 import numpy as np
-import polars as pl
 
 from adapters.sql.database import Database
 from adapters.sql.executor import Executor
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import recommendations as sql
-from application.ports.recommendations import CoInteractions, Interaction, PopularItem, PopularScore, RecentInteraction
+from application.ports.recommendations import (
+    CoInteractions,
+    Interaction,
+    NeighbourTable,
+    PopularItem,
+    PopularScore,
+    RecentInteraction,
+)
 from application.views.recommendations import Ranked
 from domain.ids import new_id
 
@@ -40,37 +46,23 @@ INSERT_BATCH = 1_000
 _FIRST_KEY = uuid.UUID(int=0)
 
 
-def pack_neighbours(neighbours: Mapping[str, Sequence[tuple[str, float]]]) -> list[tuple[uuid.UUID, bytes]]:
-    """``(product id, packed neighbour list)`` per product.
+def pack_neighbours(table: NeighbourTable) -> list[tuple[uuid.UUID, bytes]]:
+    """``(product id, packed neighbour list)`` per product with neighbours.
 
-    Vectorised per chunk of items (one hex decode for all of a chunk's ids): packing 5M pairs
-    takes a few seconds, not minutes; callers run it in a thread.
+    Vectorised: every id is parsed once and the neighbour ids are gathered in one array
+    operation, so packing 5M pairs takes seconds; callers run it in a thread.
     """
-    table = pl.DataFrame(
-        {
-            "item": [item for item, pairs in neighbours.items() for _ in pairs],
-            "neighbour": [neighbour for pairs in neighbours.values() for neighbour, _ in pairs],
-            "score": [score for pairs in neighbours.values() for _, score in pairs],
-        },
-        schema={"item": pl.String, "neighbour": pl.String, "score": pl.Float64},
-    )
-    if table.is_empty():
+    if not table.items:
         return []
-    table = table.sort("item", maintain_order=True)  # each item's rows together, in their order
-    counts = table.group_by("item", maintain_order=True).len()
-    items = counts.get_column("item").to_list()
-    starts = np.concatenate([[0], np.cumsum(counts.get_column("len").to_numpy())])
-    scores = table.get_column("score").cast(pl.Float64).to_numpy().astype("<f8")
+    ids = np.frombuffer(b"".join(uuid.UUID(item).bytes for item in table.items), dtype=np.uint8).reshape(-1, _ID_BYTES)
+    offsets = np.frombuffer(table.offsets, dtype=np.int64)
+    neighbour_ids = ids[np.frombuffer(table.neighbours, dtype=np.int64)].tobytes()
+    scores = np.frombuffer(table.scores, dtype=np.float64).astype("<f8")
     packed: list[tuple[uuid.UUID, bytes]] = []
-    for first in range(0, len(items), _PACK_CHUNK_ITEMS):
-        last = min(first + _PACK_CHUNK_ITEMS, len(items))
-        offset = int(starts[first])
-        hexes = table.get_column("neighbour").slice(offset, int(starts[last]) - offset)
-        ids = bytes.fromhex(hexes.str.replace_all("-", "", literal=True).str.join("").item())
-        for k in range(first, last):
-            start, stop = int(starts[k]), int(starts[k + 1])
-            blob = ids[(start - offset) * _ID_BYTES : (stop - offset) * _ID_BYTES] + scores[start:stop].tobytes()
-            packed.append((uuid.UUID(items[k]), blob))
+    for i in np.flatnonzero(offsets[1:] > offsets[:-1]):
+        start, stop = int(offsets[i]), int(offsets[i + 1])
+        blob = neighbour_ids[start * _ID_BYTES : stop * _ID_BYTES] + scores[start:stop].tobytes()
+        packed.append((uuid.UUID(bytes=ids[i].tobytes()), blob))
     return packed
 
 
@@ -151,9 +143,7 @@ class SqlNeighbourStore:
         if self.db.is_postgres:
             await executor.run(sql.LOCK_MODEL)
 
-    async def replace(
-        self, neighbours: Mapping[str, Sequence[tuple[str, float]]], popular: Sequence[PopularScore], built_at: datetime
-    ) -> None:
+    async def replace(self, neighbours: NeighbourTable, popular: Sequence[PopularScore], built_at: datetime) -> None:
         packed = await anyio.to_thread.run_sync(pack_neighbours, neighbours)
         async with self.db.write() as executor:
             await self._lock_model(executor)

@@ -9,11 +9,12 @@ request never sees half of one model and half of another.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from application.recommendations.feed import InteractionKind
+from application.recommendations.table import NeighbourTable as NeighbourTable  # re-exported: the port's own type
 from application.views.recommendations import Ranked
 
 # A review counts as a positive signal from this rating up (1–5 stars).
@@ -99,11 +100,8 @@ class InteractionSource(Protocol):
 
 
 class NeighbourStore(Protocol):
-    async def replace(
-        self, neighbours: Mapping[str, Sequence[tuple[str, float]]], popular: Sequence[PopularScore], built_at: datetime
-    ) -> None:
-        """Swap in a new model in one transaction: each product's neighbours, best first, keyed and
-        listed by the product id's canonical string (the form ``neighbours`` reads back), and the
+    async def replace(self, neighbours: NeighbourTable, popular: Sequence[PopularScore], built_at: datetime) -> None:
+        """Swap in a new model in one transaction: each product's neighbours, best first, and the
         popular items. Readers see the old model until it commits."""
         ...
 

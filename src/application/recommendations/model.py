@@ -26,10 +26,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from array import array
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,8 @@ import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 import scipy.sparse.linalg
+
+from application.recommendations.table import NeighbourTable
 
 WEIGHT_FAVORITE = 1.0
 WEIGHT_PURCHASE = 2.0
@@ -191,6 +194,37 @@ def popularity(
     if top_n is not None:
         ranked = ranked.group_by("category", maintain_order=True).head(top_n)
     return ranked.select("category", "item", "score")
+
+
+def neighbour_table(table: pl.DataFrame) -> NeighbourTable:
+    """The neighbour table (``item, neighbour, score``) as the store port takes it: compressed
+    rows over plain arrays, each product's neighbours in the table's order."""
+    ids = pl.concat([table.get_column("item"), table.get_column("neighbour")]).unique(maintain_order=True)
+    codes = pl.Enum(ids)
+    coded = (
+        table.select(
+            pl.col("item").cast(codes).to_physical().cast(pl.Int64),
+            pl.col("neighbour").cast(codes).to_physical().cast(pl.Int64),
+            pl.col("score").cast(pl.Float64),
+        )
+        .with_row_index("order")
+        .sort(["item", "order"])  # each product's rows together, in the table's order
+    )
+    counts = np.bincount(coded.get_column("item").to_numpy(), minlength=len(ids))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return NeighbourTable(
+        items=ids.to_list(),
+        offsets=_array("q", offsets.astype(np.int64)),
+        neighbours=_array("q", coded.get_column("neighbour").to_numpy().astype(np.int64)),
+        scores=_array("d", coded.get_column("score").to_numpy().astype(np.float64)),
+    )
+
+
+def _array(typecode: str, values: npt.NDArray[Any]) -> array[Any]:
+    """A stdlib array holding a NumPy array's values (one copy of the buffer)."""
+    out: array[Any] = array(typecode)
+    out.frombytes(np.ascontiguousarray(values).tobytes())
+    return out
 
 
 def neighbour_lookup(table: pl.DataFrame) -> dict[str, list[tuple[str, float]]]:

@@ -62,7 +62,7 @@ from application.ports.recommendations import (
     RecentInteraction,
 )
 from application.recommendations.feed import FeedItem, UserInteraction, score_feed
-from application.recommendations.model import KIND_WEIGHTS, ModelConfig, decay_rate, fit, neighbour_lookup, popularity
+from application.recommendations.model import KIND_WEIGHTS, ModelConfig, decay_rate, fit, neighbour_table, popularity
 from application.views.catalog import ProductSummary
 from application.views.recommendations import Feed, Ranked, Recommendation, SimilarProduct, SimilarProducts
 from domain.catalog import descendants
@@ -236,9 +236,9 @@ class RefreshRecommendations:
         neighbours, popular = await anyio.to_thread.run_sync(
             partial(_build, interactions, live, self.deps.config, built_at.timestamp())
         )
-        lists = await anyio.to_thread.run_sync(neighbour_lookup, neighbours)
+        table = await anyio.to_thread.run_sync(neighbour_table, neighbours)
         fitted = time.perf_counter()
-        await self.deps.store.replace(lists, popular, built_at)
+        await self.deps.store.replace(table, popular, built_at)
         await self.deps.cache.bump(POPULAR_NAMESPACE)
         await self.deps.cache.bump(RECS_NAMESPACE)
         stored = time.perf_counter()
