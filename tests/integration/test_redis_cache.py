@@ -132,6 +132,7 @@ async def test_outage_misses_fast_logs_once_and_recovers(proxy: Proxy, caplog: p
         await cache.set("kept", b"value", 60)
         assert await cache.get("kept") == b"value"
         before = await cache.version("products")
+        feed_before = await cache.version("feed:u")
         cache.timeout = 0.05
 
         await proxy.stop()  # Redis is gone: refused connections
@@ -142,6 +143,7 @@ async def test_outage_misses_fast_logs_once_and_recovers(proxy: Proxy, caplog: p
             await cache.set(f"k{i}", b"x", 60)  # dropped, never raises
             timings.append(took)
         await cache.bump("products")  # lost for now, replayed on recovery
+        await cache.invalidate(keys=["kept-too"], namespaces=["feed:u"])  # likewise
         assert max(timings) < 0.1, max(timings)  # the 50 ms deadline (plus scheduling), even the first call
         assert sorted(timings)[len(timings) // 2] < 0.001  # while marked down: no Redis call at all
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -156,6 +158,7 @@ async def test_outage_misses_fast_logs_once_and_recovers(proxy: Proxy, caplog: p
             await asyncio.sleep(0.05)
         assert not cache.down
         assert await cache.version("products") != before  # the bump made during the outage was replayed
+        assert await cache.version("feed:u") != feed_before
         assert any("available again" in r.getMessage() for r in caplog.records)
         assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
     finally:

@@ -64,6 +64,20 @@ async def test_a_bump_reaches_the_other_process(pair: tuple[TieredCache, TieredC
     assert await b.version("listings") != before
 
 
+async def test_one_invalidate_reaches_every_tier_of_the_other_process(pair: tuple[TieredCache, TieredCache]) -> None:
+    """What a checkout tells the cache: two products, the listings and the buyer's feed, at once."""
+    a, b = pair
+    for key in ("product:3", "product:4", "product:5"):
+        await b.set(key, b"old", 60)
+    listings, feed = await b.version("listings"), await b.version("feed:u")
+    await a.invalidate(keys=["product:3", "product:4"], namespaces=["listings", "feed:u"])
+    await eventually(lambda: "listings" not in b._versions and "feed:u" not in b._versions)
+    assert await b.get("product:3") is None and await b.get("product:4") is None
+    assert await b.get("product:5") == b"old"  # not named: kept
+    assert await b.version("listings") != listings and await b.version("feed:u") != feed
+    assert await a.get("product:3") is None  # and gone from Redis
+
+
 async def test_a_load_that_raced_a_write_is_not_kept_locally(pair: tuple[TieredCache, TieredCache]) -> None:
     a, b = pair
     assert await b.get("product:2") is None  # b starts loading the old row ...

@@ -20,7 +20,7 @@ from adapters.memory.outbox import MemoryOutboxJobStore
 from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore, MemoryRankingStore
 from adapters.memory.store import MemoryStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
-from application.cached_catalog import CacheInvalidation
+from application.cached_catalog import CacheInvalidation, feed_namespace
 from application.identity import Principal
 from application.jobs import UPDATE_FEED, JobDispatcher
 from application.ports.recommendations import RecentInteraction
@@ -37,7 +37,6 @@ from application.use_cases.recommendations import (
     RefreshPopularItems,
     RefreshRecommendations,
     UpdateFeed,
-    feed_namespace,
 )
 from application.views.catalog import ProductSummary
 from application.views.recommendations import Feed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 
 class MemoryCache:
@@ -75,6 +75,12 @@ class MemoryCache:
 
     async def bump(self, namespace: str) -> None:
         self._versions[namespace] = self._versions.get(namespace, 0) + 1
+
+    async def invalidate(self, *, keys: Collection[str] = (), namespaces: Collection[str] = ()) -> None:
+        for key in keys:
+            self.discard(key)
+        for namespace in namespaces:
+            await self.bump(namespace)
 
     def _drop(self, key: str) -> None:
         value, _ = self._data.pop(key)

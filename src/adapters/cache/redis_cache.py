@@ -16,7 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -95,6 +95,31 @@ class RedisCache:
         new = secrets.randbits(62)
         if await self._call(lambda: self.client.set(self._ns(namespace), new), _FAILED) is _FAILED:
             self._lost_bumps.add(namespace)
+
+    async def invalidate(
+        self,
+        *,
+        keys: Collection[str] = (),
+        namespaces: Collection[str] = (),
+        announce: tuple[str, str] | None = None,
+    ) -> None:
+        """Delete the keys and bump the namespaces in one pipeline (one round trip); ``announce``
+        (channel, message) is published in the same round trip (the tiered cache's pub/sub)."""
+        if not keys and not namespaces:
+            return
+
+        async def run() -> Any:
+            pipe = self.client.pipeline(transaction=False)
+            if keys:
+                pipe.delete(*(self.prefix + key for key in keys))
+            for namespace in namespaces:
+                pipe.set(self._ns(namespace), secrets.randbits(62))
+            if announce is not None:
+                pipe.publish(*announce)
+            return await pipe.execute()
+
+        if await self._call(run, _FAILED) is _FAILED:
+            self._lost_bumps.update(namespaces)
 
     def _ns(self, namespace: str) -> str:
         return f"{self.prefix}ns:{namespace}"

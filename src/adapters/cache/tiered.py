@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from adapters.cache.memory_cache import MemoryCache
@@ -28,6 +29,7 @@ from adapters.cache.redis_cache import RedisCache
 
 log = logging.getLogger(__name__)
 _KEY, _NAMESPACE = "k:", "n:"
+_SEPARATOR = "\n"  # never in a key: keys are ids and names the code builds
 _MAX_PENDING = 10_000
 # Namespace versions kept in memory: a few global ones and one per user with a feed, so bounded.
 MAX_VERSIONS = 100_000
@@ -112,6 +114,15 @@ class TieredCache:
         await self.shared.bump(namespace)
         await self._publish(_NAMESPACE + namespace)
 
+    async def invalidate(self, *, keys: Collection[str] = (), namespaces: Collection[str] = ()) -> None:
+        """Both tiers, and every other process through one published message: one round trip."""
+        for key in keys:
+            self.local.discard(key)
+        for namespace in namespaces:
+            self._versions.pop(namespace, None)
+        message = _SEPARATOR.join([*(_KEY + key for key in keys), *(_NAMESPACE + ns for ns in namespaces)])
+        await self.shared.invalidate(keys=keys, namespaces=namespaces, announce=(self.channel, message))
+
     def process_local(self) -> ProcessLocalCache:
         """A view that caches in this process only, under the same invalidations (see below)."""
         return ProcessLocalCache(self)
@@ -131,10 +142,11 @@ class TieredCache:
 
     def _invalidated(self, message: str) -> None:
         self._generation += 1
-        if message.startswith(_KEY):
-            self.local.discard(message[len(_KEY) :])
-        elif message.startswith(_NAMESPACE):
-            self._versions.pop(message[len(_NAMESPACE) :], None)
+        for item in message.split(_SEPARATOR):  # one entry, or all of an ``invalidate``
+            if item.startswith(_KEY):
+                self.local.discard(item[len(_KEY) :])
+            elif item.startswith(_NAMESPACE):
+                self._versions.pop(item[len(_NAMESPACE) :], None)
 
     def _forget_everything(self) -> None:
         self._generation += 1
@@ -224,3 +236,6 @@ class ProcessLocalCache:
 
     async def bump(self, namespace: str) -> None:
         await self.tiered.bump(namespace)
+
+    async def invalidate(self, *, keys: Collection[str] = (), namespaces: Collection[str] = ()) -> None:
+        await self.tiered.invalidate(keys=keys, namespaces=namespaces)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Protocol
 
 
@@ -23,4 +24,9 @@ class Cache(Protocol):
 
     async def bump(self, namespace: str) -> None:
         """Invalidate everything cached under ``namespace`` by moving to a new version."""
+        ...
+
+    async def invalidate(self, *, keys: Collection[str] = (), namespaces: Collection[str] = ()) -> None:
+        """``delete`` every key and ``bump`` every namespace at once: one round trip where the
+        backend allows (a write tells the cache everything it changed in one call)."""
         ...

@@ -141,8 +141,9 @@ class Checkout:
         # After the commit, concurrently (none of these raises): jobs onto the queue, caches told.
         after_commit: list[Coroutine[Any, Any, object]] = [self.deps.jobs.dispatch(jobs)]
         if self.deps.invalidation is not None:
-            after_commit.append(self.deps.invalidation.products_changed(line.product_id for line in lines))
-            after_commit.append(self.deps.invalidation.feed_changed(principal.id))
+            after_commit.append(
+                self.deps.invalidation.products_changed((line.product_id for line in lines), feed_of=principal.id)
+            )
         await asyncio.gather(*after_commit)
         return order_view(order)
 
@@ -217,8 +218,7 @@ class CancelOrder:
         if jobs and self.jobs is not None:
             await self.jobs.dispatch(jobs)
         if self.invalidation is not None:
-            await self.invalidation.products_changed(line.product_id for line in order.lines)
-            await self.invalidation.feed_changed(principal.id)
+            await self.invalidation.products_changed((line.product_id for line in order.lines), feed_of=principal.id)
         return order_view(order)
 
 

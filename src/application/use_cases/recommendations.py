@@ -46,7 +46,7 @@ import msgspec
 import polars as pl
 
 from application import pagination
-from application.cached_catalog import LISTINGS
+from application.cached_catalog import LISTINGS, feed_namespace
 from application.caching import cached, struct_codec, versioned_key
 from application.identity import Principal
 from application.ports.cache import Cache
@@ -131,11 +131,6 @@ class ModelState(msgspec.Struct, frozen=True):
     built_at: float | None
     # No model yet although there is something to fit: a refresh should run now, not on schedule.
     refresh_due: bool
-
-
-def feed_namespace(user_id: uuid.UUID) -> str:
-    """The cache namespace of a user's feed; writes that change it bump it."""
-    return f"feed:{user_id}"
 
 
 def _same(body: bytes) -> bytes:

@@ -32,14 +32,10 @@ class CatalogDeps:
         if jobs and self.jobs is not None:
             await self.jobs.dispatch(jobs)
 
-    async def products_changed(self, *product_ids: uuid.UUID) -> None:
+    async def products_changed(self, *product_ids: uuid.UUID, feed_of: uuid.UUID | None = None) -> None:
         if self.invalidation is not None:
-            await self.invalidation.products_changed(product_ids)
+            await self.invalidation.products_changed(product_ids, feed_of=feed_of)
 
     async def listings_changed(self) -> None:
         if self.invalidation is not None:
             await self.invalidation.listings_changed()
-
-    async def feed_changed(self, user_id: uuid.UUID) -> None:
-        if self.invalidation is not None:
-            await self.invalidation.feed_changed(user_id)

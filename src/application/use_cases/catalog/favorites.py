@@ -33,8 +33,7 @@ class AddFavorite:
                 jobs = await record(uow, self.deps.interaction(principal.id, product_id))
                 await uow.commit()
         if created:
-            await self.deps.products_changed(product_id)
-            await self.deps.feed_changed(principal.id)
+            await self.deps.products_changed(product_id, feed_of=principal.id)
             await self.deps.dispatch(jobs)
         view = await self.deps.queries.favorite(principal.id, product_id)
         if view is None:  # withdrawn or removed right after
@@ -57,8 +56,7 @@ class RemoveFavorite:
                 jobs = await record(uow, self.deps.interaction(principal.id, product_id))
                 await uow.commit()
         if removed:
-            await self.deps.products_changed(product_id)
-            await self.deps.feed_changed(principal.id)
+            await self.deps.products_changed(product_id, feed_of=principal.id)
             await self.deps.dispatch(jobs)
 
 

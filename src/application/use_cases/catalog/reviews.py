@@ -72,8 +72,7 @@ class CreateReview:
                 ],
             )
             await uow.commit()
-        await self.deps.products_changed(product_id)
-        await self.deps.feed_changed(principal.id)
+        await self.deps.products_changed(product_id, feed_of=principal.id)
         await self.deps.dispatch(jobs)
         return await _review_view(self.deps, review.id)
 
@@ -121,8 +120,7 @@ class UpdateReview:
                 if new_rating != review.rating:
                     await uow.products.apply_rating_change(review.product_id, new_rating - review.rating, 0)
                 await uow.commit()
-                await self.deps.products_changed(review.product_id)
-                await self.deps.feed_changed(principal.id)
+                await self.deps.products_changed(review.product_id, feed_of=principal.id)
         return await _review_view(self.deps, review_id)
 
 
@@ -146,6 +144,5 @@ class DeleteReview:
             # The author's feed no longer counts this review: recomputed by the feed job.
             jobs = await record(uow, self.deps.interaction(review.author_id, review.product_id))
             await uow.commit()
-        await self.deps.products_changed(review.product_id)
-        await self.deps.feed_changed(review.author_id)
+        await self.deps.products_changed(review.product_id, feed_of=review.author_id)
         await self.deps.dispatch(jobs)
