@@ -1,8 +1,8 @@
 """Each feature's use cases as one typed bundle: what HTTP handlers, jobs and schedules are given.
 
 ``entrypoints.wiring`` builds them (and nothing else does); a handler declares the bundle it needs
-(``cart: NamedDependency[CartUseCases]``), a job or schedule takes it as an argument. Each
-attribute is named as its use case's class, in snake case.
+(``cart: Cart``, that is ``NamedDependency[CartUseCases]``: ``http.dependencies``), a job or schedule
+takes it as an argument. Each attribute is named as its use case's class, in snake case.
 """
 
 from __future__ import annotations
