@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sql.executor import Executor, Row
+from adapters.sql.executor import Executor, Row, page_rows
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import carts as cart_sql
 from adapters.sql.statements import orders as order_sql
@@ -223,12 +223,9 @@ class SqlOrderRepository:
         return orders[0] if orders else None
 
     async def list_for_buyer(self, buyer_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Order]:
-        if after is None:
-            rows = await self.sql.rows(order_sql.ORDERS_OF_BUYER, buyer_id=buyer_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                order_sql.ORDERS_OF_BUYER_AFTER, buyer_id=buyer_id, after_key=after[0], after_id=after[1], limit=limit
-            )
+        rows = await page_rows(
+            self.sql, order_sql.ORDERS_OF_BUYER, order_sql.ORDERS_OF_BUYER_AFTER, after, buyer_id=buyer_id, limit=limit
+        )
         return await self._with_lines(rows)
 
     async def change_status(
@@ -240,10 +237,7 @@ class SqlOrderRepository:
         return changed == 1
 
     async def sales(self, seller_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[SaleEntry]:
-        if after is None:
-            rows = await self.sql.rows(order_sql.SALES, seller_id=seller_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                order_sql.SALES_AFTER, seller_id=seller_id, after_key=after[0], after_id=after[1], limit=limit
-            )
+        rows = await page_rows(
+            self.sql, order_sql.SALES, order_sql.SALES_AFTER, after, seller_id=seller_id, limit=limit
+        )
         return [_sale(row) for row in rows]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import Executor, page_rows
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import webhooks as sql
 from application.ports.webhooks import AttemptResult, DeliveryTarget, DeliveryView, NewDelivery, SoldOut
@@ -45,12 +45,9 @@ class SqlWebhookRepository:
     async def list_for_user(
         self, user_id: uuid.UUID, *, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> list[Webhook]:
-        if after is None:
-            rows = await self.sql.rows(sql.WEBHOOKS_OF_USER, user_id=user_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                sql.WEBHOOKS_OF_USER_AFTER, user_id=user_id, after_key=after[0], after_id=after[1], limit=limit
-            )
+        rows = await page_rows(
+            self.sql, sql.WEBHOOKS_OF_USER, sql.WEBHOOKS_OF_USER_AFTER, after, user_id=user_id, limit=limit
+        )
         return [_webhook(row) for row in rows]
 
     async def delete(self, webhook_id: uuid.UUID, user_id: uuid.UUID) -> bool:

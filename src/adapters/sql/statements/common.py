@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, Numeric, bindparam, case, cast, func, tuple_
+from sqlalchemy import BindParameter, ColumnElement, Integer, Numeric, Select, bindparam, case, cast, func, tuple_
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -108,3 +108,14 @@ def before(key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: b
     comparison, which the ``(…, key, id)`` indexes range-scan."""
     bound = tuple_(typed("after_key", key), typed("after_id", row_id))
     return tuple_(key, row_id) < bound if descending else tuple_(key, row_id) > bound
+
+
+def keyset_pages(
+    query: Select[Any], key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True
+) -> tuple[Select[Any], Select[Any]]:
+    """A list read a page at a time, ordered by ``(key, id)``: the statement of its first page and
+    the one resuming after ``(:after_key, :after_id)``, both ``LIMIT :limit``
+    (``executor.page_rows`` picks one)."""
+    order = (key.desc(), row_id.desc()) if descending else (key, row_id)
+    first = query.order_by(*order).limit(bindparam("limit"))
+    return first, first.where(before(key, row_id, descending=descending))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from adapters.sql.statements.common import any_of, before, upsert
+from adapters.sql.statements.common import any_of, keyset_pages, upsert
 from adapters.sql.tables import PRODUCTS, USERS, WEBHOOK_DELIVERIES, WEBHOOKS
 from domain.webhooks import DeliveryStatus
 
@@ -25,18 +25,8 @@ INSERT_WEBHOOK = insert(WEBHOOKS)
 WEBHOOK_OF_USER = select(*WEBHOOK_COLUMNS).where(
     WEBHOOKS.c.id == bindparam("webhook_id"), WEBHOOKS.c.user_id == bindparam("user_id")
 )
-_NEWEST = (WEBHOOKS.c.created_at.desc(), WEBHOOKS.c.id.desc())
-WEBHOOKS_OF_USER = (
-    select(*WEBHOOK_COLUMNS)
-    .where(WEBHOOKS.c.user_id == bindparam("user_id"))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
-)
-WEBHOOKS_OF_USER_AFTER = (
-    select(*WEBHOOK_COLUMNS)
-    .where(WEBHOOKS.c.user_id == bindparam("user_id"), before(WEBHOOKS.c.created_at, WEBHOOKS.c.id))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
+WEBHOOKS_OF_USER, WEBHOOKS_OF_USER_AFTER = keyset_pages(
+    select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")), WEBHOOKS.c.created_at, WEBHOOKS.c.id
 )
 SUBSCRIBED = select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")).order_by(WEBHOOKS.c.id)
 SUBSCRIPTIONS = select(WEBHOOKS.c.user_id, WEBHOOKS.c.events).where(any_of(WEBHOOKS.c.user_id, "user_ids"))
