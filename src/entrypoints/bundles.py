@@ -32,6 +32,7 @@ class UserUseCases:
     update_me: users.UpdateMe
     delete_me: users.DeleteMe
     get_public_profile: users.GetPublicProfile
+    grant_admin: users.GrantAdmin
 
 
 @dataclass(frozen=True, slots=True)

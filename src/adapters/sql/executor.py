@@ -55,6 +55,14 @@ class Executor(Protocol):
         ...
 
 
+class SqlAdapter:
+    """A repository or query adapter: it runs its statements on ``self.sql`` (a unit of work's
+    executor, or ``Database.reads`` outside one)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.sql = executor
+
+
 async def page_rows(
     sql: Executor, first: Executable, resumed: Executable, after: tuple[Any, Any] | None, /, **params: Any
 ) -> Sequence[Row]:

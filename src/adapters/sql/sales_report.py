@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from adapters.sql.executor import Executor, page_rows
+from adapters.sql.executor import SqlAdapter, page_rows
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import orders as order_sql
 from application.ports.reports import SalesLine
@@ -14,10 +14,7 @@ from application.ports.reports import SalesLine
 _sales_line = row_mapper(SalesLine)
 
 
-class SqlSalesLineSource:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlSalesLineSource(SqlAdapter):
     async def sales_lines(
         self, seller_id: uuid.UUID, start: datetime, end: datetime, *, batch_size: int = 5000
     ) -> AsyncIterator[list[SalesLine]]:

@@ -16,7 +16,7 @@ from application.views.catalog import PublicProfile
 from domain.errors import AuthenticationFailed, NotFound
 from domain.orders import CartOwner
 from domain.sessions import EmailTokenPurpose
-from domain.users import User, normalize_email, validate_password, validate_username
+from domain.users import Role, User, normalize_email, validate_password, validate_username
 
 
 class GetMe(UnitOfWorkUseCase):
@@ -26,6 +26,19 @@ class GetMe(UnitOfWorkUseCase):
         if user is None:
             raise NotFound("No such user.")
         return user
+
+
+class GrantAdmin(UnitOfWorkUseCase):
+    """Make an account an admin (the operator's ``create-admin`` command, the demo accounts)."""
+
+    async def execute(self, user_id: uuid.UUID) -> None:
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            user.role = Role.ADMIN
+            await uow.users.update(user)
+            await uow.commit()
 
 
 class UpdateMe(UseCase[AuthDeps]):
