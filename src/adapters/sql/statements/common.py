@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, Numeric, Select, bindparam, case, cast, func, tuple_
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Integer,
+    Numeric,
+    Select,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -95,6 +108,16 @@ def _advisory_lock_postgres(element: AdvisoryXactLock, compiler: SQLCompiler, **
 @compiles(AdvisoryXactLock)
 def _advisory_lock_default(element: AdvisoryXactLock, compiler: SQLCompiler, **kw: Any) -> str:
     return "0"
+
+
+def columns(table: Table, *names: str) -> tuple[Column[Any], ...]:
+    """``table``'s columns by name, in this order: what an entity or view is read from."""
+    return tuple(table.c[name] for name in names)
+
+
+def bound(*names: str) -> dict[str, BindParameter[Any]]:
+    """An UPDATE's SET values: each column from the parameter of its own name."""
+    return {name: bindparam(name) for name in names}
 
 
 def typed(name: str, like: ColumnElement[Any] | ColumnClause[Any] | TypeEngine[Any]) -> BindParameter[Any]:

@@ -12,18 +12,10 @@ from typing import Any
 from sqlalchemy import Integer, Select, and_, bindparam, column, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
-from adapters.sql.statements.common import any_of, keyset_pages, upsert
+from adapters.sql.statements.common import any_of, columns, keyset_pages, upsert
 from adapters.sql.tables import ORDER_LINES, ORDERS, PRODUCTS, USERS
 
-ORDER_COLUMNS = (
-    ORDERS.c.id,
-    ORDERS.c.buyer_id,
-    ORDERS.c.status,
-    ORDERS.c.total,
-    ORDERS.c.idempotency_key,
-    ORDERS.c.created_at,
-    ORDERS.c.updated_at,
-)
+ORDER_COLUMNS = columns(ORDERS, "id", "buyer_id", "status", "total", "idempotency_key", "created_at", "updated_at")
 INSERT_ORDER = (
     upsert(ORDERS)
     .on_conflict_do_nothing(index_elements=[ORDERS.c.buyer_id, ORDERS.c.idempotency_key])

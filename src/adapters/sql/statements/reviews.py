@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from adapters.sql.statements.common import keyset_pages
+from adapters.sql.statements.common import columns, keyset_pages
 from adapters.sql.tables import ORDER_LINES, REVIEWS, USERS
 
-REVIEW_COLUMNS = (
-    REVIEWS.c.id,
-    REVIEWS.c.product_id,
-    REVIEWS.c.author_id,
-    REVIEWS.c.rating,
-    REVIEWS.c.comment,
-    REVIEWS.c.verified_purchase,
-    REVIEWS.c.created_at,
-    REVIEWS.c.updated_at,
+REVIEW_COLUMNS = columns(
+    REVIEWS, "id", "product_id", "author_id", "rating", "comment", "verified_purchase", "created_at", "updated_at"
 )
 INSERT_REVIEW = insert(REVIEWS)
 REVIEW_BY_ID = select(*REVIEW_COLUMNS).where(REVIEWS.c.id == bindparam("review_id"))
