@@ -54,9 +54,7 @@ def _lines(owner: str, *, one: bool = False, for_checkout: bool = False) -> Any:
     """The owner's lines with their live products and sellers, oldest first."""
     stmt = (
         select(
-            CART_ITEMS.c.id,
-            CART_ITEMS.c.quantity,
-            CART_ITEMS.c.price_at_add,
+            *columns(CART_ITEMS, "id", "quantity", "price_at_add"),
             PRODUCTS.c.id.label("product_id"),
             PRODUCTS.c.name.label("product_name"),
             PRODUCTS.c.price.label("product_price"),
