@@ -11,36 +11,38 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 
+@dataclass(kw_only=True, eq=False)
 class CircuitBreaker:
-    def __init__(
-        self, *, min_backoff: float = 1.0, max_backoff: float = 5.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.min_backoff = min_backoff
-        self.max_backoff = max_backoff
-        self._clock = clock
-        self.open = False
-        self.backoff = min_backoff
-        self._until = 0.0
+    min_backoff: float = 1.0
+    max_backoff: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    open: bool = field(default=False, init=False)
+    backoff: float = field(init=False)
+    _until: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.backoff = self.min_backoff
 
     @property
     def state(self) -> Literal["closed", "open", "half-open"]:
         if not self.open:
             return "closed"
-        return "open" if self._clock() < self._until else "half-open"
+        return "open" if self.clock() < self._until else "half-open"
 
     def allows_call(self) -> bool:
         """True when closed or half-open: the caller may try the real service."""
-        return not self.open or self._clock() >= self._until
+        return not self.open or self.clock() >= self._until
 
     def failed(self) -> bool:
         """Record a failure; True when it opened a closed circuit (the caller warns once)."""
         opened = not self.open
         self.backoff = self.min_backoff if opened else min(self.backoff * 2, self.max_backoff)
         self.open = True
-        self._until = self._clock() + self.backoff
+        self._until = self.clock() + self.backoff
         return opened
 
     def succeeded(self) -> bool:

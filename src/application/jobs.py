@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from application.ports.jobs import JobQueue
 from application.ports.outbox import OutboxJobStore
+from application.ports.persistence import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,20 @@ DELIVER_WEBHOOK = "deliver_webhook"
 UPDATE_FEED = "update_feed"
 
 
-def feed_update(user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> tuple[str, dict[str, Any]]:
+# A job as a use case records it (kind, payload), and once written, with its outbox id.
+Job = tuple[str, dict[str, Any]]
+OutboxJob = tuple[uuid.UUID, str, dict[str, Any]]
+
+
+async def record(uow: UnitOfWork, jobs: Sequence[Job]) -> list[OutboxJob]:
+    """Write the jobs to the outbox (one statement); what the dispatcher needs after the commit."""
+    if not jobs:
+        return []
+    ids = await uow.outbox.add_many(jobs)
+    return [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(ids, jobs, strict=True)]
+
+
+def feed_update(user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> Job:
     """The outbox job (kind, payload) a user's interaction with these products records."""
     return UPDATE_FEED, {"user_id": str(user_id), "product_ids": sorted({str(p) for p in product_ids})}
 

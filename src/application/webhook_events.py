@@ -14,15 +14,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from application.jobs import WEBHOOK_EVENT
+from application.jobs import WEBHOOK_EVENT, Job
 from application.ports.persistence import UnitOfWork
 from domain.catalog import Review
 from domain.ids import new_id
 from domain.orders import Order, OrderLine
 from domain.webhooks import ORDER_PLACED, PRODUCT_OUT_OF_STOCK, REVIEW_CREATED
-
-Job = tuple[str, dict[str, Any]]
-OutboxJob = tuple[uuid.UUID, str, dict[str, Any]]
 
 
 def _money(value: Decimal) -> str:
@@ -125,11 +122,3 @@ async def review_events(uow: UnitOfWork, review: Review, seller_id: uuid.UUID) -
         "created_at": timestamp(review.created_at),
     }
     return [event_job(REVIEW_CREATED, seller_id, data, review.created_at)]
-
-
-async def record(uow: UnitOfWork, jobs: Sequence[Job]) -> list[OutboxJob]:
-    """Write the jobs to the outbox (one statement); what the dispatcher needs after the commit."""
-    if not jobs:
-        return []
-    ids = await uow.outbox.add_many(jobs)
-    return [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(ids, jobs, strict=True)]

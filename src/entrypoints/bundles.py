@@ -1,8 +1,8 @@
 """Each feature's use cases as one typed bundle: what HTTP handlers, jobs and schedules are given.
 
 ``entrypoints.wiring`` builds them (and nothing else does); a handler declares the bundle it needs
-(``cart: NamedDependency[CartUseCases]``), a job or schedule takes it as an argument. Each
-attribute is named as its use case's class, in snake case.
+(``cart: Cart``, that is ``NamedDependency[CartUseCases]``: ``http.dependencies``), a job or schedule
+takes it as an argument. Each attribute is named as its use case's class, in snake case.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class UserUseCases:
     update_me: users.UpdateMe
     delete_me: users.DeleteMe
     get_public_profile: users.GetPublicProfile
+    grant_admin: users.GrantAdmin
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,8 +89,7 @@ def serve(
 
         async def load_demo_data() -> None:
             async with _container(settings) as container:
-                requests = container.adapters.requests
-                await seed(requests.db, requests.uow, container.use_cases)
+                await seed(container.adapters.requests.db, container.use_cases)
 
         asyncio.run(load_demo_data())
     bind_host = host or settings.host
@@ -248,25 +247,17 @@ def dev_services(base_dir: Path | None) -> None:
 def create_admin(username: str, email: str, password: str) -> None:
     """Create an admin account, or promote an existing user with that email or username."""
     from domain.errors import DomainError
-    from domain.users import Role
 
     async def run() -> str:
         async with _container(_settings()) as container:
-            units = container.adapters.requests.uow
-            async with units() as uow:
+            grant_admin = container.use_cases.users.grant_admin
+            async with container.adapters.requests.uow() as uow:
                 existing = await uow.users.get_by_login(email) or await uow.users.get_by_login(username)
-                if existing is not None:
-                    existing.role = Role.ADMIN
-                    await uow.users.update(existing)
-                    await uow.commit()
-                    return f"promoted {existing.username} ({existing.id}) to admin"
+            if existing is not None:
+                await grant_admin.execute(existing.id)
+                return f"promoted {existing.username} ({existing.id}) to admin"
             user = await container.use_cases.auth.register.execute(username=username, email=email, password=password)
-            async with units() as uow:
-                stored = await uow.users.get(user.id)
-                assert stored is not None
-                stored.role = Role.ADMIN
-                await uow.users.update(stored)
-                await uow.commit()
+            await grant_admin.execute(user.id)
             return f"created admin {user.username} ({user.id})"
 
     try:

@@ -65,7 +65,7 @@ async def _ensure_database(admin_url: str, name: str) -> None:
 @contextlib.contextmanager
 def _child(args: list[str], env: dict[str, str], log: Path | None, pidfile: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A marketplace subcommand as a child process, stopped (SIGTERM, then SIGKILL) on exit or by the watchdog."""
-    from entrypoints.devservices import watch_process
+    from entrypoints.devservices import stop_process, watch_process
 
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(log.open("ab")) if log is not None else None
@@ -75,13 +75,7 @@ def _child(args: list[str], env: dict[str, str], log: Path | None, pidfile: Path
         try:
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(CHILD_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, signal.SIGTERM, CHILD_STOP_SECONDS)
 
 
 def _where(postgres: EmbeddedPostgres, redis: EmbeddedRedis, env: dict[str, str], worker_log: Path) -> str:

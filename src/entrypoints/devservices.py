@@ -167,6 +167,17 @@ class _Watchdog:
             cls._proc.stdin.flush()
 
 
+def stop_process(proc: subprocess.Popen[bytes], stop_signal: int, timeout: float) -> None:
+    """Ask a child to stop with ``stop_signal`` and wait; SIGKILL it if it is still there after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(stop_signal)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def watch_process(pid: int, marker: list[str], pidfile: Path, stop_signal: int = signal.SIGTERM) -> None:
     """Have the watchdog stop this process too if we die first (marker: what its command line contains)."""
     pidfile.write_text(json.dumps({"pid": pid, "marker": marker, "signal": int(stop_signal)}))
@@ -311,13 +322,7 @@ class _Server:
         proc, self._proc = self._proc, None
         _running.discard(self)
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(self.stop_signal)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, self.stop_signal, STOP_TIMEOUT)
         self.pidfile.unlink(missing_ok=True)
 
     def kill(self) -> None:

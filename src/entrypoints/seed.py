@@ -29,7 +29,6 @@ from adapters.sql.tables import (
     UserRow,
     table_of,
 )
-from application.ports.persistence import UnitOfWorkFactory
 from application.ports.security import PasswordHasher
 from entrypoints.bundles import UseCases
 from entrypoints.demo_data import load_demo_data
@@ -343,11 +342,11 @@ async def seed_database(
     return counts
 
 
-async def seed_if_empty(db: Database, uow: UnitOfWorkFactory, use_cases: UseCases) -> bool:
+async def seed_if_empty(db: Database, use_cases: UseCases) -> bool:
     """Load demo data when there are no users yet; returns True when it seeded."""
     async with db.engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
     if count:
         return False
-    await load_demo_data(use_cases.auth, use_cases.catalog, uow)
+    await load_demo_data(use_cases.auth, use_cases.users, use_cases.catalog)
     return True

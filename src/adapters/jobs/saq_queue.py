@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from saq import Job
 from saq.queue.redis import RedisQueue
 
+from adapters.circuit import CircuitBreaker
 from application.jobs import JobPolicy, job_policy
 from application.ports.errors import Unavailable
 
@@ -56,10 +57,9 @@ class SaqJobQueue:
     ) -> None:
         self.queue = queue
         self.enqueue_timeout = enqueue_timeout
-        self.pause_after_failure = pause_after_failure
         self.policy = policy
-        self._clock = clock
-        self._unavailable_until = 0.0
+        # Open for pause_after_failure after each failure: no doubling, the relay probes with ping().
+        self.breaker = CircuitBreaker(min_backoff=pause_after_failure, max_backoff=pause_after_failure, clock=clock)
 
     @classmethod
     def from_url(cls, url: str, *, name: str, enqueue_timeout: float = 1.0, **kwargs: Any) -> SaqJobQueue:
@@ -89,15 +89,15 @@ class SaqJobQueue:
         )
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str) -> None:
-        if self._clock() < self._unavailable_until:
+        if not self.breaker.allows_call():
             raise Unavailable("job queue", "it failed moments ago; not retrying yet")
         try:
             async with asyncio.timeout(self.enqueue_timeout):
                 await self.queue.enqueue(self.job(kind, payload, key=key))
         except Exception as error:
-            self._unavailable_until = self._clock() + self.pause_after_failure
+            self.breaker.failed()
             raise Unavailable("job queue", f"could not enqueue {kind}: {type(error).__name__}") from error
-        self._unavailable_until = 0.0
+        self.breaker.succeeded()
 
     async def ping(self) -> bool:
         """Whether Redis answers; a yes also ends the pause after a failure (the relay, probing for
@@ -108,7 +108,7 @@ class SaqJobQueue:
         except Exception:
             return False
         if answered:
-            self._unavailable_until = 0.0
+            self.breaker.succeeded()
         return answered
 
     async def depth(self) -> int:

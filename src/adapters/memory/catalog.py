@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from adapters.memory.store import MemoryStore
+from adapters.memory.store import MemoryStore, view_of
 from application.pagination import Keyset
 from application.views.catalog import (
     CategoryRef,
@@ -251,19 +251,12 @@ class MemoryCatalogQueries:
     def _summary(self, p: Product) -> ProductSummary:
         seller = self._table("users")[p.seller_id]
         category = self._table("categories").get(p.category_id) if p.category_id is not None else None
-        return ProductSummary(
-            id=p.id,
+        return view_of(
+            ProductSummary,
+            p,
             seller=SellerRef(id=seller.id, username=seller.username),
-            name=p.name,
-            price=p.price,
-            image_url=p.image_url,
             category=CategoryRef(id=category.id, name=category.name, slug=category.slug) if category else None,
-            stock=p.stock,
             rating_avg=rating_out(rating_average(p.rating_sum, p.review_count)),
-            review_count=p.review_count,
-            favorite_count=p.favorite_count,
-            created_at=p.created_at,
-            updated_at=p.updated_at,
         )
 
     def _live(self) -> list[Product]:
@@ -287,22 +280,7 @@ class MemoryCatalogQueries:
         p = self._table("products").get(product_id)
         if p is None or p.withdrawn_at is not None:
             return None
-        s = self._summary(p)
-        return ProductDetail(
-            id=s.id,
-            seller=s.seller,
-            name=s.name,
-            description=p.description,
-            price=s.price,
-            image_url=s.image_url,
-            category=s.category,
-            stock=s.stock,
-            rating_avg=s.rating_avg,
-            review_count=s.review_count,
-            favorite_count=s.favorite_count,
-            created_at=s.created_at,
-            updated_at=s.updated_at,
-        )
+        return view_of(ProductDetail, self._summary(p), description=p.description)
 
     async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
         products = self._table("products")
@@ -348,16 +326,7 @@ class MemoryCatalogQueries:
 
     def _review(self, r: Review) -> ReviewView:
         author = self._table("users")[r.author_id]
-        return ReviewView(
-            id=r.id,
-            product_id=r.product_id,
-            author=SellerRef(id=author.id, username=author.username),
-            rating=r.rating,
-            comment=r.comment,
-            verified_purchase=r.verified_purchase,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-        )
+        return view_of(ReviewView, r, author=SellerRef(id=author.id, username=author.username))
 
     async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
         rows = [r for r in self._table("reviews").values() if r.product_id == product_id]

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from adapters.memory.store import MemoryStore
+from adapters.memory.store import MemoryStore, view_of
 from application.pagination import Keyset
 from application.ports.orders import (
     CartEntry,
@@ -100,21 +100,8 @@ class MemoryCartRepository:
             seller = self.users.get(product.seller_id) if product is not None else None
             if product is None or seller is None:
                 continue
-            found.append(
-                CartEntry(
-                    id=line.id,
-                    quantity=line.quantity,
-                    price_at_add=line.price_at_add,
-                    product=CartProductView(
-                        id=product.id,
-                        name=product.name,
-                        price=product.price,
-                        image_url=product.image_url,
-                        stock=product.stock,
-                        seller=CartSellerView(id=seller.id, username=seller.username),
-                    ),
-                )
-            )
+            seller_view = CartSellerView(id=seller.id, username=seller.username)
+            found.append(view_of(CartEntry, line, product=view_of(CartProductView, product, seller=seller_view)))
         return found
 
 
@@ -238,16 +225,7 @@ class MemoryOrderRepository:
         sold = [
             SaleEntry(
                 line_id=line.id,
-                sale=SaleView(
-                    order_id=order.id,
-                    product_id=line.product_id,
-                    name=line.name,
-                    unit_price=line.unit_price,
-                    quantity=line.quantity,
-                    line_total=line.line_total,
-                    status=order.status.value,
-                    created_at=order.created_at,
-                ),
+                sale=view_of(SaleView, line, order_id=order.id, status=order.status.value, created_at=order.created_at),
             )
             for order in self.rows.values()
             for line in order.lines

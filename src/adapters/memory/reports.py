@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from adapters.memory.store import MemoryStore
+from adapters.memory.store import MemoryStore, view_of
 from application.ports.order_mail import MailLine, OrderForMail
 from application.ports.reports import SalesLine
 from domain.orders import Order
@@ -105,15 +105,5 @@ class MemoryOrderMailQueries:
             created_at=order.created_at,
             buyer_email=buyer.email if buyer else None,
             buyer_username=buyer.username if buyer else None,
-            lines=tuple(
-                MailLine(
-                    product_id=line.product_id,
-                    seller_id=line.seller_id,
-                    name=line.name,
-                    unit_price=line.unit_price,
-                    quantity=line.quantity,
-                    line_total=line.line_total,
-                )
-                for line in order.lines
-            ),
+            lines=tuple(view_of(MailLine, line) for line in order.lines),
         )

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -25,6 +30,19 @@ class MemoryStore:
     def restore(self, snapshot: dict[str, dict[Any, Any]]) -> None:
         self.tables.clear()
         self.tables.update(snapshot)
+
+
+def view_of(target: type[T], source: object, **values: Any) -> T:
+    """A read model built from ``source``'s attributes of the same names, as the SQL adapters build
+    it from columns of the same names (``adapters.sql.mapping.row_mapper``); ``values`` gives what
+    ``source`` holds under another name or in another form."""
+    if dataclasses.is_dataclass(target):
+        names = [f.name for f in dataclasses.fields(target) if f.init]
+    elif issubclass(target, msgspec.Struct):
+        names = list(target.__struct_fields__)
+    else:
+        raise TypeError(f"{target!r} is not a dataclass or msgspec Struct")
+    return target(**{name: values[name] if name in values else getattr(source, name) for name in names})
 
 
 def new_uuid() -> uuid.UUID:

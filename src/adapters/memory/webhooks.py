@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from adapters.memory.store import MemoryStore
+from adapters.memory.store import MemoryStore, view_of
 from application.ports.webhooks import AttemptResult, DeliveryTarget, DeliveryView, NewDelivery, SoldOut
 from domain.catalog import Product
 from domain.webhooks import DeliveryStatus, Webhook
@@ -141,15 +141,7 @@ class MemoryDeliveryRepository:
             return None
         delivery.next_retry_at = lease_until
         hook: Webhook = self.store.table("webhooks")[delivery.webhook_id]
-        return DeliveryTarget(
-            id=delivery.id,
-            event_id=delivery.event_id,
-            url=hook.url,
-            secret=hook.secret,
-            body=delivery.body,
-            attempts=delivery.attempts,
-            first_attempt_at=delivery.first_attempt_at,
-        )
+        return view_of(DeliveryTarget, delivery, url=hook.url, secret=hook.secret)
 
     async def record(self, delivery_id: uuid.UUID, result: AttemptResult) -> None:
         delivery = self.rows.get(delivery_id)
@@ -172,17 +164,4 @@ class MemoryDeliveryRepository:
             key=lambda d: (d.created_at, d.id),
             reverse=True,
         )[:limit]
-        return [
-            DeliveryView(
-                event_id=d.event_id,
-                type=d.event_type,
-                status=d.status.value,
-                status_code=d.status_code,
-                attempts=d.attempts,
-                next_retry_at=d.next_retry_at,
-                delivered_at=d.delivered_at,
-                last_error=d.last_error,
-                created_at=d.created_at,
-            )
-            for d in mine
-        ]
+        return [view_of(DeliveryView, d, type=d.event_type, status=d.status.value) for d in mine]

@@ -7,17 +7,14 @@ guest token must be refused at once).
 
 from __future__ import annotations
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter
 from adapters.sql.repositories.orders import cart_entry, guest_cart, owner_key
 from adapters.sql.statements import carts as cart_sql
 from application.ports.orders import CartEntry
 from domain.orders import CartOwner, GuestCart
 
 
-class SqlCartReads:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlCartReads(SqlAdapter):
     async def entries(self, owner: CartOwner) -> list[CartEntry]:
         column, owner_id = owner_key(owner)
         return [cart_entry(row) for row in await self.sql.rows(cart_sql.LINES[column], owner_id=owner_id)]

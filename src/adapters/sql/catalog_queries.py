@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.sql.executor import Executor, Row
+from adapters.sql.executor import Executor, Row, page_rows
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import categories as category_sql
 from adapters.sql.statements import favorites as favorite_sql
@@ -134,16 +134,14 @@ class SqlCatalogQueries:
         return [(row["sort_key"], _summary(row)) for row in rows]
 
     async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
-        if after is None:
-            rows = await self.sql.rows(review_sql.REVIEWS_OF_PRODUCT, product_id=product_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                review_sql.REVIEWS_OF_PRODUCT_AFTER,
-                product_id=product_id,
-                after_key=after[0],
-                after_id=after[1],
-                limit=limit,
-            )
+        rows = await page_rows(
+            self.sql,
+            review_sql.REVIEWS_OF_PRODUCT,
+            review_sql.REVIEWS_OF_PRODUCT_AFTER,
+            after,
+            product_id=product_id,
+            limit=limit,
+        )
         return [_review(row) for row in rows]
 
     async def review(self, review_id: uuid.UUID) -> ReviewView | None:
@@ -151,16 +149,14 @@ class SqlCatalogQueries:
         return _review(row) if row else None
 
     async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
-        if after is None:
-            rows = await self.sql.rows(favorite_sql.FAVORITES_OF_USER, user_id=user_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                favorite_sql.FAVORITES_OF_USER_AFTER,
-                user_id=user_id,
-                after_key=after[0],
-                after_id=after[1],
-                limit=limit,
-            )
+        rows = await page_rows(
+            self.sql,
+            favorite_sql.FAVORITES_OF_USER,
+            favorite_sql.FAVORITES_OF_USER_AFTER,
+            after,
+            user_id=user_id,
+            limit=limit,
+        )
         return [_favorite(row) for row in rows]
 
     async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None:

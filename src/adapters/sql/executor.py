@@ -55,6 +55,24 @@ class Executor(Protocol):
         ...
 
 
+class SqlAdapter:
+    """A repository or query adapter: it runs its statements on ``self.sql`` (a unit of work's
+    executor, or ``Database.reads`` outside one)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.sql = executor
+
+
+async def page_rows(
+    sql: Executor, first: Executable, resumed: Executable, after: tuple[Any, Any] | None, /, **params: Any
+) -> Sequence[Row]:
+    """A page of a keyset list (``statements.common.keyset_pages``): ``first`` for the first page,
+    else ``resumed`` after the ``(key, id)`` of the previous page's last row."""
+    if after is None:
+        return await sql.rows(first, **params)
+    return await sql.rows(resumed, after_key=after[0], after_id=after[1], **params)
+
+
 # Types whose values asyncpg already sends and returns as the application wants them (UUID,
 # aware UTC datetimes, Decimal with the column's scale): their SQLAlchemy processors are skipped.
 _NATIVE_ON_ASYNCPG = (GUID, DateTimeUTC, Money)

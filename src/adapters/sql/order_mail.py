@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import orders as order_sql
 from application.ports.order_mail import MailLine, OrderForMail
@@ -12,10 +12,7 @@ from application.ports.order_mail import MailLine, OrderForMail
 _mail_line = row_mapper(MailLine)
 
 
-class SqlOrderMailQueries:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlOrderMailQueries(SqlAdapter):
     async def order(self, order_id: uuid.UUID) -> OrderForMail | None:
         head = await self.sql.row(order_sql.ORDER_FOR_MAIL, order_id=order_id)
         if head is None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.sql.database import Database
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import outbox as sql
 from application.ports.outbox import OutboxEntry
@@ -23,10 +23,7 @@ from domain.ids import new_id
 _entry = row_mapper(OutboxEntry, derived={"payload": lambda row: dict(row["payload"] or {})})
 
 
-class SqlOutboxRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlOutboxRepository(SqlAdapter):
     async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID:
         [outbox_id] = await self.add_many([(kind, payload)])
         return outbox_id

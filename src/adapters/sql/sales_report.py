@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter, page_rows
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import orders as order_sql
 from application.ports.reports import SalesLine
@@ -14,20 +14,16 @@ from application.ports.reports import SalesLine
 _sales_line = row_mapper(SalesLine)
 
 
-class SqlSalesLineSource:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlSalesLineSource(SqlAdapter):
     async def sales_lines(
         self, seller_id: uuid.UUID, start: datetime, end: datetime, *, batch_size: int = 5000
     ) -> AsyncIterator[list[SalesLine]]:
         period = {"seller_id": seller_id, "start": start, "end": end, "limit": batch_size}
-        rows = await self.sql.rows(order_sql.SALES_OF_PERIOD, **period)
-        while rows:
+        after: tuple[datetime, uuid.UUID] | None = None
+        while rows := await page_rows(
+            self.sql, order_sql.SALES_OF_PERIOD, order_sql.SALES_OF_PERIOD_AFTER, after, **period
+        ):
             yield [_sales_line(row) for row in rows]
             if len(rows) < batch_size:
                 return
-            last = rows[-1]
-            rows = await self.sql.rows(
-                order_sql.SALES_OF_PERIOD_AFTER, after_key=last["created_at"], after_id=last["line_id"], **period
-            )
+            after = (rows[-1]["created_at"], rows[-1]["line_id"])

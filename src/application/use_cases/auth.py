@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from application.identity import Principal
-from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOME, JobDispatcher
+from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOME, Job, JobDispatcher, record
 from application.opaque_tokens import hash_secret, new_secret
 from application.ports.clock import Clock
 from application.ports.kv import KeyValueStore
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
 from application.ports.security import AccessTokenIssuer, AccountStates, PasswordHasher
+from application.use_cases.base import UseCase
 from application.use_cases.cart import merge_guest_cart
 from domain.errors import AuthenticationFailed, InvalidInput, TooManyAttempts
 from domain.ids import new_id
@@ -85,6 +86,20 @@ async def new_email_token(
     return secret
 
 
+# Each kind of mailed token: how long it is valid, and the job that mails it.
+_TOKEN_MAILS = {
+    EmailTokenPurpose.VERIFY_EMAIL: (VERIFY_LIFETIME, SEND_VERIFICATION),
+    EmailTokenPurpose.PASSWORD_RESET: (RESET_LIFETIME, SEND_PASSWORD_RESET),
+}
+
+
+async def token_mail(deps: AuthDeps, uow: UnitOfWork, user: User, purpose: EmailTokenPurpose) -> Job:
+    """A new single-use token of ``purpose`` for ``user``, and the job that mails it (to record)."""
+    lifetime, kind = _TOKEN_MAILS[purpose]
+    secret = await new_email_token(deps, uow, user, purpose, lifetime)
+    return kind, {"user_id": str(user.id), "token": secret}
+
+
 REVOKED_TOKEN_PREFIX = "revoked-jti:"
 
 
@@ -93,11 +108,8 @@ async def deny_access_token(deps: AuthDeps, token_id: str) -> None:
     await deps.kv.set(REVOKED_TOKEN_PREFIX + token_id, b"1", deps.tokens.lifetime_seconds + 60)
 
 
-class Register:
+class Register(UseCase[AuthDeps]):
     """Create an account (409 on a taken username or email) and mail a welcome and verification link."""
-
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, username: str, email: str, password: str) -> User:
         username = validate_username(username)
@@ -116,13 +128,8 @@ class Register:
         )
         async with self.deps.uow() as uow:
             await uow.users.add(user)
-            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
-            welcome = {"user_id": str(user.id)}
-            verify = {"user_id": str(user.id), "token": secret}
-            jobs = [
-                (await uow.outbox.add(SEND_WELCOME, welcome), SEND_WELCOME, welcome),
-                (await uow.outbox.add(SEND_VERIFICATION, verify), SEND_VERIFICATION, verify),
-            ]
+            verify = await token_mail(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL)
+            jobs = await record(uow, [(SEND_WELCOME, {"user_id": str(user.id)}), verify])
             await uow.commit()
         await self.deps.jobs.dispatch(jobs)
         return user
@@ -178,11 +185,8 @@ class Login:
         return pair
 
 
-class Refresh:
+class Refresh(UseCase[AuthDeps]):
     """Spend a refresh token for a new pair in the same family; a replayed token kills the family."""
-
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, refresh_token: str) -> TokenPair:
         now = self.deps.clock.now()
@@ -209,11 +213,8 @@ class Refresh:
         return pair
 
 
-class Logout:
+class Logout(UseCase[AuthDeps]):
     """End this session: deny the access token until it expires and revoke its refresh family."""
-
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal) -> None:
         if principal.token_id:
@@ -224,10 +225,7 @@ class Logout:
                 await uow.commit()
 
 
-class VerifyEmail:
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
-
+class VerifyEmail(UseCase[AuthDeps]):
     async def execute(self, *, token: str) -> None:
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
@@ -243,27 +241,19 @@ class VerifyEmail:
             await uow.commit()
 
 
-class ResendVerification:
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
-
+class ResendVerification(UseCase[AuthDeps]):
     async def execute(self, principal: Principal) -> None:
         async with self.deps.uow() as uow:
             user = await uow.users.get(principal.id)
             if user is None or user.email_verified:
                 return
-            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
-            payload = {"user_id": str(user.id), "token": secret}
-            job = await uow.outbox.add(SEND_VERIFICATION, payload)
+            jobs = await record(uow, [await token_mail(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL)])
             await uow.commit()
-        await self.deps.jobs.dispatch([(job, SEND_VERIFICATION, payload)])
+        await self.deps.jobs.dispatch(jobs)
 
 
-class RequestPasswordReset:
+class RequestPasswordReset(UseCase[AuthDeps]):
     """Always accepted (no account enumeration); mails a single-use link when the account exists."""
-
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, email: str) -> None:
         if len(email) > 254:
@@ -272,18 +262,13 @@ class RequestPasswordReset:
             user = await uow.users.get_by_login(email.strip())
             if user is None:
                 return
-            secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET, RESET_LIFETIME)
-            payload = {"user_id": str(user.id), "token": secret}
-            job = await uow.outbox.add(SEND_PASSWORD_RESET, payload)
+            jobs = await record(uow, [await token_mail(self.deps, uow, user, EmailTokenPurpose.PASSWORD_RESET)])
             await uow.commit()
-        await self.deps.jobs.dispatch([(job, SEND_PASSWORD_RESET, payload)])
+        await self.deps.jobs.dispatch(jobs)
 
 
-class ConfirmPasswordReset:
+class ConfirmPasswordReset(UseCase[AuthDeps]):
     """Set a new password from a mailed link; every session of the account ends."""
-
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, token: str, new_password: str) -> None:
         validate_password(new_password, field="new_password")

@@ -16,6 +16,7 @@ from application.ports.cart_reads import CartReads
 from application.ports.clock import Clock
 from application.ports.orders import CartEntry, CartItemView, CartView
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
+from application.use_cases.base import UnitOfWorkUseCase
 from domain.errors import AuthenticationFailed, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.orders import (
@@ -146,10 +147,7 @@ class ChangeCartQuantity:
         return cart_item_view(entries[0])
 
 
-class RemoveCartItem:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
-
+class RemoveCartItem(UnitOfWorkUseCase):
     async def execute(self, holder: CartHolder, *, line_id: uuid.UUID) -> None:
         async with self.uow() as uow:
             if not await uow.cart.remove(line_id, holder.cart_owner):
@@ -157,10 +155,7 @@ class RemoveCartItem:
             await uow.commit()
 
 
-class ClearCart:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
-
+class ClearCart(UnitOfWorkUseCase):
     async def execute(self, holder: CartHolder) -> None:
         async with self.uow() as uow:
             await uow.cart.clear(holder.cart_owner)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from application.ports.mail import EmailMessage, Mailer
 from application.ports.order_mail import MailLine, OrderForMail, OrderMailQueries
 from application.ports.persistence import UnitOfWorkFactory
+from application.use_cases.base import UseCase
 from domain.users import User
 
 SENT = "sent"
@@ -33,6 +34,11 @@ class MailDeps:
 
     def link(self, path: str, token: str) -> str:
         return f"{self.public_base_url.rstrip('/')}{path}?token={quote(token, safe='')}"
+
+    async def send(self, to: str, subject: str, text: str, html_body: str, message_id: str) -> str:
+        """Hand one message to the mailer; the note a job records for it."""
+        await self.mailer.send(EmailMessage(to=to, subject=subject, text=text, html=html_body, message_id=message_id))
+        return SENT
 
 
 async def _user(deps: MailDeps, user_id: uuid.UUID) -> User | None:
@@ -74,10 +80,7 @@ def _lines_html(lines: tuple[MailLine, ...] | list[MailLine], total: Decimal) ->
     )
 
 
-class SendWelcomeEmail:
-    def __init__(self, deps: MailDeps) -> None:
-        self.deps = deps
-
+class SendWelcomeEmail(UseCase[MailDeps]):
     async def execute(self, *, user_id: uuid.UUID, message_id: str) -> str:
         user = await _user(self.deps, user_id)
         if user is None:
@@ -95,27 +98,43 @@ class SendWelcomeEmail:
                 f'<a href="{html.escape(self.deps.public_base_url)}">{html.escape(self.deps.public_base_url)}</a>',
             ],
         )
-        await self.deps.mailer.send(
-            EmailMessage(to=user.email, subject=f"Welcome to {site}", text=text, html=html_body, message_id=message_id)
-        )
-        return SENT
+        return await self.deps.send(user.email, f"Welcome to {site}", text, html_body, message_id)
 
 
-class SendVerificationEmail:
-    """The link opens the web front end, which POSTs the token to /api/auth/verify-email."""
+class _TokenLinkEmail(UseCase[MailDeps]):
+    """Mails an account's owner a single-use token: as a link to the web front end (``PATH``), which
+    POSTs the token to the API, and as the token itself, for API clients."""
 
-    PATH = "/verify-email"
+    PATH: str
 
-    def __init__(self, deps: MailDeps) -> None:
-        self.deps = deps
+    def skip(self, user: User) -> str | None:
+        """Why this mail is not sent after all (the job's note), or None."""
+        return None
+
+    def render(self, user: User, link: str, token: str) -> tuple[str, str, str]:
+        """The subject, the plain-text part and the HTML part."""
+        raise NotImplementedError
 
     async def execute(self, *, user_id: uuid.UUID, token: str, message_id: str) -> str:
         user = await _user(self.deps, user_id)
         if user is None:
             return "skipped: account gone"
-        if user.email_verified:
-            return "skipped: already verified"
-        link = self.deps.link(self.PATH, token)
+        skipped = self.skip(user)
+        if skipped is not None:
+            return skipped
+        subject, text, html_body = self.render(user, self.deps.link(self.PATH, token), token)
+        return await self.deps.send(user.email, subject, text, html_body, message_id)
+
+
+class SendVerificationEmail(_TokenLinkEmail):
+    """The link opens the web front end, which POSTs the token to /api/auth/verify-email."""
+
+    PATH = "/verify-email"
+
+    def skip(self, user: User) -> str | None:
+        return "skipped: already verified" if user.email_verified else None
+
+    def render(self, user: User, link: str, token: str) -> tuple[str, str, str]:
         text = (
             f"Hello {user.username},\n\nplease confirm your email address by opening this link:\n\n{link}\n\n"
             f'Or send this token to POST /api/auth/verify-email as {{"token": "..."}}:\n\n{token}\n\n'
@@ -130,20 +149,12 @@ class SendVerificationEmail:
                 "The link expires in 48 hours. If you did not create an account, ignore this email.",
             ],
         )
-        await self.deps.mailer.send(
-            EmailMessage(
-                to=user.email, subject="Confirm your email address", text=text, html=html_body, message_id=message_id
-            )
-        )
-        return SENT
+        return "Confirm your email address", text, html_body
 
 
-class SendEmailChangedNotice:
+class SendEmailChangedNotice(UseCase[MailDeps]):
     """Tells the *old* address that the account's email changed: if the owner did not do it, the
     notice is their warning (the new address gets its own verification mail)."""
-
-    def __init__(self, deps: MailDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, user_id: uuid.UUID, old_email: str, message_id: str) -> str:
         user = await _user(self.deps, user_id)
@@ -164,27 +175,15 @@ class SendEmailChangedNotice:
                 "have access to your account.",
             ],
         )
-        await self.deps.mailer.send(
-            EmailMessage(
-                to=old_email, subject="Your email address was changed", text=text, html=html_body, message_id=message_id
-            )
-        )
-        return SENT
+        return await self.deps.send(old_email, "Your email address was changed", text, html_body, message_id)
 
 
-class SendPasswordResetEmail:
+class SendPasswordResetEmail(_TokenLinkEmail):
     """The link opens the web front end, which POSTs the token to /api/auth/password-reset/confirm."""
 
     PATH = "/reset-password"
 
-    def __init__(self, deps: MailDeps) -> None:
-        self.deps = deps
-
-    async def execute(self, *, user_id: uuid.UUID, token: str, message_id: str) -> str:
-        user = await _user(self.deps, user_id)
-        if user is None:
-            return "skipped: account gone"
-        link = self.deps.link(self.PATH, token)
+    def render(self, user: User, link: str, token: str) -> tuple[str, str, str]:
         text = (
             f"Hello {user.username},\n\nsomeone (hopefully you) asked to reset your password. "
             f"Choose a new one here:\n\n{link}\n\n"
@@ -202,17 +201,11 @@ class SendPasswordResetEmail:
                 "The link works once and expires in one hour. If you did not ask, ignore this email.",
             ],
         )
-        await self.deps.mailer.send(
-            EmailMessage(to=user.email, subject="Reset your password", text=text, html=html_body, message_id=message_id)
-        )
-        return SENT
+        return "Reset your password", text, html_body
 
 
-class SendOrderConfirmation:
+class SendOrderConfirmation(UseCase[MailDeps]):
     """To the buyer: the order id, every line and the total."""
-
-    def __init__(self, deps: MailDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, order_id: uuid.UUID, message_id: str) -> str:
         order = await self.deps.orders.order(order_id)
@@ -234,23 +227,11 @@ class SendOrderConfirmation:
             ],
             _lines_html(order.lines, order.total),
         )
-        await self.deps.mailer.send(
-            EmailMessage(
-                to=order.buyer_email,
-                subject=f"Your order {order.id}{status}",
-                text=text,
-                html=html_body,
-                message_id=message_id,
-            )
-        )
-        return SENT
+        return await self.deps.send(order.buyer_email, f"Your order {order.id}{status}", text, html_body, message_id)
 
 
-class SendSaleNotice:
+class SendSaleNotice(UseCase[MailDeps]):
     """To one seller: "you sold", with only their lines of the order."""
-
-    def __init__(self, deps: MailDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, order_id: uuid.UUID, seller_id: uuid.UUID, message_id: str) -> str:
         order: OrderForMail | None = await self.deps.orders.order(order_id)
@@ -274,13 +255,5 @@ class SendSaleNotice:
             [f"Hello {html.escape(seller.username)},", f"you sold items in order <strong>{order.id}</strong>:"],
             _lines_html(lines, total),
         )
-        await self.deps.mailer.send(
-            EmailMessage(
-                to=seller.email,
-                subject=f"You sold {sum(line.quantity for line in lines)} item(s) (order {order.id})",
-                text=text,
-                html=html_body,
-                message_id=message_id,
-            )
-        )
-        return SENT
+        subject = f"You sold {sum(line.quantity for line in lines)} item(s) (order {order.id})"
+        return await self.deps.send(seller.email, subject, text, html_body, message_id)

@@ -10,12 +10,13 @@ from typing import Any
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
-from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher, feed_update
+from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher, feed_update, record
 from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
 from application.ports.clock import Clock
 from application.ports.orders import OrderItemView, OrderView, SaleView
 from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
-from application.webhook_events import order_events, record
+from application.use_cases.base import UnitOfWorkUseCase, UseCase
+from application.webhook_events import order_events
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
@@ -58,7 +59,7 @@ async def _earlier_order(uow: UnitOfWork, buyer_id: uuid.UUID, key: str | None) 
     return await uow.orders.get_by_idempotency_key(buyer_id, key) if key is not None else None
 
 
-class Checkout:
+class Checkout(UseCase[OrderDeps]):
     """Turn the cart into an order in one transaction.
 
     Prices and names are snapshotted into the order lines; stock for all lines is taken in one
@@ -71,9 +72,6 @@ class Checkout:
     emails go through the outbox, so a queue outage delays them and never loses them or the order;
     so do the webhook events of sellers who subscribed (``application.webhook_events``).
     """
-
-    def __init__(self, deps: OrderDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, *, idempotency_key: str | None = None) -> OrderView:
         key = validate_idempotency_key(idempotency_key) if idempotency_key is not None else None
@@ -148,11 +146,8 @@ class Checkout:
         return order_view(order)
 
 
-class ListOrders:
+class ListOrders(UnitOfWorkUseCase):
     """The caller's orders, newest first, keyset-paginated."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
 
     async def execute(
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None
@@ -165,11 +160,8 @@ class ListOrders:
         return Page(items=[order_view(order) for order in page.items], next_cursor=page.next_cursor)
 
 
-class GetOrder:
+class GetOrder(UnitOfWorkUseCase):
     """One of the caller's orders; anyone else's is 404, so ids reveal nothing."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
 
     async def execute(self, principal: Principal, *, order_id: uuid.UUID) -> OrderView:
         async with self.uow() as uow:
@@ -222,11 +214,8 @@ class CancelOrder:
         return order_view(order)
 
 
-class ListSales:
+class ListSales(UnitOfWorkUseCase):
     """The seller's view: order lines of their products, newest first, with each order's status."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
 
     async def execute(
         self, principal: Principal, *, limit: int = LIMIT_DEFAULT, cursor: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -127,6 +128,7 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:ERROR_MAX_LENGTH]
 
 
+@dataclass(eq=False)
 class RelayOutbox:
     """Re-enqueue outbox rows the queue lost or never got (runs every few seconds).
 
@@ -136,29 +138,18 @@ class RelayOutbox:
     workers) enqueue each row once.
     """
 
-    def __init__(
-        self,
-        outbox: OutboxJobStore,
-        queue: JobQueue,
-        clock: Clock,
-        *,
-        # A re-enqueue while the queue still holds the job is ignored (same key), so "stale" can be
-        # short: a job the queue gave up on or lost (a killed worker) runs again within minutes.
-        stale_after: timedelta = timedelta(minutes=2),
-        grace: timedelta = timedelta(seconds=10),
-        # Failures caused by an outage count too (the books are honest), so the cap is generous.
-        max_attempts: int = 30,
-        batch_size: int = 200,
-        max_batches: int = 10,
-    ) -> None:
-        self.outbox = outbox
-        self.queue = queue
-        self.clock = clock
-        self.stale_after = stale_after
-        self.grace = grace
-        self.max_attempts = max_attempts
-        self.batch_size = batch_size
-        self.max_batches = max_batches
+    outbox: OutboxJobStore
+    queue: JobQueue
+    clock: Clock
+    _: KW_ONLY
+    # A re-enqueue while the queue still holds the job is ignored (same key), so "stale" can be
+    # short: a job the queue gave up on or lost (a killed worker) runs again within minutes.
+    stale_after: timedelta = timedelta(minutes=2)
+    grace: timedelta = timedelta(seconds=10)
+    # Failures caused by an outage count too (the books are honest), so the cap is generous.
+    max_attempts: int = 30
+    batch_size: int = 200
+    max_batches: int = 10
 
     async def execute(self, *, grace: timedelta | None = None) -> int:
         """Enqueue due rows; returns how many were handed to the queue. ``grace`` overrides the

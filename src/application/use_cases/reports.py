@@ -15,10 +15,11 @@ from decimal import Decimal
 import polars as pl
 
 from application.identity import Principal
-from application.jobs import BUILD_SALES_REPORT, JobDispatcher
+from application.jobs import BUILD_SALES_REPORT, JobDispatcher, record
 from application.ports.clock import Clock
 from application.ports.persistence import UnitOfWorkFactory
 from application.ports.reports import ReportStorage, SalesLine, SalesLineSource
+from application.use_cases.base import UseCase
 from domain.errors import Conflict, NotFound, TooManyAttempts
 from domain.ids import new_id
 from domain.reports import Report, ReportStatus, parse_kind, validate_period
@@ -64,15 +65,12 @@ async def _own_report(deps: ReportDeps, principal: Principal, report_id: uuid.UU
     return report
 
 
-class RequestReport:
+class RequestReport(UseCase[ReportDeps]):
     """Queue a report of the caller's sales in [from, to] (dates inclusive, UTC); a job builds it.
 
     At most ``MAX_UNFINISHED_PER_USER`` reports per user wait or run at once (429 beyond), so one
     client cannot flood the workers.
     """
-
-    def __init__(self, deps: ReportDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, *, kind: str, period_from: date, period_to: date) -> Report:
         report_kind = parse_kind(kind)
@@ -94,28 +92,21 @@ class RequestReport:
                     f"At most {MAX_UNFINISHED_PER_USER} reports may be queued or running at once.", retry_after=30
                 )
             await uow.reports.add(report)
-            payload = {"report_id": str(report.id)}
-            job = await uow.outbox.add(BUILD_SALES_REPORT, payload)
+            jobs = await record(uow, [(BUILD_SALES_REPORT, {"report_id": str(report.id)})])
             await uow.commit()
-        await self.deps.jobs.dispatch([(job, BUILD_SALES_REPORT, payload)])
+        await self.deps.jobs.dispatch(jobs)
         return report
 
 
-class GetReport:
+class GetReport(UseCase[ReportDeps]):
     """The caller's own report; anyone else's (or a made-up id) is 404."""
-
-    def __init__(self, deps: ReportDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, report_id: uuid.UUID) -> Report:
         return await _own_report(self.deps, principal, report_id)
 
 
-class OpenReportDownload:
+class OpenReportDownload(UseCase[ReportDeps]):
     """The finished CSV as a stream of chunks; 409 while it is not done (or when it failed)."""
-
-    def __init__(self, deps: ReportDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, report_id: uuid.UUID) -> tuple[Report, AsyncIterator[bytes]]:
         report = await _own_report(self.deps, principal, report_id)
@@ -128,16 +119,13 @@ class OpenReportDownload:
         return report, self.deps.storage.read(report.file_name)
 
 
-class BuildSalesReport:
+class BuildSalesReport(UseCase[ReportDeps]):
     """The job: read the seller's order lines in the period, write the CSV, mark the report.
 
     Idempotent: a finished report returns at once; a retry after a crash overwrites the same file
     (``{report id}.csv``) and updates the same report row. A build error marks the report failed
     with the reason; errors while recording the outcome propagate so the job is retried.
     """
-
-    def __init__(self, deps: ReportDeps) -> None:
-        self.deps = deps
 
     async def execute(self, *, report_id: uuid.UUID) -> str:
         async with self.deps.uow() as uow:

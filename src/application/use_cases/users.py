@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
-from application.jobs import SEND_EMAIL_CHANGED, SEND_VERIFICATION
+from application.jobs import SEND_EMAIL_CHANGED, OutboxJob, record
 from application.ports.catalog import CatalogQueries
-from application.ports.persistence import UnitOfWork, UnitOfWorkFactory
-from application.use_cases.auth import VERIFY_LIFETIME, AuthDeps, deny_access_token, new_email_token
+from application.ports.persistence import UnitOfWork
+from application.use_cases.auth import AuthDeps, deny_access_token, token_mail
+from application.use_cases.base import UnitOfWorkUseCase, UseCase
 from application.views.catalog import PublicProfile
 from domain.errors import AuthenticationFailed, NotFound
 from domain.orders import CartOwner
 from domain.sessions import EmailTokenPurpose
-from domain.users import User, normalize_email, validate_password, validate_username
+from domain.users import Role, User, normalize_email, validate_password, validate_username
 
 
-class GetMe:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
-
+class GetMe(UnitOfWorkUseCase):
     async def execute(self, principal: Principal) -> User:
         async with self.uow() as uow:
             user = await uow.users.get(principal.id)
@@ -31,7 +28,20 @@ class GetMe:
         return user
 
 
-class UpdateMe:
+class GrantAdmin(UnitOfWorkUseCase):
+    """Make an account an admin (the operator's ``create-admin`` command, the demo accounts)."""
+
+    async def execute(self, user_id: uuid.UUID) -> None:
+        async with self.uow() as uow:
+            user = await uow.users.get(user_id)
+            if user is None:
+                raise NotFound("No such user.")
+            user.role = Role.ADMIN
+            await uow.users.update(user)
+            await uow.commit()
+
+
+class UpdateMe(UseCase[AuthDeps]):
     """Change username, email or password; an email or password change needs the current password.
 
     Without it a stolen access token would take the account over (change the email, then reset
@@ -39,9 +49,6 @@ class UpdateMe:
     new address and a notice to the old one (outbox jobs, committed with the change). A password
     change ends the account's other sessions (refresh tokens and their access tokens); this one stays.
     """
-
-    def __init__(self, deps: AuthDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self,
@@ -81,18 +88,16 @@ class UpdateMe:
                 user.password_hash = new_hash
                 await uow.refresh_tokens.revoke_user(user.id, now, keep_family=principal.family_id)
             user.updated_at = now
-            jobs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
+            jobs: list[OutboxJob] = []
             if email_changes:
                 user.email_verified = False
             await uow.users.update(user)
             if email_changes:
                 await uow.email_tokens.spend_all(user.id, EmailTokenPurpose.VERIFY_EMAIL, now)
-                secret = await new_email_token(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL, VERIFY_LIFETIME)
-                for kind, payload in (
-                    (SEND_VERIFICATION, {"user_id": str(user.id), "token": secret}),
-                    (SEND_EMAIL_CHANGED, {"user_id": str(user.id), "old_email": old_email}),
-                ):
-                    jobs.append((await uow.outbox.add(kind, payload), kind, payload))
+                verify = await token_mail(self.deps, uow, user, EmailTokenPurpose.VERIFY_EMAIL)
+                jobs = await record(
+                    uow, [verify, (SEND_EMAIL_CHANGED, {"user_id": str(user.id), "old_email": old_email})]
+                )
             await uow.commit()
         if jobs:
             await self.deps.jobs.dispatch(jobs)

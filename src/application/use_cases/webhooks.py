@@ -44,6 +44,7 @@ from application.ports.webhooks import (
     WebhookSender,
     WebhookView,
 )
+from application.use_cases.base import UnitOfWorkUseCase, UseCase
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
 from domain.webhook_signature import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
@@ -112,12 +113,9 @@ async def vetted_addresses(deps: WebhookDeps, url: str) -> list[str]:
     return check_addresses(addresses, allow_private=deps.allow_private)
 
 
-class CreateWebhook:
+class CreateWebhook(UseCase[WebhookDeps]):
     """Subscribe an http(s) URL to event types; the target must not be a private address
     (unless ``WEBHOOK_ALLOW_PRIVATE``). At most ``MAX_WEBHOOKS_PER_USER`` per user (409)."""
-
-    def __init__(self, deps: WebhookDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, *, url: str, events: list[str]) -> CreatedWebhook:
         url = validate_url(url)
@@ -140,11 +138,8 @@ class CreateWebhook:
         )
 
 
-class ListWebhooks:
+class ListWebhooks(UnitOfWorkUseCase):
     """The caller's webhooks, newest first, without their secrets."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
 
     async def execute(
         self, principal: Principal, *, limit: int = PAGE_DEFAULT, cursor: str | None = None
@@ -157,11 +152,8 @@ class ListWebhooks:
         return Page(items=[view(webhook) for webhook in page.items], next_cursor=page.next_cursor)
 
 
-class DeleteWebhook:
+class DeleteWebhook(UnitOfWorkUseCase):
     """Remove one of the caller's webhooks and its deliveries (anyone else's → 404)."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
 
     async def execute(self, principal: Principal, *, webhook_id: uuid.UUID) -> None:
         async with self.uow() as uow:
@@ -170,11 +162,8 @@ class DeleteWebhook:
             await uow.commit()
 
 
-class ListDeliveries:
+class ListDeliveries(UnitOfWorkUseCase):
     """The latest deliveries of one of the caller's webhooks, newest first (anyone else's → 404)."""
-
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
-        self.uow = uow
 
     async def execute(self, principal: Principal, *, webhook_id: uuid.UUID) -> list[DeliveryView]:
         async with self.uow() as uow:
@@ -198,11 +187,8 @@ async def _enqueue(queue: JobQueue, due: list[tuple[uuid.UUID, datetime]]) -> in
     return sent
 
 
-class FanOutWebhookEvent:
+class FanOutWebhookEvent(UseCase[WebhookDeps]):
     """The ``webhook_event`` outbox job: one delivery per webhook of the seller listening for it."""
-
-    def __init__(self, deps: WebhookDeps) -> None:
-        self.deps = deps
 
     async def execute(self, payload: Mapping[str, Any]) -> str:
         event_id = uuid.UUID(str(payload["event_id"]))
@@ -246,11 +232,8 @@ class RetryWebhookDeliveries:
         return await _enqueue(self.deps.queue, due)
 
 
-class DeliverWebhook:
+class DeliverWebhook(UseCase[WebhookDeps]):
     """One delivery attempt (the ``deliver_webhook`` job)."""
-
-    def __init__(self, deps: WebhookDeps) -> None:
-        self.deps = deps
 
     async def execute(self, payload: Mapping[str, Any]) -> dict[str, str]:
         delivery_id = uuid.UUID(str(payload["delivery_id"]))

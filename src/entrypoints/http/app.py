@@ -94,7 +94,7 @@ def _metric_sources(container: Container) -> MetricSources:
 
 
 def _dependencies(use_cases: UseCases, readiness: Readiness, metric_sources: MetricSources) -> dict[str, Provide]:
-    """What handlers may declare, by parameter name: ``cart: NamedDependency[CartUseCases]``."""
+    """What handlers may declare, by parameter name: ``cart: Cart`` (see ``http.dependencies``)."""
     return {
         "auth": _provide(use_cases.auth),
         "users": _provide(use_cases.users),

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, His
 from application.use_cases.recommendations import ModelState
 from entrypoints.http.headers import is_private, with_security_headers
 from entrypoints.http.problems import PROBLEM_JSON, RETRY_AFTER_SECONDS, problem_bytes
+from entrypoints.http.security import PUBLIC
 from entrypoints.readiness import CHECK_SECONDS
 
 log = structlog.get_logger("marketplace.http")
@@ -202,8 +203,7 @@ class MetricsController(Controller):
         "/metrics",
         operation_id="metrics",
         summary="Prometheus metrics",
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
         media_type="text/plain",
     )
     async def metrics(self, metric_sources: NamedDependency[MetricSources]) -> Response[bytes]:

@@ -12,6 +12,7 @@ from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Op
 from litestar.openapi.spec.enums import OpenAPIType
 
 from entrypoints.http.problems import PROBLEM_JSON
+from entrypoints.http.ratelimit import THROTTLED_PATHS
 
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -61,14 +62,6 @@ DESCRIPTIONS = {
     "(REQUEST_DEADLINE_SECONDS); retry after Retry-After. For /ready: `errors` names each check that is down "
     "or stalled.",
 }
-_AUTH_THROTTLED = {
-    "/api/auth/login",
-    "/api/auth/token",
-    "/api/auth/register",
-    "/api/auth/refresh",
-    "/api/auth/password-reset",
-    "/api/auth/password-reset/confirm",
-}
 _GUEST_CART_THROTTLED = "/api/cart/guest"
 
 
@@ -90,7 +83,7 @@ def _codes(path: str, method: str, op: Operation) -> set[str]:
         codes |= {"409", "422"}
         if secured:
             codes.add("403")
-    if path in _AUTH_THROTTLED or path == _GUEST_CART_THROTTLED:
+    if path in THROTTLED_PATHS or path == _GUEST_CART_THROTTLED:
         codes.add("429")
     if path in {"/api/auth/login", "/api/auth/token", "/api/auth/refresh"}:
         codes |= {"401", "429"}

@@ -35,6 +35,9 @@ GUEST_OK: dict[str, Any] = {
     _ACCEPTS_CART_TOKEN: True,
     "security": [{"BearerToken": []}, {CART_TOKEN_SCHEME: []}],
 }
+# Route-decorator keywords for a public route: no authentication, and no security requirement
+# in the OpenAPI document.
+PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "security": [{}]}
 # Declared on those handlers for the OpenAPI document (and generated clients); the middleware
 # reads it, the handlers do not.
 CartTokenHeader = Annotated[

@@ -78,6 +78,7 @@ def _users(adapters: Adapters, auth_deps: auth.AuthDeps) -> UserUseCases:
         update_me=users.UpdateMe(auth_deps),
         delete_me=users.DeleteMe(auth_deps, adapters.invalidation),
         get_public_profile=users.GetPublicProfile(adapters.catalog_queries),
+        grant_admin=users.GrantAdmin(adapters.requests.uow),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import accounts as sql
 from domain.sessions import EmailToken, EmailTokenPurpose, RefreshToken
@@ -16,10 +16,7 @@ _refresh_token = row_mapper(RefreshToken)
 _email_token = row_mapper(EmailToken)
 
 
-class SqlUserRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlUserRepository(SqlAdapter):
     async def add(self, user: User) -> None:
         await self.sql.run(sql.INSERT_USER, **params_of(user))
 
@@ -35,10 +32,7 @@ class SqlUserRepository:
         await self.sql.run(sql.UPDATE_USER, **params_of(user, user_id=user.id))
 
 
-class SqlRefreshTokenRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlRefreshTokenRepository(SqlAdapter):
     async def add(self, token: RefreshToken) -> None:
         await self.sql.run(sql.INSERT_REFRESH_TOKEN, **params_of(token, updated_at=token.created_at))
 
@@ -59,10 +53,7 @@ class SqlRefreshTokenRepository:
             await self.sql.run(sql.REVOKE_USER_BUT_FAMILY, owner=user_id, now=now, keep_family=keep_family)
 
 
-class SqlEmailTokenRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlEmailTokenRepository(SqlAdapter):
     async def add(self, token: EmailToken) -> None:
         await self.sql.run(sql.INSERT_EMAIL_TOKEN, **params_of(token, updated_at=token.created_at))
 
@@ -77,13 +68,10 @@ class SqlEmailTokenRepository:
         await self.sql.run(sql.SPEND_EMAIL_TOKENS_OF_USER, owner=user_id, for_purpose=purpose.value, now=now)
 
 
-class SqlAccountStates:
+class SqlAccountStates(SqlAdapter):
     """The token check's read: role and token version, with the session's revocation, one statement.
 
     It always reads the primary (``db.reads``): a revoked session must be refused at once."""
-
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
 
     async def auth_state(self, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> tuple[str, int] | None:
         row = await self.sql.row(sql.ACCOUNT_STATE, user_id=user_id, family_id=family_id)

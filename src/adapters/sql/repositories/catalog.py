@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import categories as category_sql
 from adapters.sql.statements import favorites as favorite_sql
@@ -28,10 +28,7 @@ _product = row_mapper(
 _review = row_mapper(Review)
 
 
-class SqlCategoryRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlCategoryRepository(SqlAdapter):
     async def add(self, category: Category) -> None:
         # In a savepoint: a taken slug is retried with the next suffix in the same unit of work.
         async with self.sql.savepoint():
@@ -74,10 +71,7 @@ class SqlCategoryRepository:
         await self.sql.value(category_sql.LOCK_TREE)
 
 
-class SqlProductRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlProductRepository(SqlAdapter):
     async def add(self, product: Product) -> None:
         counters = {"rating_sum": 0, "review_count": 0, "rating_avg": 0, "favorite_count": 0}
         await self.sql.run(product_sql.INSERT_PRODUCT, **params_of(product, **counters))
@@ -107,10 +101,7 @@ class SqlProductRepository:
             await self.sql.run(product_sql.APPLY_FAVORITE_CHANGE, product_ids=list(product_ids), delta=delta)
 
 
-class SqlReviewRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlReviewRepository(SqlAdapter):
     async def add(self, review: Review) -> None:
         await self.sql.run(review_sql.INSERT_REVIEW, **params_of(review))
 
@@ -139,10 +130,7 @@ class SqlReviewRepository:
         return await self.sql.row(review_sql.HAS_ORDERED, user_id=user_id, product_id=product_id) is not None
 
 
-class SqlFavoriteRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlFavoriteRepository(SqlAdapter):
     async def add(self, favorite: Favorite) -> bool:
         return await self.sql.run(favorite_sql.ADD_FAVORITE, **params_of(favorite, updated_at=favorite.created_at)) > 0
 
@@ -154,10 +142,7 @@ class SqlFavoriteRepository:
         return [row["product_id"] for row in rows]
 
 
-class SqlCartCleanup:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlCartCleanup(SqlAdapter):
     async def remove_lines_of_products(self, product_ids: Sequence[uuid.UUID]) -> None:
         if product_ids:
             await self.sql.run(product_sql.REMOVE_CART_LINES_OF_PRODUCTS, product_ids=list(product_ids))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sql.executor import Executor, Row
+from adapters.sql.executor import Executor, Row, SqlAdapter, page_rows
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import carts as cart_sql
 from adapters.sql.statements import orders as order_sql
@@ -42,10 +42,7 @@ def _line_params(line: CartLine) -> dict[str, Any]:
     return params
 
 
-class SqlCartRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlCartRepository(SqlAdapter):
     async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
         owner, _ = owner_key(line.owner)
         row = await self.sql.row(cart_sql.ADD_LINE[owner], **_line_params(line))
@@ -101,10 +98,7 @@ class SqlCartRepository:
         return [cart_entry(row) for row in rows]
 
 
-class SqlGuestCartRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlGuestCartRepository(SqlAdapter):
     async def add(self, cart: GuestCart) -> None:
         await self.sql.run(cart_sql.INSERT_GUEST_CART, **params_of(cart, updated_at=cart.created_at))
 
@@ -174,10 +168,7 @@ class _Short(Exception):
     """A product fell short: leave the savepoint (rolling it back)."""
 
 
-class SqlOrderRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlOrderRepository(SqlAdapter):
     async def add(self, order: Order) -> bool:
         params = params_of(order)
         del params["lines"]
@@ -223,12 +214,9 @@ class SqlOrderRepository:
         return orders[0] if orders else None
 
     async def list_for_buyer(self, buyer_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Order]:
-        if after is None:
-            rows = await self.sql.rows(order_sql.ORDERS_OF_BUYER, buyer_id=buyer_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                order_sql.ORDERS_OF_BUYER_AFTER, buyer_id=buyer_id, after_key=after[0], after_id=after[1], limit=limit
-            )
+        rows = await page_rows(
+            self.sql, order_sql.ORDERS_OF_BUYER, order_sql.ORDERS_OF_BUYER_AFTER, after, buyer_id=buyer_id, limit=limit
+        )
         return await self._with_lines(rows)
 
     async def change_status(
@@ -240,10 +228,7 @@ class SqlOrderRepository:
         return changed == 1
 
     async def sales(self, seller_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[SaleEntry]:
-        if after is None:
-            rows = await self.sql.rows(order_sql.SALES, seller_id=seller_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                order_sql.SALES_AFTER, seller_id=seller_id, after_key=after[0], after_id=after[1], limit=limit
-            )
+        rows = await page_rows(
+            self.sql, order_sql.SALES, order_sql.SALES_AFTER, after, seller_id=seller_id, limit=limit
+        )
         return [_sale(row) for row in rows]

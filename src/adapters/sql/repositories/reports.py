@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import reports as sql
 from domain.reports import Report
@@ -12,10 +12,7 @@ from domain.reports import Report
 _report = row_mapper(Report)
 
 
-class SqlReportRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlReportRepository(SqlAdapter):
     async def add(self, report: Report) -> None:
         params = params_of(report, file_path=report.file_name)
         del params["file_name"]

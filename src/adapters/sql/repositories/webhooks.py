@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from adapters.sql.executor import Executor
+from adapters.sql.executor import SqlAdapter, page_rows
 from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import webhooks as sql
 from application.ports.webhooks import AttemptResult, DeliveryTarget, DeliveryView, NewDelivery, SoldOut
@@ -18,10 +18,7 @@ _target = row_mapper(DeliveryTarget)
 _delivery_view = row_mapper(DeliveryView)
 
 
-class SqlWebhookRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlWebhookRepository(SqlAdapter):
     async def add_within_cap(self, webhook: Webhook, cap: int) -> bool:
         await self.sql.row(sql.LOCK_USER, user_id=webhook.user_id)
         if await self.sql.value(sql.COUNT_OF_USER, user_id=webhook.user_id) >= cap:
@@ -45,12 +42,9 @@ class SqlWebhookRepository:
     async def list_for_user(
         self, user_id: uuid.UUID, *, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> list[Webhook]:
-        if after is None:
-            rows = await self.sql.rows(sql.WEBHOOKS_OF_USER, user_id=user_id, limit=limit)
-        else:
-            rows = await self.sql.rows(
-                sql.WEBHOOKS_OF_USER_AFTER, user_id=user_id, after_key=after[0], after_id=after[1], limit=limit
-            )
+        rows = await page_rows(
+            self.sql, sql.WEBHOOKS_OF_USER, sql.WEBHOOKS_OF_USER_AFTER, after, user_id=user_id, limit=limit
+        )
         return [_webhook(row) for row in rows]
 
     async def delete(self, webhook_id: uuid.UUID, user_id: uuid.UUID) -> bool:
@@ -79,10 +73,7 @@ class SqlWebhookRepository:
         return [_sold_out(row) for row in await self.sql.rows(sql.SOLD_OUT, product_ids=ids)] if ids else []
 
 
-class SqlDeliveryRepository:
-    def __init__(self, executor: Executor) -> None:
-        self.sql = executor
-
+class SqlDeliveryRepository(SqlAdapter):
     async def add_missing(self, deliveries: Sequence[NewDelivery]) -> None:
         rows = [
             {

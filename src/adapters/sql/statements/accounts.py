@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
+from adapters.sql.statements.common import bound, columns
 from adapters.sql.tables import EMAIL_TOKENS, REFRESH_TOKENS, USERS
 
-USER_COLUMNS = (
-    USERS.c.id,
-    USERS.c.username,
-    USERS.c.email,
-    USERS.c.password_hash,
-    USERS.c.role,
-    USERS.c.created_at,
-    USERS.c.updated_at,
-    USERS.c.email_verified,
-    USERS.c.token_version,
-    USERS.c.deleted_at,
+USER_COLUMNS = columns(
+    USERS,
+    "id",
+    "username",
+    "email",
+    "password_hash",
+    "role",
+    "created_at",
+    "updated_at",
+    "email_verified",
+    "token_version",
+    "deleted_at",
 )
 # An INSERT of a whole table takes every column as a parameter of the column's name.
 INSERT_USER = insert(USERS)
@@ -24,19 +26,9 @@ UPDATE_USER = (
     update(USERS)
     .where(USERS.c.id == bindparam("user_id"))
     .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "username",
-                "email",
-                "password_hash",
-                "role",
-                "email_verified",
-                "token_version",
-                "deleted_at",
-                "updated_at",
-            )
-        }
+        bound(
+            "username", "email", "password_hash", "role", "email_verified", "token_version", "deleted_at", "updated_at"
+        )
     )
 )
 USER_BY_ID = select(*USER_COLUMNS).where(USERS.c.id == bindparam("user_id"), USERS.c.deleted_at.is_(None))
@@ -61,15 +53,8 @@ ACCOUNT_STATE = select(USERS.c.role, USERS.c.token_version).where(
     USERS.c.id == bindparam("user_id"), USERS.c.deleted_at.is_(None), ~_FAMILY_REVOKED
 )
 
-REFRESH_TOKEN_COLUMNS = (
-    REFRESH_TOKENS.c.id,
-    REFRESH_TOKENS.c.user_id,
-    REFRESH_TOKENS.c.family_id,
-    REFRESH_TOKENS.c.token_hash,
-    REFRESH_TOKENS.c.expires_at,
-    REFRESH_TOKENS.c.created_at,
-    REFRESH_TOKENS.c.used_at,
-    REFRESH_TOKENS.c.revoked_at,
+REFRESH_TOKEN_COLUMNS = columns(
+    REFRESH_TOKENS, "id", "user_id", "family_id", "token_hash", "expires_at", "created_at", "used_at", "revoked_at"
 )
 INSERT_REFRESH_TOKEN = insert(REFRESH_TOKENS)
 REFRESH_TOKEN_BY_HASH = select(*REFRESH_TOKEN_COLUMNS).where(REFRESH_TOKENS.c.token_hash == bindparam("token_hash"))
@@ -100,14 +85,8 @@ REVOKE_USER_BUT_FAMILY = (
     .values(revoked_at=bindparam("now"), updated_at=bindparam("now"))
 )
 
-EMAIL_TOKEN_COLUMNS = (
-    EMAIL_TOKENS.c.id,
-    EMAIL_TOKENS.c.user_id,
-    EMAIL_TOKENS.c.purpose,
-    EMAIL_TOKENS.c.token_hash,
-    EMAIL_TOKENS.c.expires_at,
-    EMAIL_TOKENS.c.created_at,
-    EMAIL_TOKENS.c.used_at,
+EMAIL_TOKEN_COLUMNS = columns(
+    EMAIL_TOKENS, "id", "user_id", "purpose", "token_hash", "expires_at", "created_at", "used_at"
 )
 INSERT_EMAIL_TOKEN = insert(EMAIL_TOKENS)
 EMAIL_TOKEN_BY_HASH = select(*EMAIL_TOKEN_COLUMNS).where(

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import BindParameter, bindparam, case, delete, insert, select, update
 
-from adapters.sql.statements.common import any_of, upsert
+from adapters.sql.statements.common import any_of, columns, upsert
 from adapters.sql.tables import CART_ITEMS, GUEST_CARTS, PRODUCTS, USERS
 from domain.orders import QUANTITY_MAX
 
@@ -54,9 +54,7 @@ def _lines(owner: str, *, one: bool = False, for_checkout: bool = False) -> Any:
     """The owner's lines with their live products and sellers, oldest first."""
     stmt = (
         select(
-            CART_ITEMS.c.id,
-            CART_ITEMS.c.quantity,
-            CART_ITEMS.c.price_at_add,
+            *columns(CART_ITEMS, "id", "quantity", "price_at_add"),
             PRODUCTS.c.id.label("product_id"),
             PRODUCTS.c.name.label("product_name"),
             PRODUCTS.c.price.label("product_price"),
@@ -102,13 +100,7 @@ REMOVE_LINE = {
 CLEAR = {owner: delete(CART_ITEMS).where(column == bindparam("owner_id")) for owner, column in OWNER_COLUMNS.items()}
 REMOVE_LINES = delete(CART_ITEMS).where(any_of(CART_ITEMS.c.id, "line_ids"))
 
-GUEST_CART_COLUMNS = (
-    GUEST_CARTS.c.id,
-    GUEST_CARTS.c.token_hash,
-    GUEST_CARTS.c.created_at,
-    GUEST_CARTS.c.last_used_at,
-    GUEST_CARTS.c.spent_at,
-)
+GUEST_CART_COLUMNS = columns(GUEST_CARTS, "id", "token_hash", "created_at", "last_used_at", "spent_at")
 INSERT_GUEST_CART = insert(GUEST_CARTS)
 GUEST_CART_BY_HASH = select(*GUEST_CART_COLUMNS).where(GUEST_CARTS.c.token_hash == bindparam("token_hash"))
 TOUCH_GUEST_CART = (

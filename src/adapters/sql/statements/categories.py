@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 
-from adapters.sql.statements.common import advisory_xact_lock
+from adapters.sql.statements.common import advisory_xact_lock, bound, columns
 from adapters.sql.tables import CATEGORIES, PRODUCTS
 
-CATEGORY_COLUMNS = (
-    CATEGORIES.c.id,
-    CATEGORIES.c.name,
-    CATEGORIES.c.slug,
-    CATEGORIES.c.parent_id,
-    CATEGORIES.c.created_at,
-    CATEGORIES.c.updated_at,
-)
+CATEGORY_COLUMNS = columns(CATEGORIES, "id", "name", "slug", "parent_id", "created_at", "updated_at")
 INSERT_CATEGORY = insert(CATEGORIES)
 CATEGORY_BY_ID = select(*CATEGORY_COLUMNS).where(CATEGORIES.c.id == bindparam("category_id"))
 UPDATE_CATEGORY = (
     update(CATEGORIES)
     .where(CATEGORIES.c.id == bindparam("category_id"))
-    .values(
-        name=bindparam("name"),
-        slug=bindparam("slug"),
-        parent_id=bindparam("parent_id"),
-        updated_at=bindparam("updated_at"),
-    )
+    .values(bound("name", "slug", "parent_id", "updated_at"))
 )
 DELETE_CATEGORY = delete(CATEGORIES).where(CATEGORIES.c.id == bindparam("category_id"))
 # Slugs are [a-z0-9-] only, so the pattern (base || '-%') has no LIKE wildcard to escape.

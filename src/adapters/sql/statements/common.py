@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, Numeric, bindparam, case, cast, func, tuple_
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Integer,
+    Numeric,
+    Select,
+    Table,
+    bindparam,
+    case,
+    cast,
+    func,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -97,6 +110,16 @@ def _advisory_lock_default(element: AdvisoryXactLock, compiler: SQLCompiler, **k
     return "0"
 
 
+def columns(table: Table, *names: str) -> tuple[Column[Any], ...]:
+    """``table``'s columns by name, in this order: what an entity or view is read from."""
+    return tuple(table.c[name] for name in names)
+
+
+def bound(*names: str) -> dict[str, BindParameter[Any]]:
+    """An UPDATE's SET values: each column from the parameter of its own name."""
+    return {name: bindparam(name) for name in names}
+
+
 def typed(name: str, like: ColumnElement[Any] | ColumnClause[Any] | TypeEngine[Any]) -> BindParameter[Any]:
     """A bind parameter with a column's type (Money as cents on SQLite, UTC datetimes, GUIDs)."""
     type_ = like if isinstance(like, TypeEngine) else like.type
@@ -108,3 +131,14 @@ def before(key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: b
     comparison, which the ``(…, key, id)`` indexes range-scan."""
     bound = tuple_(typed("after_key", key), typed("after_id", row_id))
     return tuple_(key, row_id) < bound if descending else tuple_(key, row_id) > bound
+
+
+def keyset_pages(
+    query: Select[Any], key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True
+) -> tuple[Select[Any], Select[Any]]:
+    """A list read a page at a time, ordered by ``(key, id)``: the statement of its first page and
+    the one resuming after ``(:after_key, :after_id)``, both ``LIMIT :limit``
+    (``executor.page_rows`` picks one)."""
+    order = (key.desc(), row_id.desc()) if descending else (key, row_id)
+    first = query.order_by(*order).limit(bindparam("limit"))
+    return first, first.where(before(key, row_id, descending=descending))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, select
 
-from adapters.sql.statements.common import before, upsert
+from adapters.sql.statements.common import keyset_pages, upsert
 from adapters.sql.statements.products import SUMMARY_COLUMNS, SUMMARY_FROM
 from adapters.sql.tables import FAVORITES, PRODUCTS
 
@@ -27,12 +27,6 @@ _VIEW = (
 FAVORITE_VIEW = _VIEW.where(
     FAVORITES.c.user_id == bindparam("user_id"), FAVORITES.c.product_id == bindparam("product_id")
 )
-_NEWEST = (FAVORITES.c.created_at.desc(), FAVORITES.c.id.desc())
-FAVORITES_OF_USER = (
-    _VIEW.where(FAVORITES.c.user_id == bindparam("user_id")).order_by(*_NEWEST).limit(bindparam("limit"))
-)
-FAVORITES_OF_USER_AFTER = (
-    _VIEW.where(FAVORITES.c.user_id == bindparam("user_id"), before(FAVORITES.c.created_at, FAVORITES.c.id))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
+FAVORITES_OF_USER, FAVORITES_OF_USER_AFTER = keyset_pages(
+    _VIEW.where(FAVORITES.c.user_id == bindparam("user_id")), FAVORITES.c.created_at, FAVORITES.c.id
 )

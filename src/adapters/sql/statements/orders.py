@@ -12,18 +12,10 @@ from typing import Any
 from sqlalchemy import Integer, Select, and_, bindparam, column, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 
-from adapters.sql.statements.common import any_of, before, upsert
+from adapters.sql.statements.common import any_of, columns, keyset_pages, upsert
 from adapters.sql.tables import ORDER_LINES, ORDERS, PRODUCTS, USERS
 
-ORDER_COLUMNS = (
-    ORDERS.c.id,
-    ORDERS.c.buyer_id,
-    ORDERS.c.status,
-    ORDERS.c.total,
-    ORDERS.c.idempotency_key,
-    ORDERS.c.created_at,
-    ORDERS.c.updated_at,
-)
+ORDER_COLUMNS = columns(ORDERS, "id", "buyer_id", "status", "total", "idempotency_key", "created_at", "updated_at")
 INSERT_ORDER = (
     upsert(ORDERS)
     .on_conflict_do_nothing(index_elements=[ORDERS.c.buyer_id, ORDERS.c.idempotency_key])
@@ -36,18 +28,8 @@ ORDER_OF_BUYER = select(*ORDER_COLUMNS).where(
 ORDER_BY_IDEMPOTENCY_KEY = select(*ORDER_COLUMNS).where(
     ORDERS.c.buyer_id == bindparam("buyer_id"), ORDERS.c.idempotency_key == bindparam("idempotency_key")
 )
-_NEWEST = (ORDERS.c.created_at.desc(), ORDERS.c.id.desc())
-ORDERS_OF_BUYER = (
-    select(*ORDER_COLUMNS)
-    .where(ORDERS.c.buyer_id == bindparam("buyer_id"))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
-)
-ORDERS_OF_BUYER_AFTER = (
-    select(*ORDER_COLUMNS)
-    .where(ORDERS.c.buyer_id == bindparam("buyer_id"), before(ORDERS.c.created_at, ORDERS.c.id))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
+ORDERS_OF_BUYER, ORDERS_OF_BUYER_AFTER = keyset_pages(
+    select(*ORDER_COLUMNS).where(ORDERS.c.buyer_id == bindparam("buyer_id")), ORDERS.c.created_at, ORDERS.c.id
 )
 # The lines of a page of orders in one statement (never one per order).
 LINES_OF_ORDERS = (
@@ -85,11 +67,7 @@ _SALES = (
     .select_from(ORDER_LINES.join(ORDERS, ORDERS.c.id == ORDER_LINES.c.order_id))
     .where(ORDER_LINES.c.seller_id == bindparam("seller_id"))
 )
-_LINES_NEWEST = (ORDER_LINES.c.created_at.desc(), ORDER_LINES.c.id.desc())
-SALES = _SALES.order_by(*_LINES_NEWEST).limit(bindparam("limit"))
-SALES_AFTER = (
-    _SALES.where(before(ORDER_LINES.c.created_at, ORDER_LINES.c.id)).order_by(*_LINES_NEWEST).limit(bindparam("limit"))
-)
+SALES, SALES_AFTER = keyset_pages(_SALES, ORDER_LINES.c.created_at, ORDER_LINES.c.id)
 # The sales report's lines of a period, oldest first, a batch at a time (keyset; the
 # (seller_id, created_at, id) index serves the filter and the order).
 _PERIOD = (
@@ -97,12 +75,8 @@ _PERIOD = (
     ORDER_LINES.c.created_at >= bindparam("start"),
     ORDER_LINES.c.created_at < bindparam("end"),
 )
-_OLDEST = (ORDER_LINES.c.created_at, ORDER_LINES.c.id)
-SALES_OF_PERIOD = _SALES.where(*_PERIOD).order_by(*_OLDEST).limit(bindparam("limit"))
-SALES_OF_PERIOD_AFTER = (
-    _SALES.where(*_PERIOD, before(ORDER_LINES.c.created_at, ORDER_LINES.c.id, descending=False))
-    .order_by(*_OLDEST)
-    .limit(bindparam("limit"))
+SALES_OF_PERIOD, SALES_OF_PERIOD_AFTER = keyset_pages(
+    _SALES.where(*_PERIOD), ORDER_LINES.c.created_at, ORDER_LINES.c.id, descending=False
 )
 
 PURCHASABLE = select(PRODUCTS.c.id, PRODUCTS.c.seller_id, PRODUCTS.c.name, PRODUCTS.c.price, PRODUCTS.c.stock).where(

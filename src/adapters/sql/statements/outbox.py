@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 
-from adapters.sql.statements.common import any_of
+from adapters.sql.statements.common import any_of, columns
 from adapters.sql.tables import OUTBOX
 
-OUTBOX_COLUMNS = (
-    OUTBOX.c.id,
-    OUTBOX.c.kind,
-    OUTBOX.c.payload,
-    OUTBOX.c.created_at,
-    OUTBOX.c.dispatched_at,
-    OUTBOX.c.processed_at,
-    OUTBOX.c.attempts,
-)
+OUTBOX_COLUMNS = columns(OUTBOX, "id", "kind", "payload", "created_at", "dispatched_at", "processed_at", "attempts")
 INSERT_JOB = insert(OUTBOX)
 JOB_BY_ID = select(*OUTBOX_COLUMNS).where(OUTBOX.c.id == bindparam("outbox_id"))
 MARK_DISPATCHED = (

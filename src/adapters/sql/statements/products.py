@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from adapters.sql.statements.common import any_of, before, cent_average, typed
+from adapters.sql.statements.common import any_of, before, cent_average, columns, typed
 from adapters.sql.tables import CART_ITEMS, CATEGORIES, PRODUCTS, USERS
 from application.views.catalog import ProductSort
 
@@ -33,21 +33,22 @@ _LIVE = PRODUCTS.c.withdrawn_at.is_(None)
 
 # -- the write side (entities) ----------------------------------------------------------------
 
-PRODUCT_COLUMNS = (
-    PRODUCTS.c.id,
-    PRODUCTS.c.seller_id,
-    PRODUCTS.c.category_id,
-    PRODUCTS.c.name,
-    PRODUCTS.c.description,
-    PRODUCTS.c.price,
-    PRODUCTS.c.image_url,
-    PRODUCTS.c.stock,
-    PRODUCTS.c.created_at,
-    PRODUCTS.c.updated_at,
-    PRODUCTS.c.review_count,
-    PRODUCTS.c.favorite_count,
-    PRODUCTS.c.withdrawn_at,
-    PRODUCTS.c.rating_sum,
+PRODUCT_COLUMNS = columns(
+    PRODUCTS,
+    "id",
+    "seller_id",
+    "category_id",
+    "name",
+    "description",
+    "price",
+    "image_url",
+    "stock",
+    "created_at",
+    "updated_at",
+    "review_count",
+    "favorite_count",
+    "withdrawn_at",
+    "rating_sum",
 )
 INSERT_PRODUCT = insert(PRODUCTS)
 PRODUCT_BY_ID = select(*PRODUCT_COLUMNS).where(PRODUCTS.c.id == bindparam("product_id"), _LIVE)
@@ -102,19 +103,20 @@ REMOVE_CART_LINES_OF_PRODUCTS = CART_ITEMS.delete().where(any_of(CART_ITEMS.c.pr
 # -- views ------------------------------------------------------------------------------------
 
 # A product as lists show it, labelled for ``row_mapper(ProductSummary)``: seller_*, category_*.
-_PAGE_COLUMNS = (
-    PRODUCTS.c.id,
-    PRODUCTS.c.seller_id,
-    PRODUCTS.c.name,
-    PRODUCTS.c.price,
-    PRODUCTS.c.image_url,
-    PRODUCTS.c.category_id,
-    PRODUCTS.c.stock,
-    PRODUCTS.c.rating_sum,
-    PRODUCTS.c.review_count,
-    PRODUCTS.c.favorite_count,
-    PRODUCTS.c.created_at,
-    PRODUCTS.c.updated_at,
+_PAGE_COLUMNS = columns(
+    PRODUCTS,
+    "id",
+    "seller_id",
+    "name",
+    "price",
+    "image_url",
+    "category_id",
+    "stock",
+    "rating_sum",
+    "review_count",
+    "favorite_count",
+    "created_at",
+    "updated_at",
 )
 _JOINED = (
     USERS.c.username.label("seller_username"),

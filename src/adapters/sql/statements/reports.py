@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 
+from adapters.sql.statements.common import bound
 from adapters.sql.tables import REPORTS
 from domain.reports import ReportStatus
 
@@ -25,13 +26,7 @@ REPORT_BY_ID = select(*REPORT_COLUMNS).where(REPORTS.c.id == bindparam("report_i
 UPDATE_REPORT = (
     update(REPORTS)
     .where(REPORTS.c.id == bindparam("report_id"))
-    .values(
-        status=bindparam("status"),
-        file_path=bindparam("file_name"),
-        error=bindparam("error"),
-        finished_at=bindparam("finished_at"),
-        updated_at=bindparam("updated_at"),
-    )
+    .values({**bound("status", "error", "finished_at", "updated_at"), "file_path": bindparam("file_name")})
 )
 COUNT_UNFINISHED = (
     select(func.count())

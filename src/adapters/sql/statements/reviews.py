@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from adapters.sql.statements.common import before
+from adapters.sql.statements.common import columns, keyset_pages
 from adapters.sql.tables import ORDER_LINES, REVIEWS, USERS
 
-REVIEW_COLUMNS = (
-    REVIEWS.c.id,
-    REVIEWS.c.product_id,
-    REVIEWS.c.author_id,
-    REVIEWS.c.rating,
-    REVIEWS.c.comment,
-    REVIEWS.c.verified_purchase,
-    REVIEWS.c.created_at,
-    REVIEWS.c.updated_at,
+REVIEW_COLUMNS = columns(
+    REVIEWS, "id", "product_id", "author_id", "rating", "comment", "verified_purchase", "created_at", "updated_at"
 )
 INSERT_REVIEW = insert(REVIEWS)
 REVIEW_BY_ID = select(*REVIEW_COLUMNS).where(REVIEWS.c.id == bindparam("review_id"))
@@ -45,12 +38,6 @@ _VIEW = select(
     REVIEWS.c.updated_at,
 ).select_from(REVIEWS.join(USERS, USERS.c.id == REVIEWS.c.author_id))
 REVIEW_VIEW = _VIEW.where(REVIEWS.c.id == bindparam("review_id"))
-_NEWEST = (REVIEWS.c.created_at.desc(), REVIEWS.c.id.desc())
-REVIEWS_OF_PRODUCT = (
-    _VIEW.where(REVIEWS.c.product_id == bindparam("product_id")).order_by(*_NEWEST).limit(bindparam("limit"))
-)
-REVIEWS_OF_PRODUCT_AFTER = (
-    _VIEW.where(REVIEWS.c.product_id == bindparam("product_id"), before(REVIEWS.c.created_at, REVIEWS.c.id))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
+REVIEWS_OF_PRODUCT, REVIEWS_OF_PRODUCT_AFTER = keyset_pages(
+    _VIEW.where(REVIEWS.c.product_id == bindparam("product_id")), REVIEWS.c.created_at, REVIEWS.c.id
 )

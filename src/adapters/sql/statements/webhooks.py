@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from adapters.sql.statements.common import any_of, before, upsert
+from adapters.sql.statements.common import any_of, bound, columns, keyset_pages, upsert
 from adapters.sql.tables import PRODUCTS, USERS, WEBHOOK_DELIVERIES, WEBHOOKS
 from domain.webhooks import DeliveryStatus
 
 _PENDING = WEBHOOK_DELIVERIES.c.status == DeliveryStatus.PENDING.value
-WEBHOOK_COLUMNS = (
-    WEBHOOKS.c.id,
-    WEBHOOKS.c.user_id,
-    WEBHOOKS.c.url,
-    WEBHOOKS.c.events,
-    WEBHOOKS.c.secret,
-    WEBHOOKS.c.created_at,
-)
+WEBHOOK_COLUMNS = columns(WEBHOOKS, "id", "user_id", "url", "events", "secret", "created_at")
 # Racing adds of one user queue on the user's row (Postgres; SQLite's writers take turns), so each
 # counts the others' webhooks.
 LOCK_USER = select(USERS.c.id).where(USERS.c.id == bindparam("user_id")).with_for_update()
@@ -25,18 +18,8 @@ INSERT_WEBHOOK = insert(WEBHOOKS)
 WEBHOOK_OF_USER = select(*WEBHOOK_COLUMNS).where(
     WEBHOOKS.c.id == bindparam("webhook_id"), WEBHOOKS.c.user_id == bindparam("user_id")
 )
-_NEWEST = (WEBHOOKS.c.created_at.desc(), WEBHOOKS.c.id.desc())
-WEBHOOKS_OF_USER = (
-    select(*WEBHOOK_COLUMNS)
-    .where(WEBHOOKS.c.user_id == bindparam("user_id"))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
-)
-WEBHOOKS_OF_USER_AFTER = (
-    select(*WEBHOOK_COLUMNS)
-    .where(WEBHOOKS.c.user_id == bindparam("user_id"), before(WEBHOOKS.c.created_at, WEBHOOKS.c.id))
-    .order_by(*_NEWEST)
-    .limit(bindparam("limit"))
+WEBHOOKS_OF_USER, WEBHOOKS_OF_USER_AFTER = keyset_pages(
+    select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")), WEBHOOKS.c.created_at, WEBHOOKS.c.id
 )
 SUBSCRIBED = select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")).order_by(WEBHOOKS.c.id)
 SUBSCRIPTIONS = select(WEBHOOKS.c.user_id, WEBHOOKS.c.events).where(any_of(WEBHOOKS.c.user_id, "user_ids"))
@@ -102,19 +85,16 @@ RECORD_ATTEMPT = (
     update(WEBHOOK_DELIVERIES)
     .where(WEBHOOK_DELIVERIES.c.id == bindparam("delivery_id"), _PENDING)
     .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "status",
-                "attempts",
-                "status_code",
-                "last_error",
-                "first_attempt_at",
-                "next_retry_at",
-                "delivered_at",
-                "updated_at",
-            )
-        }
+        bound(
+            "status",
+            "attempts",
+            "status_code",
+            "last_error",
+            "first_attempt_at",
+            "next_retry_at",
+            "delivered_at",
+            "updated_at",
+        )
     )
 )
 RECENT_DELIVERIES = (

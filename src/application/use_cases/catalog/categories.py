@@ -8,6 +8,7 @@ from msgspec import UNSET, UnsetType
 
 from application.identity import Principal
 from application.ports.persistence import UnitOfWork
+from application.use_cases.base import UseCase
 from application.use_cases.catalog.deps import CatalogDeps
 from application.views.catalog import CategoryView
 from domain.catalog import (
@@ -46,12 +47,9 @@ async def require_category(uow: UnitOfWork, category_id: uuid.UUID) -> None:
         raise RuleViolation("No such category.", field="category_id")
 
 
-class ListCategories:
+class ListCategories(UseCase[CatalogDeps]):
     """All categories; ``product_count`` counts live products in the category and all its
     sub-categories (what a shopper browsing the tree expects)."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self) -> list[CategoryView]:
         views = await self.deps.queries.categories()
@@ -88,11 +86,8 @@ async def _claim_slug(uow: UnitOfWork, category: Category, base: str, *, insert:
     raise Conflict("Could not find a free slug for that name; try another name.", field="name")
 
 
-class CreateCategory:
+class CreateCategory(UseCase[CatalogDeps]):
     """Admins only. The slug comes from the name and is made unique with -2, -3, ..."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, *, name: str, parent_id: uuid.UUID | None = None) -> CategoryView:
         _require_admin(principal)
@@ -108,12 +103,9 @@ class CreateCategory:
         return CategoryView(id=category.id, name=name, slug=category.slug, parent_id=parent_id, product_count=0)
 
 
-class UpdateCategory:
+class UpdateCategory(UseCase[CatalogDeps]):
     """Admins only: rename (the slug follows the name) and/or move under another parent (or to
     the top with ``parent_id: null``); a move that would make a cycle is refused (422)."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self,
@@ -152,12 +144,9 @@ class UpdateCategory:
         return await ListCategories(self.deps).one(category_id)
 
 
-class DeleteCategory:
+class DeleteCategory(UseCase[CatalogDeps]):
     """Admins only; a category that still has products (even withdrawn ones, which past orders
     point at) or sub-categories cannot go (409)."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, category_id: uuid.UUID) -> None:
         _require_admin(principal)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from application.cached_catalog import CacheInvalidation
-from application.jobs import JobDispatcher, feed_update
+from application.jobs import Job, JobDispatcher, OutboxJob, feed_update
 from application.ports.catalog import CatalogQueries
 from application.ports.clock import Clock
 from application.ports.persistence import UnitOfWorkFactory
-from application.webhook_events import OutboxJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +22,7 @@ class CatalogDeps:
     # Hands outbox jobs (webhook events) to the queue after a commit (None: the relay does).
     jobs: JobDispatcher | None = None
 
-    def interaction(self, user_id: uuid.UUID, product_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+    def interaction(self, user_id: uuid.UUID, product_id: uuid.UUID) -> list[Job]:
         """A favorite or review: the feed update job to record with it (none without a dispatcher)."""
         return [feed_update(user_id, [product_id])] if self.jobs is not None else []
 

@@ -5,20 +5,18 @@ from __future__ import annotations
 import uuid
 
 from application.identity import Principal
+from application.jobs import record
 from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
+from application.use_cases.base import UseCase
 from application.use_cases.catalog.deps import CatalogDeps
 from application.views.catalog import FavoriteView
-from application.webhook_events import record
 from domain.catalog import Favorite
 from domain.errors import NotFound
 from domain.ids import new_id
 
 
-class AddFavorite:
+class AddFavorite(UseCase[CatalogDeps]):
     """Idempotent: returns (favorite, created). Only a live product can be favorited."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, product_id: uuid.UUID) -> tuple[FavoriteView, bool]:
         async with self.deps.uow() as uow:
@@ -41,12 +39,9 @@ class AddFavorite:
         return view, created
 
 
-class RemoveFavorite:
+class RemoveFavorite(UseCase[CatalogDeps]):
     """Idempotent: removing what is not a favorite is fine. The feed is recomputed (a job), so
     "because you favorited …" goes with the favorite."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, product_id: uuid.UUID) -> None:
         async with self.deps.uow() as uow:
@@ -60,11 +55,8 @@ class RemoveFavorite:
             await self.deps.dispatch(jobs)
 
 
-class ListFavorites:
+class ListFavorites(UseCase[CatalogDeps]):
     """The caller's favorites, newest first (withdrawn products left out)."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self, principal: Principal, *, cursor: str | None = None, limit: int = PAGE_DEFAULT

@@ -9,11 +9,14 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from application.identity import Principal
+from application.jobs import OutboxJob, record
 from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
+from application.ports.persistence import UnitOfWork
+from application.use_cases.base import UseCase
 from application.use_cases.catalog.categories import category_ref_id, require_category
 from application.use_cases.catalog.deps import CatalogDeps
 from application.views.catalog import ProductDetail, ProductFilter, ProductSort, ProductSummary
-from application.webhook_events import OutboxJob, out_of_stock_events, record
+from application.webhook_events import out_of_stock_events
 from domain.catalog import (
     DESCRIPTION_MAX,
     NAME_MAX,
@@ -30,11 +33,8 @@ from domain.money import MAX_PRICE, validate_price
 Q_MAX = 200
 
 
-class CreateProduct:
+class CreateProduct(UseCase[CatalogDeps]):
     """List a product for sale; the caller becomes its seller."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self,
@@ -71,10 +71,7 @@ class CreateProduct:
         return await GetProduct(self.deps).execute(product.id)
 
 
-class GetProduct:
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
-
+class GetProduct(UseCase[CatalogDeps]):
     async def execute(self, product_id: uuid.UUID) -> ProductDetail:
         detail = await self.deps.queries.product(product_id)
         if detail is None:
@@ -82,12 +79,19 @@ class GetProduct:
         return detail
 
 
-class UpdateProduct:
+async def _product_to_change(uow: UnitOfWork, principal: Principal, product_id: uuid.UUID, action: str) -> Product:
+    """The product, if it exists (404) and the caller is its seller or an admin (403)."""
+    product = await uow.products.get(product_id)
+    if product is None:
+        raise NotFound("No such product.", field="product_id")
+    if not product.may_be_changed_by(principal.id, is_admin=principal.is_admin):
+        raise Forbidden(f"Only the seller or an admin may {action} this product.")
+    return product
+
+
+class UpdateProduct(UseCase[CatalogDeps]):
     """Partial update by the seller or an admin (others get 403 and nothing changes). Only the
     given fields are written, so a concurrent checkout's stock decrement is never overwritten."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self,
@@ -102,11 +106,7 @@ class UpdateProduct:
         category_id: str | uuid.UUID | UnsetType | None = UNSET,
     ) -> ProductDetail:
         async with self.deps.uow() as uow:
-            product = await uow.products.get(product_id)
-            if product is None:
-                raise NotFound("No such product.", field="product_id")
-            if not product.may_be_changed_by(principal.id, is_admin=principal.is_admin):
-                raise Forbidden("Only the seller or an admin may change this product.")
+            product = await _product_to_change(uow, principal, product_id, "change")
             changes: dict[str, Any] = {}
             if not isinstance(name, UnsetType):
                 changes["name"] = validate_text(name, field="name", min_len=1, max_len=NAME_MAX)
@@ -140,19 +140,12 @@ class UpdateProduct:
         return await GetProduct(self.deps).execute(product_id)
 
 
-class WithdrawProduct:
+class WithdrawProduct(UseCase[CatalogDeps]):
     """Seller or admin: the listing disappears from reads, lists and carts; order lines keep it."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, product_id: uuid.UUID) -> None:
         async with self.deps.uow() as uow:
-            product = await uow.products.get(product_id)
-            if product is None:
-                raise NotFound("No such product.", field="product_id")
-            if not product.may_be_changed_by(principal.id, is_admin=principal.is_admin):
-                raise Forbidden("Only the seller or an admin may withdraw this product.")
+            await _product_to_change(uow, principal, product_id, "withdraw")
             if not await uow.products.withdraw(product_id, self.deps.clock.now()):
                 raise NotFound("No such product.", field="product_id")
             await uow.cart_cleanup.remove_lines_of_products([product_id])
@@ -186,15 +179,12 @@ def clean_query(q: str | None) -> str | None:
     return q or None
 
 
-class ListProducts:
+class ListProducts(UseCase[CatalogDeps]):
     """Browse and search live products, keyset-paginated.
 
     ``category_id`` includes all its sub-categories. ``sort`` defaults to ``relevance`` when
     ``q`` is given (full-text rank) and to ``newest`` otherwise; ``relevance`` needs ``q``.
     """
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self,

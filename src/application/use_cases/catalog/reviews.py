@@ -7,20 +7,19 @@ import uuid
 from msgspec import UNSET, UnsetType
 
 from application.identity import Principal
+from application.jobs import record
 from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
+from application.use_cases.base import UseCase
 from application.use_cases.catalog.deps import CatalogDeps
 from application.views.catalog import ReviewView
-from application.webhook_events import record, review_events
+from application.webhook_events import review_events
 from domain.catalog import Review, validate_comment, validate_rating
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.ids import new_id
 
 
-class ListReviews:
+class ListReviews(UseCase[CatalogDeps]):
     """A live product's reviews, newest first."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self, product_id: uuid.UUID, *, cursor: str | None = None, limit: int = PAGE_DEFAULT
@@ -33,12 +32,9 @@ class ListReviews:
         return page_of(rows, limit, "reviews", lambda r: (r.created_at, r.id), scope=str(product_id))
 
 
-class CreateReview:
+class CreateReview(UseCase[CatalogDeps]):
     """One review per user and product (409, the unique key decides races); never on one's own
     product (403). The product's rating counters move in the same transaction."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self, principal: Principal, product_id: uuid.UUID, *, rating: int, comment: str = ""
@@ -84,12 +80,9 @@ async def _review_view(deps: CatalogDeps, review_id: uuid.UUID) -> ReviewView:
     return view
 
 
-class UpdateReview:
+class UpdateReview(UseCase[CatalogDeps]):
     """The author only. A guarded update (on the rating read) keeps the product's sum exact even
     when two edits race: the loser gets 409 and may retry."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(
         self,
@@ -124,11 +117,8 @@ class UpdateReview:
         return await _review_view(self.deps, review_id)
 
 
-class DeleteReview:
+class DeleteReview(UseCase[CatalogDeps]):
     """The author or an admin; the product's counters drop in the same transaction."""
-
-    def __init__(self, deps: CatalogDeps) -> None:
-        self.deps = deps
 
     async def execute(self, principal: Principal, review_id: uuid.UUID) -> None:
         async with self.deps.uow() as uow:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
-from litestar.di import NamedDependency
+from litestar import Controller, Response, post
 from litestar.params import JSONBody, URLEncodedBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from application.identity import Principal
 from application.use_cases.auth import TokenPair
-from entrypoints.bundles import AuthUseCases
+from entrypoints.http.dependencies import Auth, Caller
 from entrypoints.http.schemas import (
     LoginBody,
     OAuth2PasswordForm,
@@ -24,10 +22,9 @@ from entrypoints.http.schemas import (
     UserOut,
     to_struct,
 )
-from entrypoints.http.security import CartTokenHeader
+from entrypoints.http.security import PUBLIC, CartTokenHeader
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-PUBLIC = {"exclude_from_auth": True, "security": [{}]}
 MERGE_NOTE = (
     "With a guest cart token (`X-Cart-Token`, or `cart_token` in the JSON body; the header wins) the "
     "guest cart is merged into the user's cart and the token is spent: quantities add per product, "
@@ -35,6 +32,8 @@ MERGE_NOTE = (
     "however many logins race with one token. An unknown, expired or spent token never fails the "
     "login: it succeeds and nothing is merged."
 )
+# The two login routes differ only in how the credentials come.
+LOGIN: dict[str, Any] = {"status_code": HTTP_200_OK, "description": MERGE_NOTE, **PUBLIC}
 
 
 def _pair(pair: TokenPair) -> Response[TokenPairOut]:
@@ -57,48 +56,25 @@ class AuthController(Controller):
         "/register",
         operation_id="register",
         summary="Create an account",
-        exclude_from_auth=True,
-        security=[{}],
         raises=[],
         description="username 3–32 of [A-Za-z0-9_.-] (unique, "
         "case-insensitive); valid unique email; password 10–128 characters. 409 when taken.",
+        **PUBLIC,
     )
-    async def register(self, data: JSONBody[RegisterBody], auth: NamedDependency[AuthUseCases]) -> Response[UserOut]:
+    async def register(self, data: JSONBody[RegisterBody], auth: Auth) -> Response[UserOut]:
         user = await auth.register.execute(username=data.username, email=data.email, password=data.password)
         return Response(to_struct(user, UserOut), status_code=201, headers=NO_STORE)
 
-    @post(
-        "/login",
-        operation_id="login",
-        summary="Log in with email (or username) and password",
-        status_code=HTTP_200_OK,
-        exclude_from_auth=True,
-        security=[{}],
-        description=MERGE_NOTE,
-    )
+    @post("/login", operation_id="login", summary="Log in with email (or username) and password", **LOGIN)
     async def login(
-        self,
-        data: JSONBody[LoginBody],
-        auth: NamedDependency[AuthUseCases],
-        cart_token: CartTokenHeader = None,
+        self, data: JSONBody[LoginBody], auth: Auth, cart_token: CartTokenHeader = None
     ) -> Response[TokenPairOut]:
         merge = cart_token if cart_token is not None else data.cart_token
         return _pair(await auth.login.execute(login=data.email, password=data.password, cart_token=merge))
 
-    @post(
-        "/token",
-        operation_id="loginForm",
-        summary="Log in with an OAuth2 password form",
-        status_code=HTTP_200_OK,
-        exclude_from_auth=True,
-        security=[{}],
-        description=MERGE_NOTE,
-    )
+    @post("/token", operation_id="loginForm", summary="Log in with an OAuth2 password form", **LOGIN)
     async def token(
-        self,
-        data: URLEncodedBody[OAuth2PasswordForm],
-        auth: NamedDependency[AuthUseCases],
-        cart_token: CartTokenHeader = None,
+        self, data: URLEncodedBody[OAuth2PasswordForm], auth: Auth, cart_token: CartTokenHeader = None
     ) -> Response[TokenPairOut]:
         return _pair(await auth.login.execute(login=data.username, password=data.password, cart_token=cart_token))
 
@@ -107,10 +83,9 @@ class AuthController(Controller):
         operation_id="refreshSession",
         summary="Rotate a refresh token for a new pair",
         status_code=HTTP_200_OK,
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
     )
-    async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthUseCases]) -> Response[TokenPairOut]:
+    async def refresh(self, data: JSONBody[RefreshBody], auth: Auth) -> Response[TokenPairOut]:
         return _pair(await auth.refresh.execute(refresh_token=data.refresh_token))
 
     @post(
@@ -119,7 +94,7 @@ class AuthController(Controller):
         summary="Revoke this access token and its session",
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def logout(self, request: Request[Principal, Any, Any], auth: NamedDependency[AuthUseCases]) -> None:
+    async def logout(self, request: Caller, auth: Auth) -> None:
         await auth.logout.execute(request.user)
 
     @post(
@@ -127,10 +102,9 @@ class AuthController(Controller):
         operation_id="verifyEmail",
         summary="Confirm an email address",
         status_code=HTTP_204_NO_CONTENT,
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
     )
-    async def verify_email(self, data: JSONBody[TokenBody], auth: NamedDependency[AuthUseCases]) -> None:
+    async def verify_email(self, data: JSONBody[TokenBody], auth: Auth) -> None:
         await auth.verify_email.execute(token=data.token)
 
     @post(
@@ -139,11 +113,7 @@ class AuthController(Controller):
         summary="Send the verification email again",
         status_code=HTTP_202_ACCEPTED,
     )
-    async def resend(
-        self,
-        request: Request[Principal, Any, Any],
-        auth: NamedDependency[AuthUseCases],
-    ) -> dict[str, str]:
+    async def resend(self, request: Caller, auth: Auth) -> dict[str, str]:
         await auth.resend_verification.execute(request.user)
         return {"detail": "A new verification email is on its way (unless already verified)."}
 
@@ -152,15 +122,10 @@ class AuthController(Controller):
         operation_id="requestPasswordReset",
         summary="Email a password-reset link",
         status_code=HTTP_202_ACCEPTED,
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
         description="Always 202, whether or not the account exists.",
     )
-    async def password_reset(
-        self,
-        data: JSONBody[PasswordResetBody],
-        auth: NamedDependency[AuthUseCases],
-    ) -> dict[str, str]:
+    async def password_reset(self, data: JSONBody[PasswordResetBody], auth: Auth) -> dict[str, str]:
         await auth.request_password_reset.execute(email=data.email)
         return {"detail": "If an account has that email, a reset link is on its way."}
 
@@ -169,12 +134,7 @@ class AuthController(Controller):
         operation_id="confirmPasswordReset",
         summary="Set a new password from a reset link",
         status_code=HTTP_204_NO_CONTENT,
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
     )
-    async def password_reset_confirm(
-        self,
-        data: JSONBody[PasswordResetConfirmBody],
-        auth: NamedDependency[AuthUseCases],
-    ) -> None:
+    async def password_reset_confirm(self, data: JSONBody[PasswordResetConfirmBody], auth: Auth) -> None:
         await auth.confirm_password_reset.execute(token=data.token, new_password=data.new_password)

@@ -7,21 +7,19 @@ token (``entrypoints.http.security`` resolves it; with both headers the bearer t
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from msgspec import Meta, Struct
 
-from application.identity import CartHolder, Principal
 from application.ports.orders import CartItemView, CartView, OrderView
 from domain.ids import parse_id
 from domain.orders import QUANTITY_MAX, QUANTITY_MIN
-from entrypoints.bundles import CartUseCases, OrderUseCases
-from entrypoints.http.security import GUEST_OK, CartTokenHeader
+from entrypoints.http.dependencies import Caller, Cart, CartCaller, Orders
+from entrypoints.http.security import GUEST_OK, PUBLIC, CartTokenHeader
 
 Quantity = Annotated[int, Meta(ge=QUANTITY_MIN, le=QUANTITY_MAX, description="1–99.", examples=[1])]
 IdempotencyKey = Annotated[
@@ -61,13 +59,11 @@ class GuestCartController(Controller):
         "/guest",
         operation_id="createGuestCart",
         summary="Start a guest cart",
-        status_code=HTTP_201_CREATED,
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
         description="Anyone; rate-limited per client address (429 with `Retry-After`). The token is "
         "valid for 30 days since its last use and is spent when it is merged at login.",
     )
-    async def create_guest(self, cart: NamedDependency[CartUseCases]) -> Response[GuestCartOut]:
+    async def create_guest(self, cart: Cart) -> Response[GuestCartOut]:
         token = await cart.create_guest_cart.execute()
         return Response(
             GuestCartOut(cart_token=token), status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"}
@@ -86,19 +82,13 @@ class CartController(Controller):
         "price moved since the line was added. Withdrawn products drop out.",
         **GUEST_OK,
     )
-    async def get_cart(
-        self,
-        request: Request[CartHolder, Any, Any],
-        cart: NamedDependency[CartUseCases],
-        cart_token: CartTokenHeader = None,
-    ) -> CartView:
+    async def get_cart(self, request: CartCaller, cart: Cart, cart_token: CartTokenHeader = None) -> CartView:
         return await cart.get_cart.execute(request.user)
 
     @post(
         "/items",
         operation_id="addCartItem",
         summary="Add a product to the cart",
-        status_code=HTTP_201_CREATED,
         responses={
             HTTP_200_OK: ResponseSpec(
                 data_container=CartItemView, description="The product was already in the cart; quantities added."
@@ -109,11 +99,7 @@ class CartController(Controller):
         **GUEST_OK,
     )
     async def add_item(
-        self,
-        request: Request[CartHolder, Any, Any],
-        data: JSONBody[AddCartItemBody],
-        cart: NamedDependency[CartUseCases],
-        cart_token: CartTokenHeader = None,
+        self, request: CartCaller, data: JSONBody[AddCartItemBody], cart: Cart, cart_token: CartTokenHeader = None
     ) -> Response[CartItemView]:
         item, created = await cart.add_to_cart.execute(request.user, product_id=data.product_id, quantity=data.quantity)
         return Response(item, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
@@ -127,10 +113,10 @@ class CartController(Controller):
     )
     async def update_item(
         self,
-        request: Request[CartHolder, Any, Any],
+        request: CartCaller,
         item_id: FromPath[str],
         data: JSONBody[UpdateCartItemBody],
-        cart: NamedDependency[CartUseCases],
+        cart: Cart,
         cart_token: CartTokenHeader = None,
     ) -> CartItemView:
         return await cart.change_cart_quantity.execute(
@@ -141,42 +127,26 @@ class CartController(Controller):
         "/items/{item_id:str}",
         operation_id="removeCartItem",
         summary="Remove a line from the cart",
-        status_code=HTTP_204_NO_CONTENT,
         description="Others' lines → 404.",
         **GUEST_OK,
     )
     async def remove_item(
-        self,
-        request: Request[CartHolder, Any, Any],
-        item_id: FromPath[str],
-        cart: NamedDependency[CartUseCases],
-        cart_token: CartTokenHeader = None,
+        self, request: CartCaller, item_id: FromPath[str], cart: Cart, cart_token: CartTokenHeader = None
     ) -> None:
         await cart.remove_cart_item.execute(request.user, line_id=parse_id(item_id, field="item_id"))
 
-    @delete("/", operation_id="clearCart", summary="Empty the cart", status_code=HTTP_204_NO_CONTENT, **GUEST_OK)
-    async def clear(
-        self,
-        request: Request[CartHolder, Any, Any],
-        cart: NamedDependency[CartUseCases],
-        cart_token: CartTokenHeader = None,
-    ) -> None:
+    @delete("/", operation_id="clearCart", summary="Empty the cart", **GUEST_OK)
+    async def clear(self, request: CartCaller, cart: Cart, cart_token: CartTokenHeader = None) -> None:
         await cart.clear_cart.execute(request.user)
 
     @post(
         "/checkout",
         operation_id="checkout",
         summary="Turn the cart into an order",
-        status_code=HTTP_201_CREATED,
         description="Prices and names are snapshotted, stock is taken atomically (409 naming the product "
         "when it runs out; nothing is ordered and the cart stays) and the cart empties. With an "
         "`Idempotency-Key` a retry returns the same order. Empty cart → 422. Needs a signed-in user: a guest "
         "cart token alone gets 401 (log in with it to merge the cart first).",
     )
-    async def checkout(
-        self,
-        request: Request[Principal, Any, Any],
-        orders: NamedDependency[OrderUseCases],
-        idempotency_key: IdempotencyKey = None,
-    ) -> OrderView:
+    async def checkout(self, request: Caller, orders: Orders, idempotency_key: IdempotencyKey = None) -> OrderView:
         return await orders.checkout.execute(request.user, idempotency_key=idempotency_key)

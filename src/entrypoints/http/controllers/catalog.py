@@ -8,17 +8,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import NamedDependency
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Parameter
-from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
-from application.identity import Principal
 from application.pagination import Page
 from application.views.catalog import ProductDetail, ProductSort
 from domain.ids import parse_id
-from entrypoints.bundles import CatalogUseCases
 from entrypoints.http.catalog_schemas import (
     CategoryIn,
     CategoryOut,
@@ -32,8 +29,9 @@ from entrypoints.http.catalog_schemas import (
     ReviewPatch,
     out,
 )
+from entrypoints.http.dependencies import Caller, Catalog
+from entrypoints.http.security import PUBLIC as PUBLIC  # also imported from here by the recommendation routes
 
-PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "security": [{}]}
 _encode = msgspec.json.Encoder().encode
 Limit = Annotated[int, Parameter(ge=1, le=100, description="Page size, 1–100.")]
 Cursor = Annotated[
@@ -75,7 +73,7 @@ class CategoriesController(Controller):
         "sub-categories**. Not paginated: categories are few.",
         **PUBLIC,
     )
-    async def list_categories(self, catalog: NamedDependency[CatalogUseCases]) -> list[CategoryOut]:
+    async def list_categories(self, catalog: Catalog) -> list[CategoryOut]:
         return out(await catalog.list_categories.execute(), list[CategoryOut])
 
     @post(
@@ -85,12 +83,7 @@ class CategoriesController(Controller):
         description="The slug comes from the name and is made unique with -2, -3, …; an unknown `parent_id` "
         "→ 422. Non-admins → 403.",
     )
-    async def create_category(
-        self,
-        request: Request[Principal, Any, Any],
-        data: JSONBody[CategoryIn],
-        catalog: NamedDependency[CatalogUseCases],
-    ) -> CategoryOut:
+    async def create_category(self, request: Caller, data: JSONBody[CategoryIn], catalog: Catalog) -> CategoryOut:
         view = await catalog.create_category.execute(request.user, name=data.name, parent_id=data.parent_id)
         return out(view, CategoryOut)
 
@@ -102,11 +95,7 @@ class CategoriesController(Controller):
         "below itself or its descendants → 422.",
     )
     async def update_category(
-        self,
-        request: Request[Principal, Any, Any],
-        category_id: FromPath[str],
-        data: JSONBody[CategoryPatch],
-        catalog: NamedDependency[CatalogUseCases],
+        self, request: Caller, category_id: FromPath[str], data: JSONBody[CategoryPatch], catalog: Catalog
     ) -> CategoryOut:
         view = await catalog.update_category.execute(
             request.user, parse_id(category_id, field="category_id"), name=data.name, parent_id=data.parent_id
@@ -117,16 +106,10 @@ class CategoriesController(Controller):
         "/{category_id:str}",
         operation_id="deleteCategory",
         summary="Delete a category (admin)",
-        status_code=HTTP_204_NO_CONTENT,
         description="409 while products (withdrawn ones included: past orders point at them) or "
         "sub-categories are in it.",
     )
-    async def delete_category(
-        self,
-        request: Request[Principal, Any, Any],
-        category_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-    ) -> None:
+    async def delete_category(self, request: Caller, category_id: FromPath[str], catalog: Catalog) -> None:
         await catalog.delete_category.execute(request.user, parse_id(category_id, field="category_id"))
 
 
@@ -162,7 +145,7 @@ class ProductsController(Controller):
     )
     async def list_products(
         self,
-        catalog: NamedDependency[CatalogUseCases],
+        catalog: Catalog,
         q: Annotated[str | None, Parameter(max_length=200, required=False, description="Search words.")] = None,
         category_id: FromQuery[uuid.UUID | None] = None,
         seller_id: FromQuery[uuid.UUID | None] = None,
@@ -197,10 +180,7 @@ class ProductsController(Controller):
         "an uncategorised product, shown with `category: null`); an unknown category → 422.",
     )
     async def create_product(
-        self,
-        request: Request[Principal, Any, Any],
-        data: JSONBody[ProductIn],
-        catalog: NamedDependency[CatalogUseCases],
+        self, request: Caller, data: JSONBody[ProductIn], catalog: Catalog
     ) -> Response[ProductOut]:
         view = await catalog.create_product.execute(
             request.user,
@@ -223,10 +203,7 @@ class ProductsController(Controller):
         **PUBLIC,
     )
     async def get_product(
-        self,
-        product_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-        if_none_match: IfNoneMatch = None,
+        self, product_id: FromPath[str], catalog: Catalog, if_none_match: IfNoneMatch = None
     ) -> Response[ProductOut]:
         view = await catalog.get_product.execute(product_uuid(product_id))
         return _product_response(view, if_none_match=if_none_match)
@@ -239,11 +216,7 @@ class ProductsController(Controller):
         "uncategorised). Others → 403, nothing changes.",
     )
     async def update_product(
-        self,
-        request: Request[Principal, Any, Any],
-        product_id: FromPath[str],
-        data: JSONBody[ProductPatch],
-        catalog: NamedDependency[CatalogUseCases],
+        self, request: Caller, product_id: FromPath[str], data: JSONBody[ProductPatch], catalog: Catalog
     ) -> Response[ProductOut]:
         view = await catalog.update_product.execute(
             request.user,
@@ -261,29 +234,14 @@ class ProductsController(Controller):
         "/{product_id:str}",
         operation_id="withdrawProduct",
         summary="Withdraw a product (seller or admin)",
-        status_code=HTTP_204_NO_CONTENT,
         description="Afterwards it is 404, gone from lists, favorites lists and carts; past orders keep their lines.",
     )
-    async def withdraw_product(
-        self,
-        request: Request[Principal, Any, Any],
-        product_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-    ) -> None:
+    async def withdraw_product(self, request: Caller, product_id: FromPath[str], catalog: Catalog) -> None:
         await catalog.withdraw_product.execute(request.user, product_uuid(product_id))
 
-    @get(
-        "/{product_id:str}/reviews",
-        operation_id="listReviews",
-        summary="A product's reviews, newest first",
-        **PUBLIC,
-    )
+    @get("/{product_id:str}/reviews", operation_id="listReviews", summary="A product's reviews, newest first", **PUBLIC)
     async def list_reviews(
-        self,
-        product_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-        cursor: Cursor = None,
-        limit: Limit = 20,
+        self, product_id: FromPath[str], catalog: Catalog, cursor: Cursor = None, limit: Limit = 20
     ) -> Page[ReviewOut]:
         page = await catalog.list_reviews.execute(product_uuid(product_id), cursor=cursor, limit=limit)
         return out(page, Page[ReviewOut])
@@ -297,11 +255,7 @@ class ProductsController(Controller):
         "change at once.",
     )
     async def create_review(
-        self,
-        request: Request[Principal, Any, Any],
-        product_id: FromPath[str],
-        data: JSONBody[ReviewIn],
-        catalog: NamedDependency[CatalogUseCases],
+        self, request: Caller, product_id: FromPath[str], data: JSONBody[ReviewIn], catalog: Catalog
     ) -> ReviewOut:
         view = await catalog.create_review.execute(
             request.user, product_uuid(product_id), rating=data.rating, comment=data.comment
@@ -320,27 +274,13 @@ class ReviewsController(Controller):
         description="The author only (others → 403). A concurrent edit of the same review → 409.",
     )
     async def update_review(
-        self,
-        request: Request[Principal, Any, Any],
-        review_id: FromPath[str],
-        data: JSONBody[ReviewPatch],
-        catalog: NamedDependency[CatalogUseCases],
+        self, request: Caller, review_id: FromPath[str], data: JSONBody[ReviewPatch], catalog: Catalog
     ) -> ReviewOut:
         view = await catalog.update_review.execute(
             request.user, parse_id(review_id, field="review_id"), rating=data.rating, comment=data.comment
         )
         return out(view, ReviewOut)
 
-    @delete(
-        "/{review_id:str}",
-        operation_id="deleteReview",
-        summary="Delete a review (author or admin)",
-        status_code=HTTP_204_NO_CONTENT,
-    )
-    async def delete_review(
-        self,
-        request: Request[Principal, Any, Any],
-        review_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-    ) -> None:
+    @delete("/{review_id:str}", operation_id="deleteReview", summary="Delete a review (author or admin)")
+    async def delete_review(self, request: Caller, review_id: FromPath[str], catalog: Catalog) -> None:
         await catalog.delete_review.execute(request.user, parse_id(review_id, field="review_id"))

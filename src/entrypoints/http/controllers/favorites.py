@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, put
-from litestar.di import NamedDependency
+from litestar import Controller, Response, delete, get, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from application.identity import Principal
 from application.pagination import Page
-from entrypoints.bundles import CatalogUseCases
 from entrypoints.http.catalog_schemas import FavoriteOut, out
 from entrypoints.http.controllers.catalog import Cursor, Limit, product_uuid
+from entrypoints.http.dependencies import Caller, Catalog
 
 
 class FavoritesController(Controller):
@@ -24,11 +21,7 @@ class FavoritesController(Controller):
 
     @get("/", operation_id="listFavorites", summary="Your favorites, newest first")
     async def list_favorites(
-        self,
-        request: Request[Principal, Any, Any],
-        catalog: NamedDependency[CatalogUseCases],
-        cursor: Cursor = None,
-        limit: Limit = 20,
+        self, request: Caller, catalog: Catalog, cursor: Cursor = None, limit: Limit = 20
     ) -> Page[FavoriteOut]:
         page = await catalog.list_favorites.execute(request.user, cursor=cursor, limit=limit)
         return out(page, Page[FavoriteOut])
@@ -41,12 +34,7 @@ class FavoritesController(Controller):
         responses={HTTP_200_OK: ResponseSpec(data_container=FavoriteOut, description="Already a favorite.")},
         description="Idempotent: 201 the first time, 200 after. Unknown or withdrawn products → 404.",
     )
-    async def add_favorite(
-        self,
-        request: Request[Principal, Any, Any],
-        product_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-    ) -> Response[FavoriteOut]:
+    async def add_favorite(self, request: Caller, product_id: FromPath[str], catalog: Catalog) -> Response[FavoriteOut]:
         view, created = await catalog.add_favorite.execute(request.user, product_uuid(product_id))
         return Response(out(view, FavoriteOut), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
@@ -54,15 +42,9 @@ class FavoritesController(Controller):
         "/{product_id:str}",
         operation_id="removeFavorite",
         summary="Unfavorite a product",
-        status_code=HTTP_204_NO_CONTENT,
         description="204 always, also when it was not a favorite (or is no product at all).",
     )
-    async def remove_favorite(
-        self,
-        request: Request[Principal, Any, Any],
-        product_id: FromPath[str],
-        catalog: NamedDependency[CatalogUseCases],
-    ) -> None:
+    async def remove_favorite(self, request: Caller, product_id: FromPath[str], catalog: Catalog) -> None:
         try:
             parsed = uuid.UUID(product_id)
         except ValueError:

@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
 from entrypoints.http.problems import problem_response
+from entrypoints.http.security import PUBLIC
 from entrypoints.readiness import Readiness
 
 
@@ -15,7 +16,7 @@ class HealthController(Controller):
     tags = ["operations"]
     include_in_schema = True
 
-    @get("/health", operation_id="health", summary="Liveness", exclude_from_auth=True, security=[{}])
+    @get("/health", operation_id="health", summary="Liveness", **PUBLIC)
     async def health(self) -> dict[str, str]:
         return {"status": "ok"}
 
@@ -23,8 +24,7 @@ class HealthController(Controller):
         "/ready",
         operation_id="ready",
         summary="Readiness of database, cache and queue",
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
     )
     async def ready(self, request: Request[Any, Any, Any], readiness: NamedDependency[Readiness]) -> Response[Any]:
         """Within 2 s, on connections of its own: 503 names each check that is down or stalled."""

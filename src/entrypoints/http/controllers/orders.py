@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
+from litestar import Controller, get, post
 from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from application.identity import Principal
 from application.pagination import PAGE_DEFAULT, PAGE_MAX, PAGE_MIN, Page
 from application.ports.orders import OrderView, SaleView
 from domain.ids import parse_id
-from entrypoints.bundles import OrderUseCases
+from entrypoints.http.dependencies import Caller, Orders
 
 Limit = Annotated[int, Parameter(ge=PAGE_MIN, le=PAGE_MAX, description="Page size, 1–100.")]
 Cursor = Annotated[
@@ -27,21 +25,12 @@ class OrdersController(Controller):
 
     @get("/", operation_id="listOrders", summary="Your orders, newest first")
     async def list_orders(
-        self,
-        request: Request[Principal, Any, Any],
-        orders: NamedDependency[OrderUseCases],
-        limit: Limit = PAGE_DEFAULT,
-        cursor: Cursor = None,
+        self, request: Caller, orders: Orders, limit: Limit = PAGE_DEFAULT, cursor: Cursor = None
     ) -> Page[OrderView]:
         return await orders.list_orders.execute(request.user, limit=limit, cursor=cursor)
 
     @get("/{order_id:str}", operation_id="getOrder", summary="One of your orders", description="Others' → 404.")
-    async def get_order(
-        self,
-        request: Request[Principal, Any, Any],
-        order_id: FromPath[str],
-        orders: NamedDependency[OrderUseCases],
-    ) -> OrderView:
+    async def get_order(self, request: Caller, order_id: FromPath[str], orders: Orders) -> OrderView:
         return await orders.get_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
 
     @post(
@@ -51,12 +40,7 @@ class OrdersController(Controller):
         status_code=HTTP_200_OK,
         description="The stock goes back. Only the buyer may cancel (others → 404); twice → 409.",
     )
-    async def cancel_order(
-        self,
-        request: Request[Principal, Any, Any],
-        order_id: FromPath[str],
-        orders: NamedDependency[OrderUseCases],
-    ) -> OrderView:
+    async def cancel_order(self, request: Caller, order_id: FromPath[str], orders: Orders) -> OrderView:
         return await orders.cancel_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
 
 
@@ -71,10 +55,6 @@ class SalesController(Controller):
         description="Each line with its order's current status (a cancelled order's lines show `cancelled`).",
     )
     async def list_sales(
-        self,
-        request: Request[Principal, Any, Any],
-        orders: NamedDependency[OrderUseCases],
-        limit: Limit = PAGE_DEFAULT,
-        cursor: Cursor = None,
+        self, request: Caller, orders: Orders, limit: Limit = PAGE_DEFAULT, cursor: Cursor = None
     ) -> Page[SaleView]:
         return await orders.list_sales.execute(request.user, limit=limit, cursor=cursor)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from domain.ids import parse_id
-from entrypoints.bundles import UserUseCases
+from entrypoints.http.dependencies import Users
 from entrypoints.http.schemas import PublicProfileOut, to_struct
+from entrypoints.http.security import PUBLIC
 
 
 class PublicProfilesController(Controller):
@@ -21,9 +21,8 @@ class PublicProfilesController(Controller):
         summary="A user's public profile",
         description="`product_count` counts live listings; `rating_avg` is the mean over all reviews of "
         "them (two decimals, null without reviews). Deleted users → 404. Never the email.",
-        exclude_from_auth=True,
-        security=[{}],
+        **PUBLIC,
     )
-    async def public_profile(self, user_id: FromPath[str], users: NamedDependency[UserUseCases]) -> PublicProfileOut:
+    async def public_profile(self, user_id: FromPath[str], users: Users) -> PublicProfileOut:
         profile = await users.get_public_profile.execute(parse_id(user_id, field="user_id"))
         return to_struct(profile, PublicProfileOut)

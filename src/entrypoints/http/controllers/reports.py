@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from application.identity import Principal
 from domain.ids import parse_id
 from domain.reports import MAX_SPAN_DAYS, Report, ReportStatus
-from entrypoints.bundles import ReportUseCases
+from entrypoints.http.dependencies import Caller, Reports
 
 
 class ReportRequest(msgspec.Struct):
@@ -75,10 +73,7 @@ class ReportsController(Controller):
         responses={429: ResponseSpec(None, description="Too many unfinished reports.")},
     )
     async def request_report(
-        self,
-        request: Request[Principal, Any, Any],
-        data: JSONBody[ReportRequest],
-        reports: NamedDependency[ReportUseCases],
+        self, request: Caller, data: JSONBody[ReportRequest], reports: Reports
     ) -> Response[ReportOut]:
         report = await reports.request_report.execute(
             request.user, kind=data.kind, period_from=data.period_from, period_to=data.to
@@ -91,12 +86,7 @@ class ReportsController(Controller):
         summary="A report's status",
         description="Only the owner sees it; anyone else (or an unknown id) gets 404.",
     )
-    async def get_report(
-        self,
-        request: Request[Principal, Any, Any],
-        report_id: FromPath[str],
-        reports: NamedDependency[ReportUseCases],
-    ) -> ReportOut:
+    async def get_report(self, request: Caller, report_id: FromPath[str], reports: Reports) -> ReportOut:
         return _out(await reports.get_report.execute(request.user, parse_id(report_id, field="report_id")))
 
     @get(
@@ -108,12 +98,7 @@ class ReportsController(Controller):
         description="409 while the report is queued or running, or when it failed.",
         responses={409: ResponseSpec(None, description="Not done yet, or failed.")},
     )
-    async def download_report(
-        self,
-        request: Request[Principal, Any, Any],
-        report_id: FromPath[str],
-        reports: NamedDependency[ReportUseCases],
-    ) -> Stream:
+    async def download_report(self, request: Caller, report_id: FromPath[str], reports: Reports) -> Stream:
         report, chunks = await reports.open_report_download.execute(
             request.user, parse_id(report_id, field="report_id")
         )

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Controller, Request, delete, get, patch
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, patch
 from litestar.params import JSONBody
-from litestar.status_codes import HTTP_204_NO_CONTENT
 
-from application.identity import Principal
-from entrypoints.bundles import UserUseCases
+from entrypoints.http.dependencies import Caller, Users
 from entrypoints.http.schemas import UpdateMeBody, UserOut, to_struct
 
 
@@ -19,7 +14,7 @@ class UsersController(Controller):
     tags = ["users"]
 
     @get("/me", operation_id="getMe", summary="Your own profile")
-    async def me(self, request: Request[Principal, Any, Any], users: NamedDependency[UserUseCases]) -> UserOut:
+    async def me(self, request: Caller, users: Users) -> UserOut:
         return to_struct(await users.get_me.execute(request.user), UserOut)
 
     @patch(
@@ -30,12 +25,7 @@ class UsersController(Controller):
         "A new email is unverified until confirmed through the link mailed to it; the old address gets a "
         "notice. A password change ends your other sessions, their access tokens included.",
     )
-    async def update_me(
-        self,
-        request: Request[Principal, Any, Any],
-        data: JSONBody[UpdateMeBody],
-        users: NamedDependency[UserUseCases],
-    ) -> UserOut:
+    async def update_me(self, request: Caller, data: JSONBody[UpdateMeBody], users: Users) -> UserOut:
         user = await users.update_me.execute(
             request.user,
             username=data.username,
@@ -49,8 +39,7 @@ class UsersController(Controller):
         "/me",
         operation_id="deleteMe",
         summary="Delete your account",
-        status_code=HTTP_204_NO_CONTENT,
         description="Listings are withdrawn; orders are kept, anonymised.",
     )
-    async def delete_me(self, request: Request[Principal, Any, Any], users: NamedDependency[UserUseCases]) -> None:
+    async def delete_me(self, request: Caller, users: Users) -> None:
         await users.delete_me.execute(request.user)

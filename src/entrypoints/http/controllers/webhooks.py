@@ -5,19 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from application.identity import Principal
 from application.pagination import Page
 from application.ports.webhooks import DeliveryView, WebhookView
 from application.use_cases.webhooks import CreatedWebhook
 from domain.ids import parse_id
 from domain.webhooks import DELIVERIES_SHOWN, EVENT_TYPES, MAX_WEBHOOKS_PER_USER, URL_MAX
-from entrypoints.bundles import WebhookUseCases
 from entrypoints.http.controllers.orders import Cursor, Limit
+from entrypoints.http.dependencies import Caller, Webhooks
 
 _EVENTS = ", ".join(f"`{event}`" for event in EVENT_TYPES)
 
@@ -53,7 +50,6 @@ class WebhooksController(Controller):
         "/",
         operation_id="createWebhook",
         summary="Subscribe a URL to events",
-        status_code=HTTP_201_CREATED,
         description=(
             "The answer carries the signing `secret`: it is shown only here. Every delivery is a POST of "
             "`{id, type, created_at, data}` signed in `Marketplace-Signature: t=<unix>,v1=<hex HMAC-SHA256"
@@ -62,21 +58,12 @@ class WebhooksController(Controller):
             f"422 (`url`). At most {MAX_WEBHOOKS_PER_USER} webhooks per user (409 beyond)."
         ),
     )
-    async def create_webhook(
-        self,
-        request: Request[Principal, Any, Any],
-        data: JSONBody[WebhookIn],
-        webhooks: NamedDependency[WebhookUseCases],
-    ) -> CreatedWebhook:
+    async def create_webhook(self, request: Caller, data: JSONBody[WebhookIn], webhooks: Webhooks) -> CreatedWebhook:
         return await webhooks.create_webhook.execute(request.user, url=data.url, events=data.events)
 
     @get("/", operation_id="listWebhooks", summary="Your webhooks, newest first", description="Without secrets.")
     async def list_webhooks(
-        self,
-        request: Request[Principal, Any, Any],
-        webhooks: NamedDependency[WebhookUseCases],
-        limit: Limit = 20,
-        cursor: Cursor = None,
+        self, request: Caller, webhooks: Webhooks, limit: Limit = 20, cursor: Cursor = None
     ) -> Page[WebhookView]:
         return await webhooks.list_webhooks.execute(request.user, limit=limit, cursor=cursor)
 
@@ -84,15 +71,9 @@ class WebhooksController(Controller):
         "/{webhook_id:str}",
         operation_id="deleteWebhook",
         summary="Remove a webhook",
-        status_code=HTTP_204_NO_CONTENT,
         description="Its pending deliveries are dropped. Anyone else's webhook → 404.",
     )
-    async def delete_webhook(
-        self,
-        request: Request[Principal, Any, Any],
-        webhook_id: FromPath[str],
-        webhooks: NamedDependency[WebhookUseCases],
-    ) -> None:
+    async def delete_webhook(self, request: Caller, webhook_id: FromPath[str], webhooks: Webhooks) -> None:
         await webhooks.delete_webhook.execute(request.user, webhook_id=_webhook_id(webhook_id))
 
     @get(
@@ -105,11 +86,6 @@ class WebhooksController(Controller):
             "Anyone else's webhook → 404."
         ),
     )
-    async def list_deliveries(
-        self,
-        request: Request[Principal, Any, Any],
-        webhook_id: FromPath[str],
-        webhooks: NamedDependency[WebhookUseCases],
-    ) -> DeliveryList:
+    async def list_deliveries(self, request: Caller, webhook_id: FromPath[str], webhooks: Webhooks) -> DeliveryList:
         items = await webhooks.list_deliveries.execute(request.user, webhook_id=_webhook_id(webhook_id))
         return DeliveryList(items=items)

@@ -11,56 +11,40 @@ import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from alembic import op
 
+from adapters.sql.migrations.helpers import create_index, create_pairwise_item_neighbours, create_table
 from adapters.sql.types import Money
 
 revision = "c2853da890f0"
 down_revision = None
-branch_labels = None
-depends_on = None
+
+
+LIVE = "withdrawn_at IS NULL"  # the product listings' partial indexes cover live products only
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "categories",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("parent_id", GUID(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["parent_id"],
-            ["categories.id"],
-            name=op.f("fk_categories_parent_id_categories"),
-            ondelete="RESTRICT",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_categories")),
-        sa.UniqueConstraint("slug", name=op.f("uq_categories_slug")),
+        references={"parent_id": ("categories", "RESTRICT")},
+        unique=["slug"],
     )
-    with op.batch_alter_table("categories", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_categories_parent_id"), ["parent_id"], unique=False)
+    create_index("categories", "parent_id")
 
-    op.create_table(
+    create_table(
         "outbox",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("payload", JsonB, nullable=False),
         sa.Column("dispatched_at", DateTimeUTC(), nullable=True),
         sa.Column("processed_at", DateTimeUTC(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=1024), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index("ix_outbox_pending", ["processed_at", "created_at"], unique=False)
+    create_index("outbox", "processed_at", "created_at", name="ix_outbox_pending")
 
-    op.create_table(
+    create_table(
         "users",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("username", sa.String(length=32), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
@@ -68,56 +52,37 @@ def upgrade() -> None:
         sa.Column("email_verified", sa.Boolean(), nullable=False),
         sa.Column("token_version", sa.Integer(), nullable=False),
         sa.Column("deleted_at", DateTimeUTC(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.CheckConstraint("role IN ('user', 'admin')", name=op.f("ck_users_role")),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        checks={"role": "role IN ('user', 'admin')"},
     )
     # Usernames and emails are unique case-insensitively.
     op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
     op.create_index("uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True)
-    op.create_table(
+    create_table(
         "email_tokens",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("user_id", GUID(), nullable=False),
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("expires_at", DateTimeUTC(), nullable=False),
         sa.Column("used_at", DateTimeUTC(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_email_tokens_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_email_tokens")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_email_tokens_token_hash")),
+        references={"user_id": ("users", "CASCADE")},
+        unique=["token_hash"],
     )
-    with op.batch_alter_table("email_tokens", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_email_tokens_user_id"), ["user_id"], unique=False)
+    create_index("email_tokens", "user_id")
 
-    op.create_table(
+    create_table(
         "orders",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("buyer_id", GUID(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("total", Money(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.CheckConstraint("status IN ('placed', 'cancelled')", name=op.f("ck_orders_status")),
-        sa.ForeignKeyConstraint(["buyer_id"], ["users.id"], name=op.f("fk_orders_buyer_id_users"), ondelete="SET NULL"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_orders")),
-        sa.UniqueConstraint("buyer_id", "idempotency_key", name="uq_orders_buyer_idempotency_key"),
+        checks={"status": "status IN ('placed', 'cancelled')"},
+        references={"buyer_id": ("users", "SET NULL")},
+        unique_together={"uq_orders_buyer_idempotency_key": ("buyer_id", "idempotency_key")},
     )
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.create_index("ix_orders_buyer_newest", ["buyer_id", "created_at", "id"], unique=False)
+    create_index("orders", "buyer_id", "created_at", "id", name="ix_orders_buyer_newest")
 
-    op.create_table(
+    create_table(
         "products",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("seller_id", GUID(), nullable=False),
         sa.Column("category_id", GUID(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -130,101 +95,39 @@ def upgrade() -> None:
         sa.Column("rating_avg", Money(), nullable=False),
         sa.Column("favorite_count", sa.Integer(), nullable=False),
         sa.Column("withdrawn_at", DateTimeUTC(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.CheckConstraint("price > 0", name=op.f("ck_products_price_positive")),
-        sa.CheckConstraint("review_count >= 0 AND favorite_count >= 0", name=op.f("ck_products_counts_nonnegative")),
-        sa.CheckConstraint("stock >= 0", name=op.f("ck_products_stock_nonnegative")),
-        sa.ForeignKeyConstraint(
-            ["category_id"],
-            ["categories.id"],
-            name=op.f("fk_products_category_id_categories"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["seller_id"], ["users.id"], name=op.f("fk_products_seller_id_users"), ondelete="RESTRICT"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
+        checks={
+            "price_positive": "price > 0",
+            "counts_nonnegative": "review_count >= 0 AND favorite_count >= 0",
+            "stock_nonnegative": "stock >= 0",
+        },
+        references={"category_id": ("categories", "RESTRICT"), "seller_id": ("users", "RESTRICT")},
     )
-    with op.batch_alter_table("products", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_products_category_id"), ["category_id"], unique=False)
-        batch_op.create_index(
-            "ix_products_category_newest",
-            ["category_id", "created_at", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.create_index(
-            "ix_products_category_price",
-            ["category_id", "price", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.create_index(
-            "ix_products_category_rating",
-            ["category_id", "rating_avg", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.create_index(
-            "ix_products_newest",
-            ["created_at", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.create_index(
-            "ix_products_price",
-            ["price", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.create_index(
-            "ix_products_rating",
-            ["rating_avg", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.create_index(batch_op.f("ix_products_seller_id"), ["seller_id"], unique=False)
-        batch_op.create_index(
-            "ix_products_seller_newest",
-            ["seller_id", "created_at", "id"],
-            unique=False,
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
+    create_index("products", "category_id")
+    create_index("products", "category_id", "created_at", "id", name="ix_products_category_newest", where=LIVE)
+    create_index("products", "category_id", "price", "id", name="ix_products_category_price", where=LIVE)
+    create_index("products", "category_id", "rating_avg", "id", name="ix_products_category_rating", where=LIVE)
+    create_index("products", "created_at", "id", name="ix_products_newest", where=LIVE)
+    create_index("products", "price", "id", name="ix_products_price", where=LIVE)
+    create_index("products", "rating_avg", "id", name="ix_products_rating", where=LIVE)
+    create_index("products", "seller_id")
+    create_index("products", "seller_id", "created_at", "id", name="ix_products_seller_newest", where=LIVE)
 
-    op.create_table(
+    create_table(
         "refresh_tokens",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("user_id", GUID(), nullable=False),
         sa.Column("family_id", GUID(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("expires_at", DateTimeUTC(), nullable=False),
         sa.Column("used_at", DateTimeUTC(), nullable=True),
         sa.Column("revoked_at", DateTimeUTC(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_refresh_tokens_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_tokens_token_hash")),
+        references={"user_id": ("users", "CASCADE")},
+        unique=["token_hash"],
     )
-    with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_refresh_tokens_family_id"), ["family_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_refresh_tokens_user_id"), ["user_id"], unique=False)
+    create_index("refresh_tokens", "family_id")
+    create_index("refresh_tokens", "user_id")
 
-    op.create_table(
+    create_table(
         "reports",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("owner_id", GUID(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -233,91 +136,36 @@ def upgrade() -> None:
         sa.Column("file_path", sa.String(length=1024), nullable=True),
         sa.Column("error", sa.String(length=1024), nullable=True),
         sa.Column("finished_at", DateTimeUTC(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_reports_owner_id_users"), ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
+        references={"owner_id": ("users", "CASCADE")},
     )
-    with op.batch_alter_table("reports", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_reports_owner_id"), ["owner_id"], unique=False)
+    create_index("reports", "owner_id")
 
-    op.create_table(
+    create_table(
         "cart_items",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("user_id", GUID(), nullable=False),
         sa.Column("product_id", GUID(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("price_at_add", Money(), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.CheckConstraint("quantity BETWEEN 1 AND 99", name=op.f("ck_cart_items_quantity_range")),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_cart_items_product_id_products"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_cart_items_user_id_users"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_cart_items")),
-        sa.UniqueConstraint("user_id", "product_id", name="uq_cart_items_user_product"),
+        checks={"quantity_range": "quantity BETWEEN 1 AND 99"},
+        references={"product_id": ("products", "CASCADE"), "user_id": ("users", "CASCADE")},
+        unique_together={"uq_cart_items_user_product": ("user_id", "product_id")},
     )
-    with op.batch_alter_table("cart_items", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_cart_items_product_id"), ["product_id"], unique=False)
+    create_index("cart_items", "product_id")
 
-    op.create_table(
+    create_table(
         "favorites",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("user_id", GUID(), nullable=False),
         sa.Column("product_id", GUID(), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_favorites_product_id_products"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_favorites_user_id_users"), ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_favorites")),
-        sa.UniqueConstraint("user_id", "product_id", name="uq_favorites_user_product"),
+        references={"product_id": ("products", "CASCADE"), "user_id": ("users", "CASCADE")},
+        unique_together={"uq_favorites_user_product": ("user_id", "product_id")},
     )
-    with op.batch_alter_table("favorites", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_favorites_product_id"), ["product_id"], unique=False)
-        batch_op.create_index("ix_favorites_user_newest", ["user_id", "created_at", "id"], unique=False)
+    create_index("favorites", "product_id")
+    create_index("favorites", "user_id", "created_at", "id", name="ix_favorites_user_newest")
 
-    op.create_table(
-        "item_neighbours",
-        sa.Column("id", GUID(), nullable=False),
-        sa.Column("product_id", GUID(), nullable=False),
-        sa.Column("neighbour_id", GUID(), nullable=False),
-        sa.Column("score", sa.Float(), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["neighbour_id"],
-            ["products.id"],
-            name=op.f("fk_item_neighbours_neighbour_id_products"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_item_neighbours_product_id_products"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_item_neighbours")),
-        sa.UniqueConstraint("product_id", "neighbour_id", name="uq_item_neighbours_pair"),
-    )
-    with op.batch_alter_table("item_neighbours", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_item_neighbours_neighbour_id"), ["neighbour_id"], unique=False)
-        batch_op.create_index("ix_item_neighbours_product_score", ["product_id", "score"], unique=False)
+    create_pairwise_item_neighbours()
 
-    op.create_table(
+    create_table(
         "order_lines",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("order_id", GUID(), nullable=False),
         sa.Column("product_id", GUID(), nullable=False),
         sa.Column("seller_id", GUID(), nullable=True),
@@ -326,83 +174,41 @@ def upgrade() -> None:
         sa.Column("unit_price", Money(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("line_total", Money(), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["buyer_id"], ["users.id"], name=op.f("fk_order_lines_buyer_id_users"), ondelete="SET NULL"
-        ),
-        sa.ForeignKeyConstraint(
-            ["order_id"], ["orders.id"], name=op.f("fk_order_lines_order_id_orders"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_order_lines_product_id_products"),
-            ondelete="RESTRICT",
-        ),
-        sa.ForeignKeyConstraint(
-            ["seller_id"], ["users.id"], name=op.f("fk_order_lines_seller_id_users"), ondelete="SET NULL"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
+        references={
+            "buyer_id": ("users", "SET NULL"),
+            "order_id": ("orders", "CASCADE"),
+            "product_id": ("products", "RESTRICT"),
+            "seller_id": ("users", "SET NULL"),
+        },
     )
-    with op.batch_alter_table("order_lines", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_order_lines_buyer_id"), ["buyer_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_order_lines_order_id"), ["order_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_order_lines_product_id"), ["product_id"], unique=False)
-        batch_op.create_index("ix_order_lines_seller_newest", ["seller_id", "created_at", "id"], unique=False)
+    create_index("order_lines", "buyer_id")
+    create_index("order_lines", "order_id")
+    create_index("order_lines", "product_id")
+    create_index("order_lines", "seller_id", "created_at", "id", name="ix_order_lines_seller_newest")
 
-    op.create_table(
+    create_table(
         "popular_items",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("product_id", GUID(), nullable=False),
         sa.Column("category_id", GUID(), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["category_id"],
-            ["categories.id"],
-            name=op.f("fk_popular_items_category_id_categories"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"],
-            ["products.id"],
-            name=op.f("fk_popular_items_product_id_products"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_popular_items")),
-        sa.UniqueConstraint("product_id", name=op.f("uq_popular_items_product_id")),
+        references={"category_id": ("categories", "CASCADE"), "product_id": ("products", "CASCADE")},
+        unique=["product_id"],
     )
-    with op.batch_alter_table("popular_items", schema=None) as batch_op:
-        batch_op.create_index("ix_popular_items_category_score", ["category_id", "score"], unique=False)
+    create_index("popular_items", "category_id", "score", name="ix_popular_items_category_score")
 
-    op.create_table(
+    create_table(
         "reviews",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("product_id", GUID(), nullable=False),
         sa.Column("author_id", GUID(), nullable=False),
         sa.Column("rating", sa.SmallInteger(), nullable=False),
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("verified_purchase", sa.Boolean(), nullable=False),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.CheckConstraint("rating BETWEEN 1 AND 5", name=op.f("ck_reviews_rating_range")),
-        sa.ForeignKeyConstraint(
-            ["author_id"], ["users.id"], name=op.f("fk_reviews_author_id_users"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_reviews_product_id_products"), ondelete="CASCADE"
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_reviews")),
-        sa.UniqueConstraint("product_id", "author_id", name="uq_reviews_product_author"),
+        checks={"rating_range": "rating BETWEEN 1 AND 5"},
+        references={"author_id": ("users", "CASCADE"), "product_id": ("products", "CASCADE")},
+        unique_together={"uq_reviews_product_author": ("product_id", "author_id")},
     )
-    with op.batch_alter_table("reviews", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_reviews_author_id"), ["author_id"], unique=False)
-        batch_op.create_index("ix_reviews_product_newest", ["product_id", "created_at", "id"], unique=False)
+    create_index("reviews", "author_id")
+    create_index("reviews", "product_id", "created_at", "id", name="ix_reviews_product_newest")
 
     _create_search()
 
@@ -443,101 +249,21 @@ def downgrade() -> None:
         for trigger in ("products_fts_ai", "products_fts_ad", "products_fts_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS products_fts")
-    with op.batch_alter_table("reviews", schema=None) as batch_op:
-        batch_op.drop_index("ix_reviews_product_newest")
-        batch_op.drop_index(batch_op.f("ix_reviews_author_id"))
-
-    op.drop_table("reviews")
-    with op.batch_alter_table("popular_items", schema=None) as batch_op:
-        batch_op.drop_index("ix_popular_items_category_score")
-
-    op.drop_table("popular_items")
-    with op.batch_alter_table("order_lines", schema=None) as batch_op:
-        batch_op.drop_index("ix_order_lines_seller_newest")
-        batch_op.drop_index(batch_op.f("ix_order_lines_product_id"))
-        batch_op.drop_index(batch_op.f("ix_order_lines_order_id"))
-        batch_op.drop_index(batch_op.f("ix_order_lines_buyer_id"))
-
-    op.drop_table("order_lines")
-    with op.batch_alter_table("item_neighbours", schema=None) as batch_op:
-        batch_op.drop_index("ix_item_neighbours_product_score")
-        batch_op.drop_index(batch_op.f("ix_item_neighbours_neighbour_id"))
-
-    op.drop_table("item_neighbours")
-    with op.batch_alter_table("favorites", schema=None) as batch_op:
-        batch_op.drop_index("ix_favorites_user_newest")
-        batch_op.drop_index(batch_op.f("ix_favorites_product_id"))
-
-    op.drop_table("favorites")
-    with op.batch_alter_table("cart_items", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cart_items_product_id"))
-
-    op.drop_table("cart_items")
-    with op.batch_alter_table("reports", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reports_owner_id"))
-
-    op.drop_table("reports")
-    with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_user_id"))
-        batch_op.drop_index(batch_op.f("ix_refresh_tokens_family_id"))
-
-    op.drop_table("refresh_tokens")
-    with op.batch_alter_table("products", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_products_seller_newest",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(batch_op.f("ix_products_seller_id"))
-        batch_op.drop_index(
-            "ix_products_rating",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_products_price",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_products_newest",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_products_category_rating",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_products_category_price",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(
-            "ix_products_category_newest",
-            postgresql_where=sa.text("withdrawn_at IS NULL"),
-            sqlite_where=sa.text("withdrawn_at IS NULL"),
-        )
-        batch_op.drop_index(batch_op.f("ix_products_category_id"))
-
-    op.drop_table("products")
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index("ix_orders_buyer_newest")
-
-    op.drop_table("orders")
-    with op.batch_alter_table("email_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_email_tokens_user_id"))
-
-    op.drop_table("email_tokens")
-    op.drop_index("uq_users_email_lower", table_name="users")
-    op.drop_index("uq_users_username_lower", table_name="users")
-    op.drop_table("users")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_pending")
-
-    op.drop_table("outbox")
-    with op.batch_alter_table("categories", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_categories_parent_id"))
-
-    op.drop_table("categories")
+    # In the reverse order of their creation; a table's indexes go with it.
+    for table in (
+        "reviews",
+        "popular_items",
+        "order_lines",
+        "item_neighbours",
+        "favorites",
+        "cart_items",
+        "reports",
+        "refresh_tokens",
+        "products",
+        "orders",
+        "email_tokens",
+        "users",
+        "outbox",
+        "categories",
+    ):
+        op.drop_table(table)

@@ -22,8 +22,6 @@ from alembic import op
 
 revision = "a13f00000003"
 down_revision = "c5368e179cc0"
-branch_labels = None
-depends_on = None
 TABLES = ("products", "popular_items")
 _NOT_NULL = re.compile(r"(category_id\s+[A-Z0-9()]+)\s+NOT NULL", re.IGNORECASE)
 

@@ -16,27 +16,21 @@ import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import op
 
+from adapters.sql.migrations.helpers import create_index, create_table
+
 revision = "a17c00000004"
 down_revision = "a13f00000003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "guest_carts",
-        sa.Column("id", GUID(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("last_used_at", DateTimeUTC(), nullable=False),
         sa.Column("spent_at", DateTimeUTC(), nullable=True),
-        sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
-        sa.Column("created_at", DateTimeUTC(), nullable=False),
-        sa.Column("updated_at", DateTimeUTC(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_guest_carts")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_guest_carts_token_hash")),
+        unique=["token_hash"],
     )
-    with op.batch_alter_table("guest_carts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_guest_carts_last_used_at"), ["last_used_at"], unique=False)
+    create_index("guest_carts", "last_used_at")
 
     # SQLite rebuilds the table (batch mode: reflected, copied, renamed; the id columns come back
     # declared NUMERIC(16) instead of BINARY(16), the same column affinity, so values are stored
@@ -65,6 +59,4 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_cart_items_guest_cart_id_guest_carts"), type_="foreignkey")
         batch_op.drop_column("guest_cart_id")
         batch_op.alter_column("user_id", existing_type=GUID(), nullable=False)
-    with op.batch_alter_table("guest_carts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_guest_carts_last_used_at"))
     op.drop_table("guest_carts")
