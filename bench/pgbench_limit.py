@@ -204,7 +204,7 @@ PICKS = {
                a.quantity AS q1, b.quantity AS q2, a.price AS u1, b.price AS u2,
                a.seller_id AS s1, b.seller_id AS s2, a.name AS n1, b.name AS n2,
                a.price * a.quantity + b.price * b.quantity AS total,
-               gen_random_uuid() AS o, 'pgbench-' || a.user_id AS key,
+               gen_random_uuid() AS o, 'pgbench-' || gen_random_uuid() AS key,
                gen_random_uuid() AS j1, gen_random_uuid() AS j2, gen_random_uuid() AS j3, gen_random_uuid() AS j4
         FROM lines a JOIN lines b ON b.user_id = a.user_id AND a.k = 1 AND b.k = 2;
         ALTER TABLE pgb_checkout ADD PRIMARY KEY (n);
