@@ -84,6 +84,13 @@ def refresh_command() -> None:
     help="Weight of the low-rank term in the EASE refit's targets; 0 turns it off.",
 )
 @click.option(
+    "--ease-popularity-exponent",
+    type=float,
+    default=ModelConfig().ease_popularity_exponent,
+    show_default=True,
+    help="Each EASE neighbour's score times its user count to this power; 0 turns it off.",
+)
+@click.option(
     "--ease-head-items",
     type=click.IntRange(min=1),
     default=ModelConfig().ease_head_items,
@@ -107,6 +114,7 @@ def evaluate_command(
     top_n: int,
     ease_lambda: float,
     ease_smoothing: float,
+    ease_popularity_exponent: float,
     ease_head_items: int,
     rp3_alpha: float,
     rp3_beta: float,
@@ -124,6 +132,7 @@ def evaluate_command(
         top_n=top_n,
         ease_lambda=ease_lambda,
         ease_smoothing=ease_smoothing,
+        ease_popularity_exponent=ease_popularity_exponent,
         ease_head_items=ease_head_items,
         rp3_alpha=rp3_alpha,
         rp3_beta=rp3_beta,

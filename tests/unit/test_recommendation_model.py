@@ -135,6 +135,22 @@ def test_smoothing_refits_the_ease_pattern_with_weights_that_follow_the_low_rank
     assert smoothed != pytest.approx(plain)
 
 
+def test_popularity_exponent_scales_each_neighbour_by_its_user_count_to_that_power() -> None:
+    # "hit" is taken by 9 users, "niche" by 3: both co-occur with "a".
+    rows = [(f"h{u}", item, NOW, 1.0) for u in range(6) for item in ("a", "hit")]
+    rows += [(f"n{u}", item, NOW, 1.0) for u in range(3) for item in ("a", "niche", "hit")]
+    users = {"a": 9, "hit": 9, "niche": 3}
+
+    def scores(exponent: float) -> dict[tuple[str, str], float]:
+        config = ModelConfig(method="ease", half_life_days=None, ease_popularity_exponent=exponent)
+        return {(i, n): s for i, n, s in fit(frame(rows), config, now=NOW).iter_rows()}
+
+    plain, penalised = scores(0.0), scores(-0.5)
+    assert plain.keys() == penalised.keys()
+    for (item, neighbour), score in plain.items():
+        assert penalised[item, neighbour] == pytest.approx(score * users[neighbour] ** -0.5)
+
+
 def test_low_rank_target_needs_at_least_two_items() -> None:
     matrix = sp.csr_matrix(np.ones((3, 1)))
 
