@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 
 import structlog
 
@@ -12,8 +13,11 @@ from entrypoints.settings import Settings
 _configured = False
 
 
-def configure_logging(settings: Settings) -> None:
-    """Route stdlib and structlog logs through one JSON (or console) renderer, once per process."""
+def configure_logging(settings: Settings, *, quiet: Sequence[str] = ()) -> None:
+    """Route stdlib and structlog logs through one JSON (or console) renderer, once per process.
+
+    ``quiet`` names loggers held at WARNING in this process on top of the usual noisy ones.
+    """
     global _configured
     if _configured:
         return
@@ -47,5 +51,5 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio", *quiet):
         logging.getLogger(noisy).setLevel(logging.WARNING)
