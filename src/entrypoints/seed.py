@@ -144,8 +144,18 @@ async def seed_database(
     password_hash: str | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
-    """Write a whole marketplace; returns row counts. The database should be empty."""
-    rng = random.Random(seed)
+    """Write a whole marketplace; returns row counts.
+
+    Into a database that has users already (``seed --force``) it adds more: user numbers continue
+    after the existing ones, the existing categories are used instead of new ones, and the random
+    stream differs from the first seeding's (the same stream would repeat its ids).
+    """
+    async with db.engine.connect() as conn:
+        first_user = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
+        existing_categories = (
+            await conn.execute(select(table_of(CategoryRow).c.id, table_of(CategoryRow).c.parent_id))
+        ).all()
+    rng = random.Random(seed if not first_user else f"{seed}:{first_user}")
     now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(days=365)
     report = progress or (lambda _name, _n: None)
@@ -160,8 +170,8 @@ async def seed_database(
         users.append(
             {
                 "id": _uuid7(rng, created),
-                "username": f"user{i:05d}",
-                "email": f"user{i:05d}@example.com",
+                "username": f"user{first_user + i:05d}",
+                "email": f"user{first_user + i:05d}@example.com",
                 "password_hash": pw,
                 "role": "user",
                 "email_verified": True,
@@ -196,7 +206,12 @@ async def seed_database(
                 "updated_at": start,
             }
         )
-    leaf_ids = [c["id"] for c in categories if c["parent_id"] is not None] or [c["id"] for c in categories]
+    if existing_categories:
+        categories = []
+        known = [{"id": row.id, "parent_id": row.parent_id} for row in existing_categories]
+    else:
+        known = categories
+    leaf_ids = [c["id"] for c in known if c["parent_id"] is not None] or [c["id"] for c in known]
 
     products = []
     for _ in range(size.products):
