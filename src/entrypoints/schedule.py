@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from adapters.tasks import cancel_and_wait
 from application.ports.jobs import JobQueue
 from entrypoints.bundles import CartUseCases, OutboxUseCases, RecommendationUseCases, WebhookUseCases
 from entrypoints.jobs import relay_outbox
@@ -113,9 +114,7 @@ class PeriodicTasks:
             await asyncio.sleep(item.every_seconds)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel_and_wait(*self.tasks)
         self.tasks = []
 
 
@@ -171,6 +170,4 @@ class RelayLoop:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -32,6 +31,7 @@ from saq.types import Context, PartialTimersDict, SettingsDict
 
 from adapters.jobs.heartbeat import WorkerHeartbeat
 from adapters.jobs.saq_queue import worker_redis_queue
+from adapters.tasks import cancel_and_wait
 from application.jobs import JOB_POLICIES
 from entrypoints.jobs import JobRunner
 from entrypoints.schedule import Scheduled
@@ -76,11 +76,8 @@ class Heartbeat:
             await asyncio.sleep(self.every)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         self.path.unlink(missing_ok=True)
 
 
@@ -168,9 +165,7 @@ def worker_settings(
 
     async def shutdown(ctx: Context) -> None:
         await heartbeat.stop()
-        for task in due_now:
-            task.cancel()
-        await asyncio.gather(*due_now, return_exceptions=True)
+        await cancel_and_wait(*due_now)
         await container.shutdown()
         log.info("worker stopped")
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from adapters.cache.memory_cache import MemoryCache
 from adapters.cache.redis_cache import RedisCache
+from adapters.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 _KEY, _NAMESPACE = "k:", "n:"
@@ -193,11 +194,8 @@ class TieredCache:
             await asyncio.sleep(self.retry_seconds)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        listener, self._listener = self._listener, None
+        await cancel_and_wait(listener)
         self._forget_everything()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from adapters.memory.store import MemoryStore, view_of
@@ -22,6 +22,7 @@ class DeliveryRecord:
     event_type: str
     body: str
     created_at: datetime
+    updated_at: datetime
     status: DeliveryStatus = DeliveryStatus.PENDING
     status_code: int | None = None
     attempts: int = 0
@@ -110,15 +111,7 @@ class MemoryDeliveryRepository:
             if (d.webhook_id, d.event_id) in taken or d.webhook_id not in self.store.table("webhooks"):
                 continue
             taken.add((d.webhook_id, d.event_id))
-            self.rows[d.id] = DeliveryRecord(
-                id=d.id,
-                webhook_id=d.webhook_id,
-                event_id=d.event_id,
-                event_type=d.event_type,
-                body=d.body,
-                created_at=d.created_at,
-                next_retry_at=d.created_at,
-            )
+            self.rows[d.id] = DeliveryRecord(**asdict(d), updated_at=d.created_at, next_retry_at=d.created_at)
 
     def _due(self, now: datetime) -> list[DeliveryRecord]:
         return [
@@ -140,6 +133,7 @@ class MemoryDeliveryRepository:
         if delivery is None or delivery not in self._due(now):
             return None
         delivery.next_retry_at = lease_until
+        delivery.updated_at = now
         hook: Webhook = self.store.table("webhooks")[delivery.webhook_id]
         return view_of(DeliveryTarget, delivery, url=hook.url, secret=hook.secret)
 
@@ -147,16 +141,7 @@ class MemoryDeliveryRepository:
         delivery = self.rows.get(delivery_id)
         if delivery is None or delivery.status is not DeliveryStatus.PENDING:
             return
-        self.rows[delivery_id] = replace(
-            delivery,
-            status=result.status,
-            attempts=result.attempts,
-            status_code=result.status_code,
-            last_error=result.error,
-            first_attempt_at=result.first_attempt_at,
-            next_retry_at=result.next_retry_at,
-            delivered_at=result.delivered_at,
-        )
+        self.rows[delivery_id] = replace(delivery, **asdict(result))
 
     async def recent(self, webhook_id: uuid.UUID, limit: int) -> list[DeliveryView]:
         mine = sorted(

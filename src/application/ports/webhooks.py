@@ -72,14 +72,17 @@ class DeliveryTarget:
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
+    """What an attempt changes on its delivery, under the names the delivery stores them by
+    (``updated_at``: when the attempt finished)."""
+
     status: DeliveryStatus
     attempts: int
     status_code: int | None
-    error: str | None
+    last_error: str | None
     first_attempt_at: datetime
     next_retry_at: datetime | None
     delivered_at: datetime | None
-    now: datetime
+    updated_at: datetime
 
 
 class WebhookRepository(Protocol):

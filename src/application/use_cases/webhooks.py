@@ -256,11 +256,11 @@ class DeliverWebhook(UseCase[WebhookDeps]):
                 status=DeliveryStatus.DELIVERED,
                 attempts=attempts,
                 status_code=status_code,
-                error=None,
+                last_error=None,
                 first_attempt_at=first,
                 next_retry_at=None,
                 delivered_at=finished,
-                now=finished,
+                updated_at=finished,
             )
         else:
             retry_at = next_attempt_at(first, finished, attempts, base=self.deps.retry_base)
@@ -268,11 +268,11 @@ class DeliverWebhook(UseCase[WebhookDeps]):
                 status=DeliveryStatus.PENDING if retry_at is not None else DeliveryStatus.FAILED,
                 attempts=attempts,
                 status_code=status_code,
-                error=error[:ERROR_MAX],
+                last_error=error[:ERROR_MAX],
                 first_attempt_at=first,
                 next_retry_at=retry_at,
                 delivered_at=None,
-                now=finished,
+                updated_at=finished,
             )
         async with self.deps.uow() as uow:
             await uow.webhook_deliveries.record(delivery_id, result)

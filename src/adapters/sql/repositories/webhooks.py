@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from adapters.sql.executor import SqlAdapter, page_rows
-from adapters.sql.mapping import row_mapper
+from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import webhooks as sql
 from application.ports.webhooks import AttemptResult, DeliveryTarget, DeliveryView, NewDelivery, SoldOut
 from domain.webhooks import DeliveryStatus, Webhook
@@ -111,18 +111,7 @@ class SqlDeliveryRepository(SqlAdapter):
         return _target(row)
 
     async def record(self, delivery_id: uuid.UUID, result: AttemptResult) -> None:
-        await self.sql.run(
-            sql.RECORD_ATTEMPT,
-            delivery_id=delivery_id,
-            status=result.status.value,
-            attempts=result.attempts,
-            status_code=result.status_code,
-            last_error=result.error,
-            first_attempt_at=result.first_attempt_at,
-            next_retry_at=result.next_retry_at,
-            delivered_at=result.delivered_at,
-            updated_at=result.now,
-        )
+        await self.sql.run(sql.RECORD_ATTEMPT, **params_of(result, delivery_id=delivery_id))
 
     async def recent(self, webhook_id: uuid.UUID, limit: int) -> list[DeliveryView]:
         rows = await self.sql.rows(sql.RECENT_DELIVERIES, webhook_id=webhook_id, limit=limit)
