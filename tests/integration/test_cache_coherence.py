@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -123,7 +124,15 @@ async def test_reads_are_served_from_the_cache(cached_client) -> None:
         )
     ).json()["id"]
     await client.get(f"/api/products/{pid}")
-    hits_before = container.adapters.cache.stats()["hits"]
+    # Details are cached in the process only, which serves once the invalidation channel is
+    # subscribed (the first read starts the subscription; a loaded machine takes a while).
+    cache = container.adapters.cache
+    for _ in range(100):
+        if getattr(cache, "subscribed", True):
+            break
+        await asyncio.sleep(0.05)
+    await client.get(f"/api/products/{pid}")
+    hits_before = cache.stats()["hits"]
     for _ in range(5):
         assert (await client.get(f"/api/products/{pid}")).status_code == 200
     stats = container.adapters.cache.stats()
