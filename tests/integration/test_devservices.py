@@ -202,7 +202,17 @@ def test_the_dev_services_command_serves_the_production_shape_and_stops_it_all(t
     }
     base = tmp_path / "services"
     cli = [sys.executable, "-c", "from entrypoints.cli import main; main()", "dev-services", "--dir", str(base)]
-    stack = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Ctrl-C is the point of this test, so the child gets SIGINT's default disposition even where
+    # this run inherited it ignored (a background job of a non-interactive shell), which Python
+    # would keep, leaving no KeyboardInterrupt.
+    stack = subprocess.Popen(
+        cli,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         import httpx
 
