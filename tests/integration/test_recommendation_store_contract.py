@@ -362,3 +362,19 @@ async def test_stored_rankings_are_fresh_until_a_newer_signal_or_model(env: Env,
     assert await rankings.fresh(seller.id) is None
     await rankings.put_many([(seller.id, mine)], at(41))
     assert await rankings.fresh(seller.id) == mine
+
+
+async def test_a_ranking_computed_earlier_never_replaces_one_computed_later(env: Env, rankings: Any) -> None:
+    # Two feed jobs of one user racing: the one that read the interactions first may write last.
+    w = await _world(env)
+    _, buyer, _ = w["users"]
+    _, _, _, spade, hose, _ = w["products"]
+    newer = [Ranked(hose.id, 0.5, "popular right now")]
+    older = [Ranked(spade.id, 0.5, "because you rated Spade highly")]
+
+    await rankings.put_many([(buyer.id, newer)], at(20))
+    await rankings.put_many([(buyer.id, older)], at(19))
+    assert await rankings.fresh(buyer.id) == newer
+
+    await rankings.put_many([(buyer.id, older)], at(21))  # computed later: replaces
+    assert await rankings.fresh(buyer.id) == older

@@ -225,6 +225,36 @@ async def test_a_new_favorite_changes_the_feed_at_once_without_a_refresh(shop: S
     assert after[0][0] in {"Stove", "Popular"} and after[0][1].startswith("because you favorited")
 
 
+async def test_a_feed_read_while_the_feed_job_computes_does_not_outlive_the_job(shop: Shop) -> None:
+    # Taking a favorite back leaves no newer signal to refuse the stored ranking, so a read that
+    # lands while the job recomputes renders the old one: the job must not leave that cached.
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    tent, stove = shop.product(seller, home, "Tent"), shop.product(seller, home, "Stove")
+    for fan in (shop.user(f"fan{i}") for i in range(3)):
+        shop.favorite(fan, tent)
+        shop.favorite(fan, stove)
+    await shop.refresh.execute()
+    await favorites.AddFavorite(shop.catalog).execute(me(user), tent.id)
+    await UpdateFeed(shop.deps).execute(user.id, [tent.id])
+    assert "because you favorited Tent" in {reason for _, reason, _ in await feed_of(shop, user)}
+
+    await favorites.RemoveFavorite(shop.catalog).execute(me(user), tent.id)
+    source = shop.deps.source
+    read_interactions = source.recent_interactions
+
+    async def with_a_feed_read_meanwhile(user_id: uuid.UUID, *, limit: int) -> list[RecentInteraction]:
+        source.recent_interactions = read_interactions  # type: ignore[method-assign]
+        await feed_of(shop, user)
+        return await read_interactions(user_id, limit=limit)
+
+    source.recent_interactions = with_a_feed_read_meanwhile  # type: ignore[method-assign]
+    await UpdateFeed(shop.deps).execute(user.id, [tent.id])
+
+    assert source.recent_interactions == read_interactions  # the read did land inside the job
+    assert "because you favorited Tent" not in {reason for _, reason, _ in await feed_of(shop, user)}
+
+
 async def test_withdrawn_sold_out_and_bought_products_leave_a_cached_feed_at_once(shop: Shop) -> None:
     seller, user = shop.user("seller"), shop.user("user")
     home = shop.category("Home")

@@ -182,7 +182,9 @@ class MemoryRankingStore:
     async def put_many(self, rankings: Sequence[tuple[uuid.UUID, list[Ranked]]], computed_at: datetime) -> None:
         async with self.store.lock:
             table = self.store.table("feed_rankings")
-            table.update({user_id: (computed_at, list(ranking)) for user_id, ranking in rankings})
+            for user_id, ranking in rankings:
+                if user_id not in table or table[user_id][0] <= computed_at:  # never an older computation
+                    table[user_id] = (computed_at, list(ranking))
 
     async def fresh(self, user_id: uuid.UUID) -> list[Ranked] | None:
         stored = self.store.table("feed_rankings").get(user_id)

@@ -424,9 +424,9 @@ class GetFeed:
         key = await self._key()
         return await cached(self.deps.cache, key, FEED_TTL, load, *_RANKING, namespace=feed_namespace(user_id))
 
-    async def prime(self, user_id: uuid.UUID, *, save: bool = True) -> list[Ranked]:
-        """Compute the user's ranking now, cache it where the next request looks and store it
-        (``save``) for when the cache has lost it.
+    async def prime(self, user_id: uuid.UUID, *, save: bool = True, cache: bool = True) -> list[Ranked]:
+        """Compute the user's ranking now, cache it where the next request looks (``cache``) and
+        store it (``save``) for when the cache has lost it.
 
         The versions and the time are taken before the interactions are read: a write that
         commits meanwhile bumps the user's namespace and is newer than the stored ranking, so
@@ -435,7 +435,8 @@ class GetFeed:
         key = await versioned_key(self.deps.cache, feed_namespace(user_id), await self._key())
         computed_at = self.deps.clock.now()
         ranking = await self.rank(user_id)
-        await self.deps.cache.set(key, _RANKING[0](ranking), FEED_TTL)
+        if cache:
+            await self.deps.cache.set(key, _RANKING[0](ranking), FEED_TTL)
         if save and self.deps.rankings is not None:
             await self.deps.rankings.put_many([(user_id, ranking)], computed_at)
         return ranking
@@ -556,7 +557,9 @@ class UpdateFeed:
                 await deps.store.set_neighbours(product_id, [(other, n / co.users) for other, n in co.counts])
                 await deps.cache.delete(await versioned_key(deps.cache, RECS_NAMESPACE, f"similar:{product_id}"))
                 updated += 1
-        # A new version first: every process (and its first-level cache) then reads the primed one.
+        # Stored first, then a new version: a feed rendered meanwhile from the ranking stored before
+        # (a favorite or review taken back leaves no newer signal to refuse it) is thrown away, and
+        # every process reads this one (or a later job's: the store keeps the latest computed).
+        await GetFeed(deps).prime(user_id, cache=False)
         await deps.cache.bump(feed_namespace(user_id))
-        await GetFeed(deps).prime(user_id)
         return f"feed primed, {updated} products given live neighbours"

@@ -243,9 +243,12 @@ POPULAR_IN = (
 )
 
 _PUT = upsert(FEED_RANKINGS)
+# A ranking computed earlier never replaces one computed later: of two feed jobs racing, the one
+# that read the interactions first may finish last.
 PUT_RANKING = _PUT.on_conflict_do_update(
     index_elements=[FEED_RANKINGS.c.user_id],
     set_={"ranking": _PUT.excluded.ranking, "updated_at": _PUT.excluded.updated_at},
+    where=FEED_RANKINGS.c.updated_at <= _PUT.excluded.updated_at,
 )
 
 
