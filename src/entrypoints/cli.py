@@ -139,7 +139,7 @@ def seed(
 
     from rich.progress import Progress
 
-    from entrypoints.seed import SIZES, seed_database
+    from entrypoints.seed import SIZES, count_users, seed_database
 
     chosen = SIZES[size]
     overrides = {
@@ -156,14 +156,9 @@ def seed(
     chosen = replace(chosen, **overrides)
 
     async def run() -> dict[str, int]:
-        from sqlalchemy import func, select
-
-        from adapters.sql.tables import UserRow, table_of
-
         async with _container(_settings()) as container:
             db = container.adapters.requests.db
-            async with db.engine.connect() as conn:
-                existing = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
+            existing = await count_users(db)
             if existing and not force:
                 raise click.ClickException(f"the database has {existing} users already; use --force to add more")
             totals = {

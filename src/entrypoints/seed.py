@@ -150,8 +150,8 @@ async def seed_database(
     after the existing ones, the existing categories are used instead of new ones, and the random
     stream differs from the first seeding's (the same stream would repeat its ids).
     """
+    first_user = await count_users(db)
     async with db.engine.connect() as conn:
-        first_user = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
         existing_categories = (
             await conn.execute(select(table_of(CategoryRow).c.id, table_of(CategoryRow).c.parent_id))
         ).all()
@@ -357,11 +357,16 @@ async def seed_database(
     return counts
 
 
+async def count_users(db: Database) -> int:
+    """Users in the database (deleted ones too): seeding refuses, or adds after them."""
+    async with db.engine.connect() as conn:
+        count: int = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
+    return count
+
+
 async def seed_if_empty(db: Database, use_cases: UseCases) -> bool:
     """Load demo data when there are no users yet; returns True when it seeded."""
-    async with db.engine.connect() as conn:
-        count = (await conn.execute(select(func.count()).select_from(table_of(UserRow)))).scalar_one()
-    if count:
+    if await count_users(db):
         return False
     await load_demo_data(use_cases.auth, use_cases.users, use_cases.catalog)
     return True

@@ -114,6 +114,16 @@ class Shop:
     def withdraw(self, product: Product) -> None:
         self.store.table("products")[product.id].withdrawn_at = self.at()
 
+    def tent_and_stove(self) -> tuple[User, Product, Product]:
+        """A user and two products three fans favorited together: (user, tent, stove)."""
+        seller, user = self.user("seller"), self.user("user")
+        home = self.category("Home")
+        tent, stove = self.product(seller, home, "Tent"), self.product(seller, home, "Stove")
+        for fan in [self.user(f"fan{i}") for i in range(3)]:
+            self.favorite(fan, tent)
+            self.favorite(fan, stove)
+        return user, tent, stove
+
 
 def me(user: User) -> Principal:
     return Principal(id=user.id, role=user.role)
@@ -228,30 +238,22 @@ async def test_a_new_favorite_changes_the_feed_at_once_without_a_refresh(shop: S
 async def test_a_feed_read_while_the_feed_job_computes_does_not_outlive_the_job(shop: Shop) -> None:
     # Taking a favorite back leaves no newer signal to refuse the stored ranking, so a read that
     # lands while the job recomputes renders the old one: the job must not leave that cached.
-    seller, user = shop.user("seller"), shop.user("user")
-    home = shop.category("Home")
-    tent, stove = shop.product(seller, home, "Tent"), shop.product(seller, home, "Stove")
-    for fan in (shop.user(f"fan{i}") for i in range(3)):
-        shop.favorite(fan, tent)
-        shop.favorite(fan, stove)
+    user, tent, _ = shop.tent_and_stove()
     await shop.refresh.execute()
     await favorites.AddFavorite(shop.catalog).execute(me(user), tent.id)
     await UpdateFeed(shop.deps).execute(user.id, [tent.id])
     assert "because you favorited Tent" in {reason for _, reason, _ in await feed_of(shop, user)}
 
     await favorites.RemoveFavorite(shop.catalog).execute(me(user), tent.id)
-    source = shop.deps.source
-    read_interactions = source.recent_interactions
+    seen_meanwhile: list[set[str]] = []
 
-    async def with_a_feed_read_meanwhile(user_id: uuid.UUID, *, limit: int) -> list[RecentInteraction]:
-        source.recent_interactions = read_interactions  # type: ignore[method-assign]
-        await feed_of(shop, user)
-        return await read_interactions(user_id, limit=limit)
+    async def read_the_feed() -> None:
+        seen_meanwhile.append({reason for _, reason, _ in await feed_of(shop, user)})
 
-    source.recent_interactions = with_a_feed_read_meanwhile  # type: ignore[method-assign]
-    await UpdateFeed(shop.deps).execute(user.id, [tent.id])
+    racing = dataclasses.replace(shop.deps, source=RacingSource(shop.store, read_the_feed))
+    await UpdateFeed(racing).execute(user.id, [tent.id])
 
-    assert source.recent_interactions == read_interactions  # the read did land inside the job
+    assert seen_meanwhile == [{"because you favorited Tent"}]  # the stale read did land inside the job
     assert "because you favorited Tent" not in {reason for _, reason, _ in await feed_of(shop, user)}
 
 
@@ -479,12 +481,7 @@ class CountingSource(MemoryInteractionSource):
 
 
 async def test_a_refresh_primes_feeds_so_a_request_computes_nothing(shop: Shop) -> None:
-    seller, user = shop.user("seller"), shop.user("user")
-    home = shop.category("Home")
-    tent, stove = shop.product(seller, home, "Tent"), shop.product(seller, home, "Stove")
-    for fan in [shop.user(f"f{i}") for i in range(3)]:
-        shop.favorite(fan, tent)
-        shop.favorite(fan, stove)
+    user, tent, _ = shop.tent_and_stove()
     shop.favorite(user, tent)
     source = CountingSource(shop.store)
     deps = dataclasses.replace(shop.deps, source=source)
@@ -622,12 +619,7 @@ class CountingQueries(MemoryCatalogQueries):
 
 async def test_a_warm_feed_is_one_cache_read_of_its_encoded_body() -> None:
     shop = Shop(cache=CountingCache())
-    seller, user = shop.user("seller"), shop.user("user")
-    home = shop.category("Home")
-    tent, stove = shop.product(seller, home, "Tent"), shop.product(seller, home, "Stove")
-    for fan in [shop.user(f"f{i}") for i in range(3)]:
-        shop.favorite(fan, tent)
-        shop.favorite(fan, stove)
+    user, tent, _ = shop.tent_and_stove()
     shop.favorite(user, tent)
     queries, source = CountingQueries(shop.store), CountingSource(shop.store)
     deps = dataclasses.replace(shop.deps, queries=queries, source=source)

@@ -290,7 +290,7 @@ def _ease(matrix: sp.csr_matrix, config: ModelConfig) -> tuple[_IntArray, _IntAr
     target = _low_rank_target(matrix, gram, config.ease_smoothing_rank) if config.ease_smoothing > 0 else None
     refitted = _refit_on_pattern(gram, rows, cols, first_fit, config.ease_refit_lambda, target, config.ease_smoothing)
     if config.ease_popularity_exponent:
-        users_per_item = np.maximum(np.diff(matrix.tocsc().indptr), 1).astype(np.float64)
+        users_per_item = np.maximum(matrix.getnnz(axis=0), 1).astype(np.float64)
         refitted *= np.power(users_per_item, config.ease_popularity_exponent)[cols]
     positive = refitted > 0
     return rows[positive], cols[positive], refitted[positive]
@@ -388,7 +388,7 @@ def _hybrid(matrix: sp.csr_matrix, config: ModelConfig) -> tuple[_IntArray, _Int
     both kinds weigh alike in the feed's sum.
     """
     n_items = matrix.shape[1]
-    degree = np.diff(matrix.tocsc().indptr)
+    degree = matrix.getnnz(axis=0)
     head = np.sort(np.argsort(-degree, kind="stable")[: config.ease_head_items])
     if len(head) >= n_items:
         with _single_threaded_blas():

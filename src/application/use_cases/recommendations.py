@@ -432,10 +432,10 @@ class GetFeed:
         commits meanwhile bumps the user's namespace and is newer than the stored ranking, so
         this ranking is never served in place of one that includes it.
         """
-        key = await versioned_key(self.deps.cache, feed_namespace(user_id), await self._key())
+        key = await versioned_key(self.deps.cache, feed_namespace(user_id), await self._key()) if cache else None
         computed_at = self.deps.clock.now()
         ranking = await self.rank(user_id)
-        if cache:
+        if key is not None:
             await self.deps.cache.set(key, _RANKING[0](ranking), FEED_TTL)
         if save and self.deps.rankings is not None:
             await self.deps.rankings.put_many([(user_id, ranking)], computed_at)
