@@ -31,7 +31,9 @@ import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
-from application.recommendations.model import ModelConfig, affinity, fit, newest_ts, popularity
+from application.recommendations.factors import FactorScorer
+from application.recommendations.model import ModelConfig, affinity, fit_model, newest_ts, popularity
+from application.recommendations.table import ItemFactors
 
 Protocol_ = Literal["random", "chrono"]
 PROTOCOLS: tuple[Protocol_, ...] = ("random", "chrono")
@@ -274,17 +276,20 @@ class ItemToItemRecommender:
     config: ModelConfig = field(default_factory=ModelConfig)
     label: str = "item-to-item"
     table: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    factors: ItemFactors | None = field(default=None, repr=False)
     _popular: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
     _method: str = ""
 
     @property
     def name(self) -> str:
         """The label and the method that ``auto`` resolved to on the last fit."""
-        return f"{self.label} ({self._method or self.config.method})"
+        blend = " + als" if self.factors is not None else ""
+        return f"{self.label} ({self._method or self.config.method}{blend})"
 
     def fit(self, train: pl.DataFrame, now: float) -> None:
         self._method = self.config.resolved_method(train.get_column("item").n_unique())
-        self.table = fit(train, self.config, now=now)
+        model = fit_model(train, self.config, now=now)
+        self.table, self.factors = model.table, model.factors
         self._popular = popularity(train, now=now, half_life_days=self.config.half_life_days)
 
     def recommend(self, train: pl.DataFrame, users: pl.Series, k: int, now: float) -> pl.DataFrame:
@@ -301,11 +306,45 @@ class ItemToItemRecommender:
         pop = catalogue.item_vector(self._popular, "score")
         fallback = pop / (pop.max(initial=0.0) + 1.0) - 2.0
 
+        factor_scores = _FactorScores(catalogue, self.factors, self.config.als_weight)
+
         def scores(start: int, stop: int) -> _FloatMatrix:
             block = np.asarray((weights[start:stop] @ neighbours).toarray(), dtype=np.float64)
+            block = factor_scores.blend(block, weights[start:stop])
             return np.where(block > 0, block, fallback)
 
         return catalogue.top_k(scores, k)
+
+
+class _FactorScores:
+    """The ALS term of ``score_feed`` for a block of users at once: the same fold-in per user, and
+    each term divided by its total over all items."""
+
+    def __init__(self, catalogue: _Catalogue, factors: ItemFactors | None, weight: float) -> None:
+        self.scorer = FactorScorer(factors) if factors is not None and weight > 0 else None
+        self.weight = weight
+        if self.scorer is not None:
+            ids = pl.Series(self.scorer.items, dtype=pl.String)
+            self.columns = ids.cast(pl.Enum(catalogue.items)).to_physical().cast(pl.Int64).to_numpy()
+
+    def blend(self, block: _FloatMatrix, weights: sp.csr_matrix) -> _FloatMatrix:
+        if self.scorer is None:
+            return block
+        totals = block.sum(axis=1)
+        blended = block / np.where(totals > 0, totals, 1.0)[:, None]
+        to_scorer = np.full(weights.shape[1], -1, dtype=np.int64)
+        to_scorer[self.columns] = np.arange(len(self.columns))
+        for row in range(block.shape[0]):
+            start, stop = weights.indptr[row], weights.indptr[row + 1]
+            codes = to_scorer[weights.indices[start:stop]]
+            known = codes >= 0
+            order = np.argsort(codes[known], kind="stable")
+            values = weights.data[start:stop][known][order].astype(np.float64)
+            user = self.scorer.fold_in_codes(codes[known][order], values)
+            if user is not None:
+                predicted = self.scorer.scores(user)
+                blended[row, self.columns] += predicted * (self.weight / max(float(np.abs(predicted).sum()), 1e-300))
+        return blended
 
 
 @dataclass(frozen=True, slots=True)

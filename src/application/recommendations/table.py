@@ -29,3 +29,23 @@ class NeighbourTable:
             if stop > start:
                 pairs = zip(self.neighbours[start:stop], self.scores[start:stop], strict=True)
                 yield item, [(self.items[k], score) for k, score in pairs]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFactors:
+    """Item vectors of an implicit-feedback matrix factorisation (ALS), and what folding a user in
+    needs: the fit's BM25 weighting of a user's row and its confidence scale and regularisation.
+
+    ``vectors`` holds ``len(items) × rank`` float32 values, row-major. ``idf`` is BM25's inverse
+    document frequency of each item and ``mean_length`` the mean user-row total, both from the fit.
+    """
+
+    items: Sequence[str]  # product ids, canonical strings
+    rank: int
+    vectors: array[float]  # typecode "f"
+    idf: array[float]  # typecode "d"
+    mean_length: float
+    regularization: float
+    alpha: float
+    bm25_k1: float
+    bm25_b: float
