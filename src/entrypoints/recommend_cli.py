@@ -100,6 +100,19 @@ def refresh_command() -> None:
 @click.option("--rp3-alpha", type=float, default=ModelConfig().rp3_alpha, show_default=True)
 @click.option("--rp3-beta", type=float, default=ModelConfig().rp3_beta, show_default=True)
 @click.option(
+    "--als-weight",
+    type=click.FloatRange(min=0),
+    default=ModelConfig().als_weight,
+    show_default=True,
+    help="Weight of the ALS term beside the neighbour sum; 0 turns it off.",
+)
+@click.option("--als-rank", type=click.IntRange(min=1), default=ModelConfig().als_rank, show_default=True)
+@click.option(
+    "--als-regularization", type=click.FloatRange(min=0), default=ModelConfig().als_regularization, show_default=True
+)
+@click.option("--als-alpha", type=click.FloatRange(min=0), default=ModelConfig().als_alpha, show_default=True)
+@click.option("--als-iterations", type=click.IntRange(min=1), default=ModelConfig().als_iterations, show_default=True)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -118,6 +131,11 @@ def evaluate_command(
     ease_head_items: int,
     rp3_alpha: float,
     rp3_beta: float,
+    als_weight: float,
+    als_rank: int,
+    als_regularization: float,
+    als_alpha: float,
+    als_iterations: int,
     as_json: bool,
 ) -> None:
     """Model vs popularity baseline: P@k, R@k, nDCG@k, MAP@k, coverage and fit time."""
@@ -136,6 +154,11 @@ def evaluate_command(
         ease_head_items=ease_head_items,
         rp3_alpha=rp3_alpha,
         rp3_beta=rp3_beta,
+        als_weight=als_weight,
+        als_rank=als_rank,
+        als_regularization=als_regularization,
+        als_alpha=als_alpha,
+        als_iterations=als_iterations,
     )
     protocols = PROTOCOLS if protocol == "both" else (cast(Protocol_, protocol),)
     # Piped output keeps whole columns; with --json, stdout holds nothing but the JSON lines.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from array import array
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +13,13 @@ from typing import Any
 import polars as pl
 import pytest
 
-from application.ports.recommendations import CoInteractions, NeighbourTable, PopularItem, PopularScore
+from application.ports.recommendations import (
+    CoInteractions,
+    ItemFactors,
+    NeighbourTable,
+    PopularItem,
+    PopularScore,
+)
 from application.recommendations.model import NEIGHBOUR_SCHEMA, neighbour_table
 from application.views.recommendations import Ranked
 from domain.catalog import Category, Favorite, Product, Review
@@ -250,6 +257,38 @@ async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> Non
     assert await env.store.built_at() is None
     assert await env.store.neighbours([rug.id]) == {}
     assert await env.store.popular(limit=10) == []
+
+
+def _factors(products: list[Product], rank: int = 3) -> ItemFactors:
+    vectors = [0.5 - i / 7 + 1e-7 * j for i in range(len(products)) for j in range(rank)]
+    return ItemFactors(
+        items=[str(p.id) for p in products],
+        rank=rank,
+        vectors=array("f", vectors),
+        idf=array("d", [1 / (i + 3) for i in range(len(products))]),
+        mean_length=2.5,
+        regularization=20.0,
+        alpha=3.0,
+        bm25_k1=100.0,
+        bm25_b=0.8,
+    )
+
+
+async def test_the_als_vectors_are_swapped_with_the_model_and_read_back_exactly(env: Env) -> None:
+    w = await _world(env)
+    lamp, rug, gone, spade, hose, own = w["products"]
+    table = _table([(lamp, [(rug, 0.5)])])
+    assert await env.store.factors() is None
+    first = _factors([lamp, rug, gone])
+    await env.store.replace(table, [], at(10), first)
+    assert await env.store.factors() == first  # ids, float32 vectors and float64 values exact
+    second = _factors([spade, hose], rank=2)
+    await env.store.replace(table, [], at(20), second)
+    assert await env.store.factors() == second
+    await env.store.replace_popular([])
+    assert await env.store.factors() == second  # popular items alone leave the model
+    await env.store.replace(table, [], at(30))
+    assert await env.store.factors() is None  # a model without vectors has none
 
 
 async def test_readers_never_see_half_a_model(env: Env) -> None:

@@ -24,6 +24,7 @@ from application.cached_catalog import CacheInvalidation, feed_namespace
 from application.identity import Principal
 from application.jobs import UPDATE_FEED, JobDispatcher
 from application.ports.recommendations import RecentInteraction
+from application.recommendations.model import ModelConfig
 from application.use_cases import cart, orders
 from application.use_cases.catalog import favorites, products, reviews
 from application.use_cases.catalog.deps import CatalogDeps
@@ -719,3 +720,35 @@ async def test_a_feed_rendered_while_a_product_is_withdrawn_is_not_served_after_
     raced = {item.product.name for item in (await feed.execute(me(user))).items}
     assert "Stove" in raced  # looked up just before the withdrawal committed
     assert "Stove" not in {item.product.name for item in (await feed.execute(me(user))).items}
+
+
+async def test_a_refresh_stores_als_vectors_and_feeds_blend_them_under_the_same_rules(shop: Shop) -> None:
+    seller, user = shop.user("seller"), shop.user("user")
+    home = shop.category("Home")
+    goods = [shop.product(seller, home, f"P{n:02d}") for n in range(14)]
+    for fan in range(40):  # overlapping tastes: each fan takes four goods along a stride
+        for n in range(4):
+            shop.favorite(shop.user(f"fan{fan}"), goods[(fan * 3 + n * 2) % len(goods)])
+    shop.favorite(user, goods[0])
+    shop.order(user, goods[2])
+    own = shop.product(user, home, "Own")
+    deps = dataclasses.replace(shop.deps, config=ModelConfig(method="ease", als_rank=3, als_iterations=6))
+
+    await RefreshRecommendations(deps).execute()
+    factors = await deps.store.factors()
+    assert factors is not None and len(factors.items) == len(goods)
+    scorer = await deps.factors.scorer(deps.store)
+    assert scorer is not None and scorer.factors == factors
+    assert await deps.factors.scorer(deps.store) is scorer  # loaded once per model
+
+    feed = await GetFeed(deps).execute(me(user), limit=20)
+    names = [item.product.name for item in feed.items]
+    assert names and not {"P00", "P02", "Own"} & set(names)
+    personal = [item.reason for item in feed.items if not item.reason.startswith("popular")]
+    assert personal and set(personal) <= {"because you favorited P00", "because you bought P02"}
+    assert [item.score for item in feed.items] == sorted((item.score for item in feed.items), reverse=True)
+    assert own.id not in {item.product.id for item in feed.items}
+
+    shop.clock.advance(minutes=5)
+    await RefreshRecommendations(deps).execute()
+    assert await deps.factors.scorer(deps.store) is not scorer  # a new model is loaded again

@@ -18,6 +18,7 @@ from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
     CoInteractions,
     Interaction,
+    ItemFactors,
     NeighbourTable,
     PopularItem,
     PopularScore,
@@ -28,6 +29,7 @@ from application.views.recommendations import Ranked
 from domain.orders import OrderStatus
 
 _BUILT_AT = "built_at"
+_FACTORS = "factors"
 
 
 class MemoryInteractionSource:
@@ -114,17 +116,29 @@ class MemoryNeighbourStore:
     def _model(self) -> dict[str, Any]:
         return self.store.table("item_neighbours")
 
-    async def replace(self, neighbours: NeighbourTable, popular: Sequence[PopularScore], built_at: datetime) -> None:
+    async def replace(
+        self,
+        neighbours: NeighbourTable,
+        popular: Sequence[PopularScore],
+        built_at: datetime,
+        factors: ItemFactors | None = None,
+    ) -> None:
         lookup = dict(neighbours.rows())
         async with self.store.lock:
             model = self._model()
             model.clear()
             model.update(lookup)
+            meta = self.store.table("model_meta")
             if lookup:
-                self.store.table("model_meta")[_BUILT_AT] = built_at
+                meta[_BUILT_AT] = built_at
             else:
-                self.store.table("model_meta").pop(_BUILT_AT, None)
+                meta.pop(_BUILT_AT, None)
+            meta[_FACTORS] = factors
             self._set_popular(popular)
+
+    async def factors(self) -> ItemFactors | None:
+        value: ItemFactors | None = self.store.table("model_meta").get(_FACTORS)
+        return value
 
     async def replace_popular(self, popular: Sequence[PopularScore]) -> None:
         async with self.store.lock:

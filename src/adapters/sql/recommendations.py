@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from array import array
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -31,6 +32,7 @@ from adapters.sql.statements import recommendations as sql
 from application.ports.recommendations import (
     CoInteractions,
     Interaction,
+    ItemFactors,
     NeighbourTable,
     PopularItem,
     PopularScore,
@@ -82,6 +84,64 @@ def pack_list(neighbours: Sequence[tuple[uuid.UUID, float]]) -> bytes:
     """One neighbour list in the packed format (ids, then little-endian float64 scores)."""
     ids = b"".join(product_id.bytes for product_id, _ in neighbours)
     return ids + np.asarray([score for _, score in neighbours], dtype="<f8").tobytes()
+
+
+class _PackedFactors(msgspec.Struct, array_like=True):
+    """``ItemFactors`` as stored: product ids 16 bytes each, arrays as little-endian bytes."""
+
+    items: bytes
+    rank: int
+    vectors: bytes  # float32
+    idf: bytes  # float64
+    mean_length: float
+    regularization: float
+    alpha: float
+    bm25_k1: float
+    bm25_b: float
+
+
+_FACTORS_CODEC = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(_PackedFactors)
+
+
+def pack_factors(factors: ItemFactors) -> bytes:
+    """The factors as one msgpack value (tens of megabytes at most: ``als_max_items`` bounds them)."""
+    return _FACTORS_CODEC[0].encode(
+        _PackedFactors(
+            items=b"".join(uuid.UUID(item).bytes for item in factors.items),
+            rank=factors.rank,
+            vectors=np.frombuffer(factors.vectors, dtype=np.float32).astype("<f4").tobytes(),
+            idf=np.frombuffer(factors.idf, dtype=np.float64).astype("<f8").tobytes(),
+            mean_length=factors.mean_length,
+            regularization=factors.regularization,
+            alpha=factors.alpha,
+            bm25_k1=factors.bm25_k1,
+            bm25_b=factors.bm25_b,
+        )
+    )
+
+
+def unpack_factors(blob: bytes) -> ItemFactors:
+    packed = _FACTORS_CODEC[1].decode(blob)
+    hexes = packed.items.hex()
+    items = [
+        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        for h in (hexes[start : start + 32] for start in range(0, len(hexes), 32))
+    ]
+    vectors: array[float] = array("f")
+    vectors.frombytes(np.frombuffer(packed.vectors, dtype="<f4").astype(np.float32).tobytes())
+    idf: array[float] = array("d")
+    idf.frombytes(np.frombuffer(packed.idf, dtype="<f8").astype(np.float64).tobytes())
+    return ItemFactors(
+        items=items,
+        rank=packed.rank,
+        vectors=vectors,
+        idf=idf,
+        mean_length=packed.mean_length,
+        regularization=packed.regularization,
+        alpha=packed.alpha,
+        bm25_k1=packed.bm25_k1,
+        bm25_b=packed.bm25_b,
+    )
 
 
 def _batches(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -143,10 +203,22 @@ class SqlNeighbourStore:
         if self.db.is_postgres:
             await executor.run(sql.LOCK_MODEL)
 
-    async def replace(self, neighbours: NeighbourTable, popular: Sequence[PopularScore], built_at: datetime) -> None:
+    async def replace(
+        self,
+        neighbours: NeighbourTable,
+        popular: Sequence[PopularScore],
+        built_at: datetime,
+        factors: ItemFactors | None = None,
+    ) -> None:
         packed = await anyio.to_thread.run_sync(pack_neighbours, neighbours)
+        packed_factors = await anyio.to_thread.run_sync(pack_factors, factors) if factors is not None else None
         async with self.db.write() as executor:
             await self._lock_model(executor)
+            await executor.run(sql.DELETE_FACTORS)
+            if packed_factors is not None:
+                await executor.run(
+                    sql.INSERT_FACTORS, id=new_id(), model=packed_factors, created_at=built_at, updated_at=built_at
+                )
             await executor.run(sql.DELETE_NEIGHBOURS)
             for batch in _batches(packed, self.insert_batch):
                 rows = [
@@ -188,6 +260,10 @@ class SqlNeighbourStore:
             return {}
         rows = await self.db.reads.rows(sql.NEIGHBOURS_OF, product_ids=list(product_ids))
         return {str(row["product_id"]): unpack_neighbours(row["neighbours"]) for row in rows}
+
+    async def factors(self) -> ItemFactors | None:
+        blob = await self.db.reads.value(sql.FACTORS)
+        return await anyio.to_thread.run_sync(unpack_factors, blob) if blob is not None else None
 
     async def popular(self, *, limit: int, category_ids: Sequence[uuid.UUID] | None = None) -> list[PopularItem]:
         if category_ids is None:

@@ -277,6 +277,14 @@ class ItemNeighbourRow(UUIDv7AuditBase):
     neighbours: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ItemFactorsRow(UUIDv7AuditBase):
+    """The model's ALS item vectors: one row, ``model`` packed as ``adapters.sql.recommendations``
+    describes; ``created_at`` is the model's build time."""
+
+    __tablename__ = "item_factors"
+    model: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class FeedRankingRow(UUIDv7AuditBase):
     """A user's feed ranking computed ahead (``ranking``: msgspec JSON of ``list[Ranked]``);
     ``updated_at`` is when its computation began, which tells whether a newer signal exists."""
@@ -363,6 +371,7 @@ ORDER_LINES = table_of(OrderLineRow)
 REPORTS = table_of(ReportRow)
 OUTBOX = table_of(OutboxRow)
 ITEM_NEIGHBOURS = table_of(ItemNeighbourRow)
+ITEM_FACTORS = table_of(ItemFactorsRow)
 FEED_RANKINGS = table_of(FeedRankingRow)
 POPULAR_ITEMS = table_of(PopularItemRow)
 WEBHOOKS = table_of(WebhookRow)

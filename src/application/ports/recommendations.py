@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from application.recommendations.feed import InteractionKind
-from application.recommendations.table import NeighbourTable as NeighbourTable  # re-exported: the port's own type
+from application.recommendations.table import ItemFactors as ItemFactors  # re-exported: the port's own types
+from application.recommendations.table import NeighbourTable as NeighbourTable
 from application.views.recommendations import Ranked
 
 # A review counts as a positive signal from this rating up (1–5 stars).
@@ -100,9 +101,20 @@ class InteractionSource(Protocol):
 
 
 class NeighbourStore(Protocol):
-    async def replace(self, neighbours: NeighbourTable, popular: Sequence[PopularScore], built_at: datetime) -> None:
-        """Swap in a new model in one transaction: each product's neighbours, best first, and the
-        popular items. Readers see the old model until it commits."""
+    async def replace(
+        self,
+        neighbours: NeighbourTable,
+        popular: Sequence[PopularScore],
+        built_at: datetime,
+        factors: ItemFactors | None = None,
+    ) -> None:
+        """Swap in a new model in one transaction: each product's neighbours, best first, the
+        popular items and the ALS item vectors (None: the model has none). Readers see the old
+        model until it commits."""
+        ...
+
+    async def factors(self) -> ItemFactors | None:
+        """The stored model's ALS item vectors; None when it has none (or there is no model)."""
         ...
 
     async def replace_popular(self, popular: Sequence[PopularScore]) -> None:

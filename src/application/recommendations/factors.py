@@ -53,10 +53,11 @@ def fit_factors(
     max_items: int,
     max_users: int,
 ) -> ItemFactors | None:
-    """ALS item vectors (``items`` are the ids of the matrix's columns) for the ``max_items`` items with the most users, learnt from the
+    """ALS item vectors for the ``max_items`` items with the most users, learnt from the
     ``max_users`` users with the most of those items (ties by code): past them the fit's time
     grows with catalogue and audience while the extra items have too few users for a vector worth
-    having. None when there are too few items or users for the rank.
+    having. ``items`` are the ids of the matrix's columns. None when there are too few items or
+    users for the rank.
     """
     from implicit.cpu.als import AlternatingLeastSquares  # imported here: only a refresh needs it
 

@@ -81,7 +81,7 @@ def score_feed(
         return _explained(best, sources, affinity, reason, neighbours)
     predicted = factors.scores(user)
     scale = factor_weight / max(float(np.abs(predicted).sum()), 1e-300)
-    neighbour_scale = 1.0 / total if total > 0 else 0.0
+    neighbour_scale = 1.0 / total if total > 0 else 1.0
     dense = predicted * scale
     outside: dict[str, float] = {}  # neighbour-scored items without a vector
     for item, score in scores.items():

@@ -38,6 +38,7 @@ import time
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -61,8 +62,17 @@ from application.ports.recommendations import (
     RankingStore,
     RecentInteraction,
 )
+from application.recommendations.factors import FactorScorer
 from application.recommendations.feed import FeedItem, UserInteraction, score_feed
-from application.recommendations.model import KIND_WEIGHTS, ModelConfig, decay_rate, fit, neighbour_table, popularity
+from application.recommendations.model import (
+    KIND_WEIGHTS,
+    ModelConfig,
+    decay_rate,
+    fit_model,
+    neighbour_table,
+    popularity,
+)
+from application.recommendations.table import ItemFactors
 from application.views.catalog import ProductSummary
 from application.views.recommendations import Feed, Ranked, Recommendation, SimilarProduct, SimilarProducts
 from domain.catalog import descendants
@@ -115,6 +125,26 @@ _FIT_SCHEMA = {"user": pl.String, "item": pl.String, "ts": pl.Float64, "weight":
 _LIVE_SCHEMA = {"item": pl.String, "category": pl.String}
 
 
+class LoadedFactors:
+    """The stored model's ALS vectors, loaded once per model in each process (not per ranking)."""
+
+    def __init__(self) -> None:
+        self._built_at: datetime | None = None
+        self._scorer: FactorScorer | None = None
+        self._lock = anyio.Lock()
+
+    async def scorer(self, store: NeighbourStore) -> FactorScorer | None:
+        """The scorer of the model stored now (one small read to tell whether it changed)."""
+        built_at = await store.built_at()
+        if built_at != self._built_at:
+            async with self._lock:
+                if built_at != self._built_at:
+                    factors = await store.factors()
+                    self._scorer = await anyio.to_thread.run_sync(FactorScorer, factors) if factors else None
+                    self._built_at = built_at
+        return self._scorer
+
+
 @dataclass(frozen=True, slots=True)
 class RecommendationDeps:
     source: InteractionSource
@@ -125,6 +155,7 @@ class RecommendationDeps:
     config: ModelConfig = field(default_factory=ModelConfig)
     # Rankings computed ahead, read when the cache misses (None: the cache alone keeps them).
     rankings: RankingStore | None = None
+    factors: LoadedFactors = field(default_factory=LoadedFactors)
 
 
 class ModelState(msgspec.Struct, frozen=True):
@@ -206,11 +237,12 @@ def _popular_scores(interactions: pl.DataFrame, live: pl.DataFrame, now: float) 
 
 def _build(
     interactions: pl.DataFrame, live: pl.DataFrame, config: ModelConfig, now: float
-) -> tuple[pl.DataFrame, list[PopularScore]]:
-    """The neighbour table (withdrawn products kept as sources, never as neighbours) and popularity."""
-    neighbours = fit(interactions, config, now=now)
-    neighbours = neighbours.filter(pl.col("neighbour").is_in(live.get_column("item").implode()))
-    return neighbours, _popular_scores(interactions, live, now)
+) -> tuple[pl.DataFrame, ItemFactors | None, list[PopularScore]]:
+    """The neighbour table (withdrawn products kept as sources, never as neighbours), the ALS
+    item vectors (withdrawn products keep theirs: a ranking hides them) and popularity."""
+    model = fit_model(interactions, config, now=now)
+    neighbours = model.table.filter(pl.col("neighbour").is_in(live.get_column("item").implode()))
+    return neighbours, model.factors, _popular_scores(interactions, live, now)
 
 
 class RefreshRecommendations:
@@ -228,12 +260,12 @@ class RefreshRecommendations:
         built_at = self.deps.clock.now()
         interactions, live = await _load(self.deps.source)
         loaded = time.perf_counter()
-        neighbours, popular = await anyio.to_thread.run_sync(
+        neighbours, factors, popular = await anyio.to_thread.run_sync(
             partial(_build, interactions, live, self.deps.config, built_at.timestamp())
         )
         table = await anyio.to_thread.run_sync(neighbour_table, neighbours)
         fitted = time.perf_counter()
-        await self.deps.store.replace(table, popular, built_at)
+        await self.deps.store.replace(table, popular, built_at, factors)
         await self.deps.cache.bump(POPULAR_NAMESPACE)
         await self.deps.cache.bump(RECS_NAMESPACE)
         stored = time.perf_counter()
@@ -242,6 +274,7 @@ class RefreshRecommendations:
             "interactions": interactions.height,
             "products": neighbours.get_column("item").n_unique(),
             "neighbours": neighbours.height,
+            "products_with_vectors": len(factors.items) if factors is not None else 0,
             "popular": len(popular),
             "load_seconds": round(loaded - started, 3),
             "fit_seconds": round(fitted - loaded, 3),
@@ -448,8 +481,18 @@ class GetFeed:
         recent = await deps.source.recent_interactions(user_id, limit=RECENT_INTERACTIONS)
         neighbours = await deps.store.neighbours({r.product_id for r in recent}) if recent else {}
         interactions = [UserInteraction(str(r.product_id), r.kind, r.at.timestamp()) for r in recent]
+        scorer = await deps.factors.scorer(deps.store) if recent and deps.config.als_weight > 0 else None
         # Twice the ranking: the hidden ones (bought or favorited long ago, own) are dropped below.
-        scored = score_feed(interactions, neighbours, (), 2 * RANK_SIZE, now, deps.config.half_life_days)
+        scored = score_feed(
+            interactions,
+            neighbours,
+            (),
+            2 * RANK_SIZE,
+            now,
+            deps.config.half_life_days,
+            factors=scorer,
+            factor_weight=deps.config.als_weight,
+        )
         categories = _strongest_categories(recent, now, deps.config.half_life_days)[:FEED_CATEGORIES]
         in_categories: list[PopularItem] = []
         for category in categories:

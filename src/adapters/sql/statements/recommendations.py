@@ -29,6 +29,7 @@ from adapters.sql.tables import (
     CATEGORIES,
     FAVORITES,
     FEED_RANKINGS,
+    ITEM_FACTORS,
     ITEM_NEIGHBOURS,
     ORDER_LINES,
     ORDERS,
@@ -200,9 +201,12 @@ ANY_INTERACTIONS = select(
 # -- the model store -----------------------------------------------------------------------------
 
 # Postgres: concurrent refreshes take turns without blocking readers (SQLite: the writers' turn).
-LOCK_MODEL = text("LOCK TABLE item_neighbours, popular_items IN SHARE ROW EXCLUSIVE MODE")
+LOCK_MODEL = text("LOCK TABLE item_neighbours, item_factors, popular_items IN SHARE ROW EXCLUSIVE MODE")
 DELETE_NEIGHBOURS = delete(ITEM_NEIGHBOURS)
 INSERT_NEIGHBOURS = insert(ITEM_NEIGHBOURS)
+DELETE_FACTORS = delete(ITEM_FACTORS)
+INSERT_FACTORS = insert(ITEM_FACTORS)
+FACTORS = select(ITEM_FACTORS.c.model).limit(1)
 DELETE_POPULAR = delete(POPULAR_ITEMS)
 INSERT_POPULAR = insert(POPULAR_ITEMS)
 NEIGHBOURS_OF = select(ITEM_NEIGHBOURS.c.product_id, ITEM_NEIGHBOURS.c.neighbours).where(
