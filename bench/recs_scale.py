@@ -29,7 +29,8 @@ import numpy as np
 import polars as pl
 
 from application.recommendations.feed import InteractionKind, UserInteraction, score_feed
-from application.recommendations.model import KIND_WEIGHTS, ModelConfig, fit, neighbour_lookup, popularity
+from application.recommendations.factors import FactorScorer
+from application.recommendations.model import KIND_WEIGHTS, ModelConfig, fit_model, neighbour_lookup, popularity
 
 SEED = 42
 KINDS: tuple[InteractionKind, ...] = ("favorite", "purchase", "review")
@@ -77,12 +78,15 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def time_feed(
-    histories: list[list[UserInteraction]], neighbours: dict[str, list[tuple[str, float]]]
+    histories: list[list[UserInteraction]],
+    neighbours: dict[str, list[tuple[str, float]]],
+    factors: FactorScorer | None,
+    weight: float,
 ) -> dict[str, float]:
     times = []
     for history in histories:
         started = time.perf_counter()
-        score_feed(history, neighbours, exclude=(), limit=50, now=NOW)
+        score_feed(history, neighbours, exclude=(), limit=50, now=NOW, factors=factors, factor_weight=weight)
         times.append((time.perf_counter() - started) * 1000)
     return {"p50_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99)}
 
@@ -94,7 +98,8 @@ def run_one(n_rows: int, n_items: int) -> dict[str, object]:
     frame = data.drop("kind")
     config = ModelConfig()
     started, cpu_started = time.perf_counter(), time.process_time()
-    table = fit(frame, config, now=NOW)
+    model = fit_model(frame, config, now=NOW)
+    table = model.table
     fit_s, fit_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     started = time.perf_counter()
     popularity(frame, now=NOW, top_n=1000)
@@ -103,6 +108,7 @@ def run_one(n_rows: int, n_items: int) -> dict[str, object]:
 
     started = time.perf_counter()
     neighbours = neighbour_lookup(table)
+    scorer = FactorScorer(model.factors) if model.factors is not None else None
     load_s = time.perf_counter() - started
     dicts_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rng = random.Random(SEED)
@@ -129,12 +135,13 @@ def run_one(n_rows: int, n_items: int) -> dict[str, object]:
         "load_average": os.getloadavg()[0],
         "popularity_s": popularity_s,
         "table_rows": table.height,
+        "products_with_vectors": len(model.factors.items) if model.factors is not None else 0,
         "data_rss_mb": data_rss,
         "peak_rss_mb": peak_rss,
         "load_dicts_s": load_s,
         "peak_rss_with_dicts_mb": dicts_rss,
-        "feed_random_users": time_feed(histories, neighbours),
-        "feed_200_interactions": time_feed(heavy, neighbours),
+        "feed_random_users": time_feed(histories, neighbours, scorer, config.als_weight),
+        "feed_200_interactions": time_feed(heavy, neighbours, scorer, config.als_weight),
     }
 
 

@@ -213,3 +213,23 @@ def test_config_weight_zero_serves_the_neighbour_sum_alone(weight: float) -> Non
     data = frame(shop_rows())
     fitted = fit_model(data, ModelConfig(method="ease", als_rank=4, als_weight=weight), now=NOW)
     assert (fitted.factors is None) == (weight == 0.0)
+
+
+def test_a_user_whose_system_is_not_positive_definite_gets_no_als_term() -> None:
+    factors = random_factors(6, 2, seed=7)
+    weak = FactorScorer(
+        ItemFactors(
+            items=factors.items,
+            rank=2,
+            vectors=array("f", [5.0, 0.0] * 6),
+            idf=array("d", [1.0] * 6),
+            mean_length=1.0,
+            regularization=0.0,
+            alpha=1e-6,  # confidence ≈ 0: the user's row takes its items' vectors back out
+            bm25_k1=100.0,
+            bm25_b=0.8,
+        )
+    )
+    assert weak.fold_in({"i00": 1.0, "i01": 1.0}) is None
+    history = [UserInteraction("i00", "favorite", NOW)]
+    assert score_feed(history, {"i00": [("i03", 1.0)]}, (), 5, NOW, factors=weak, factor_weight=1.0)[0].item == "i03"

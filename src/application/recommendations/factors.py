@@ -146,7 +146,12 @@ class FactorScorer:
             return None
         rows = self.vectors[codes]
         system = self.system + (rows.T * (confidence - 1.0)) @ rows
-        directions = scipy.linalg.solve(system, rows.T, assume_a="pos", check_finite=False)
+        try:
+            directions = scipy.linalg.solve(system, rows.T, assume_a="pos")
+        except (np.linalg.LinAlgError, ValueError):
+            # Confidences below 1 subtract from the system: past the regularisation it is no longer
+            # positive definite, and this user gets no ALS term rather than a meaningless one.
+            return None
         return UserFactor(codes, confidence, directions, directions @ confidence)
 
     def scores(self, user: UserFactor) -> _FloatArray:
