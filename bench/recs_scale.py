@@ -28,8 +28,8 @@ import click
 import numpy as np
 import polars as pl
 
-from application.recommendations.feed import InteractionKind, UserInteraction, score_feed
 from application.recommendations.factors import FactorScorer
+from application.recommendations.feed import InteractionKind, UserInteraction, score_feed
 from application.recommendations.model import KIND_WEIGHTS, ModelConfig, fit_model, neighbour_lookup, popularity
 
 SEED = 42
