@@ -125,10 +125,12 @@ class FactorScorer:
         self.factors = factors
         self.items = list(factors.items)
         self.index = {item: code for code, item in enumerate(self.items)}
-        vectors = np.frombuffer(factors.vectors, dtype=np.float32).reshape(len(self.items), factors.rank)
-        self.vectors = vectors.astype(np.float64)
+        # float32, as fitted: scoring every item streams the whole matrix, so half the bytes is
+        # half the time; the user's own rows are solved in float64.
+        self.vectors = np.frombuffer(factors.vectors, dtype=np.float32).reshape(len(self.items), factors.rank)
         self.idf = np.frombuffer(factors.idf, dtype=np.float64)
-        self.system = self.vectors.T @ self.vectors + factors.regularization * np.eye(factors.rank)
+        gram = self.vectors.T.astype(np.float64) @ self.vectors.astype(np.float64)
+        self.system = gram + factors.regularization * np.eye(factors.rank)
 
     def fold_in(self, affinity: Mapping[str, float]) -> UserFactor | None:
         """The user's vector from their affinities (items without a vector are left out)."""
@@ -144,7 +146,7 @@ class FactorScorer:
         codes, confidence = codes[keep], f.alpha * weights[keep]
         if len(codes) == 0:
             return None
-        rows = self.vectors[codes]
+        rows = self.vectors[codes].astype(np.float64)
         system = self.system + (rows.T * (confidence - 1.0)) @ rows
         try:
             directions = scipy.linalg.solve(system, rows.T, assume_a="pos")
@@ -156,11 +158,11 @@ class FactorScorer:
 
     def scores(self, user: UserFactor) -> _FloatArray:
         """The user's predicted preference for every item with a vector (indexed by code)."""
-        scores: _FloatArray = self.vectors @ user.vector
+        scores: _FloatArray = (self.vectors @ user.vector.astype(np.float32)).astype(np.float64)
         return scores
 
     def contributions(self, user: UserFactor, codes: _IntArray) -> _FloatArray:
         """How much each of the user's items adds to the scores of ``codes`` (codes × user items):
         the scores are linear in the confidences once the user's system is solved."""
-        contributions: _FloatArray = (self.vectors[codes] @ user.directions) * user.confidence
+        contributions: _FloatArray = (self.vectors[codes].astype(np.float64) @ user.directions) * user.confidence
         return contributions

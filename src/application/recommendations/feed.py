@@ -130,22 +130,36 @@ def _explained(
             if neighbour in chosen:
                 by_source = contributions[neighbour]
                 by_source[source] = by_source.get(source, 0.0) + weight * similarity
-    if factor_term is not None:
-        factors, user, scale = factor_term
-        with_vectors = [item for item in sorted(chosen) if item in factors.index]
-        codes = np.array([factors.index[item] for item in with_vectors], dtype=np.int64)
-        shares = factors.contributions(user, codes) * scale
-        user_items = [factors.items[code] for code in user.codes]
-        for row, item in enumerate(with_vectors):
-            by_source = contributions[item]
-            for column, source in enumerate(user_items):
-                by_source[source] = by_source.get(source, 0.0) + float(shares[row, column])
+    if factor_term is None:
+        return [_because(item, -negative, contributions[item], reason) for negative, item in best]
+    factors, user, scale = factor_term
+    user_items = [factors.items[code] for code in user.codes]  # sorted, as fold_in sorts them
+    column = {item: i for i, item in enumerate(user_items)}
+    codes = np.array([factors.index.get(item, 0) for _, item in best], dtype=np.int64)
+    shares = factors.contributions(user, codes) * scale
     items = []
-    for negative_score, item in best:
+    for row, (negative, item) in enumerate(best):
         by_source = contributions[item]
-        because = min(by_source, key=lambda source: (-by_source[source], source))
-        items.append(FeedItem(item, -negative_score, because, reason[because]))
+        if item not in factors.index:
+            items.append(_because(item, -negative, by_source, reason))
+            continue
+        # The ALS shares of the user's items with vectors, plus their neighbour contributions; the
+        # others count by their neighbour contributions alone.
+        totals = shares[row].copy()
+        for source, value in by_source.items():
+            if source in column:
+                totals[column[source]] += value
+        best_column = int(np.argmax(totals))  # the first of equal maxima: the smallest id
+        others = {source: value for source, value in by_source.items() if source not in column}
+        others[user_items[best_column]] = float(totals[best_column])
+        items.append(_because(item, -negative, others, reason))
     return items
+
+
+def _because(item: str, score: float, by_source: dict[str, float], reason: dict[str, InteractionKind]) -> FeedItem:
+    """``item`` explained by its largest contribution (the smallest source id on ties)."""
+    because = min(by_source, key=lambda source: (-by_source[source], source))
+    return FeedItem(item, score, because, reason[because])
 
 
 def merge_popular(
