@@ -19,6 +19,7 @@ from application.recommendations.factors import FactorScorer, bm25, fit_factors
 from application.recommendations.feed import UserInteraction, score_feed
 from application.recommendations.model import SECONDS_PER_DAY, ModelConfig, fit_model, neighbour_lookup
 from application.recommendations.table import ItemFactors
+from tests.unit.strategies import user_interactions
 
 NOW = 1_700_000_000.0
 DAY = SECONDS_PER_DAY
@@ -174,15 +175,7 @@ item_ids = st.sampled_from([f"i{n:02d}" for n in range(24)])
 @settings(max_examples=80, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
-    interactions=st.lists(
-        st.builds(
-            UserInteraction,
-            item=item_ids,
-            kind=st.sampled_from(["favorite", "purchase", "review"]),
-            ts=st.floats(min_value=NOW - 400 * DAY, max_value=NOW + DAY),
-        ),
-        max_size=10,
-    ),
+    interactions=user_interactions(item_ids, now=NOW, max_size=10),
     neighbours=st.dictionaries(item_ids, st.lists(st.tuples(item_ids, st.floats(0.0, 5.0)), max_size=6)),
     exclude=st.sets(item_ids, max_size=5),
     limit=st.integers(min_value=0, max_value=30),

@@ -25,6 +25,7 @@ from application.recommendations.model import (
     neighbour_table,
     popularity,
 )
+from tests.unit.strategies import user_interactions
 
 NOW = 1_700_000_000.0
 DAY = SECONDS_PER_DAY
@@ -297,15 +298,7 @@ item_ids = st.sampled_from([f"i{n}" for n in range(15)])
 
 @settings(max_examples=120, deadline=None)
 @given(
-    interactions=st.lists(
-        st.builds(
-            UserInteraction,
-            item=item_ids,
-            kind=st.sampled_from(["favorite", "purchase", "review"]),
-            ts=st.floats(min_value=NOW - 400 * DAY, max_value=NOW + DAY),
-        ),
-        max_size=12,
-    ),
+    interactions=user_interactions(item_ids, now=NOW, max_size=12),
     neighbours=st.dictionaries(
         item_ids, st.lists(st.tuples(item_ids, st.floats(min_value=-1.0, max_value=5.0)), max_size=8)
     ),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import struct
 import uuid
-from array import array
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -38,6 +37,7 @@ from application.ports.recommendations import (
     PopularScore,
     RecentInteraction,
 )
+from application.recommendations.factors import stdlib_array
 from application.views.recommendations import Ranked
 from domain.ids import new_id
 
@@ -68,16 +68,20 @@ def pack_neighbours(table: NeighbourTable) -> list[tuple[uuid.UUID, bytes]]:
     return packed
 
 
+def _canonical_ids(packed: bytes) -> list[str]:
+    """Product ids packed 16 bytes each, as canonical strings (without a UUID object per id)."""
+    hexes = packed.hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        for h in (hexes[start : start + 32] for start in range(0, len(hexes), 32))
+    ]
+
+
 def unpack_neighbours(blob: bytes) -> list[tuple[str, float]]:
     """A packed list as ``(canonical product id, score)`` pairs, best first."""
     n = len(blob) // _ENTRY_BYTES
-    hexes = blob[: n * _ID_BYTES].hex()
     scores = struct.unpack_from(f"<{n}d", blob, n * _ID_BYTES)
-    pairs = []
-    for i in range(n):
-        h = hexes[32 * i : 32 * i + 32]
-        pairs.append((f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", scores[i]))
-    return pairs
+    return list(zip(_canonical_ids(blob[: n * _ID_BYTES]), scores, strict=True))
 
 
 def pack_list(neighbours: Sequence[tuple[uuid.UUID, float]]) -> bytes:
@@ -87,12 +91,13 @@ def pack_list(neighbours: Sequence[tuple[uuid.UUID, float]]) -> bytes:
 
 
 class _PackedFactors(msgspec.Struct, array_like=True):
-    """``ItemFactors`` as stored: product ids 16 bytes each, arrays as little-endian bytes."""
+    """``ItemFactors`` as stored: product ids 16 bytes each, arrays as little-endian bytes, and
+    the scalars under their own names."""
 
     items: bytes
-    rank: int
     vectors: bytes  # float32
     idf: bytes  # float64
+    rank: int
     mean_length: float
     regularization: float
     alpha: float
@@ -100,6 +105,7 @@ class _PackedFactors(msgspec.Struct, array_like=True):
     bm25_b: float
 
 
+_FACTOR_SCALARS = ("rank", "mean_length", "regularization", "alpha", "bm25_k1", "bm25_b")
 _FACTORS_CODEC = msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(_PackedFactors)
 
 
@@ -108,39 +114,20 @@ def pack_factors(factors: ItemFactors) -> bytes:
     return _FACTORS_CODEC[0].encode(
         _PackedFactors(
             items=b"".join(uuid.UUID(item).bytes for item in factors.items),
-            rank=factors.rank,
             vectors=np.frombuffer(factors.vectors, dtype=np.float32).astype("<f4").tobytes(),
             idf=np.frombuffer(factors.idf, dtype=np.float64).astype("<f8").tobytes(),
-            mean_length=factors.mean_length,
-            regularization=factors.regularization,
-            alpha=factors.alpha,
-            bm25_k1=factors.bm25_k1,
-            bm25_b=factors.bm25_b,
+            **{name: getattr(factors, name) for name in _FACTOR_SCALARS},
         )
     )
 
 
 def unpack_factors(blob: bytes) -> ItemFactors:
     packed = _FACTORS_CODEC[1].decode(blob)
-    hexes = packed.items.hex()
-    items = [
-        f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-        for h in (hexes[start : start + 32] for start in range(0, len(hexes), 32))
-    ]
-    vectors: array[float] = array("f")
-    vectors.frombytes(np.frombuffer(packed.vectors, dtype="<f4").astype(np.float32).tobytes())
-    idf: array[float] = array("d")
-    idf.frombytes(np.frombuffer(packed.idf, dtype="<f8").astype(np.float64).tobytes())
     return ItemFactors(
-        items=items,
-        rank=packed.rank,
-        vectors=vectors,
-        idf=idf,
-        mean_length=packed.mean_length,
-        regularization=packed.regularization,
-        alpha=packed.alpha,
-        bm25_k1=packed.bm25_k1,
-        bm25_b=packed.bm25_b,
+        items=_canonical_ids(packed.items),
+        vectors=stdlib_array("f", np.frombuffer(packed.vectors, dtype="<f4").astype(np.float32)),
+        idf=stdlib_array("d", np.frombuffer(packed.idf, dtype="<f8").astype(np.float64)),
+        **{name: getattr(packed, name) for name in _FACTOR_SCALARS},
     )
 
 

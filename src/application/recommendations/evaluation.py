@@ -31,7 +31,7 @@ import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 
-from application.recommendations.factors import FactorScorer
+from application.recommendations.factors import FactorScorer, term_scale
 from application.recommendations.model import ModelConfig, affinity, fit_model, newest_ts, popularity
 from application.recommendations.table import ItemFactors
 
@@ -326,24 +326,25 @@ class _FactorScores:
         if self.scorer is not None:
             ids = pl.Series(self.scorer.items, dtype=pl.String)
             self.columns = ids.cast(pl.Enum(catalogue.items)).to_physical().cast(pl.Int64).to_numpy()
+            # Catalogue column → scorer code (-1: an item without a vector).
+            self.to_scorer = np.full(len(catalogue.items), -1, dtype=np.int64)
+            self.to_scorer[self.columns] = np.arange(len(self.columns))
 
     def blend(self, block: _FloatMatrix, weights: sp.csr_matrix) -> _FloatMatrix:
         if self.scorer is None:
             return block
-        totals = block.sum(axis=1)
-        blended = block / np.where(totals > 0, totals, 1.0)[:, None]
-        to_scorer = np.full(weights.shape[1], -1, dtype=np.int64)
-        to_scorer[self.columns] = np.arange(len(self.columns))
+        blended = np.empty_like(block)
         for row in range(block.shape[0]):
+            blended[row] = block[row] * term_scale(float(block[row].sum()))
             start, stop = weights.indptr[row], weights.indptr[row + 1]
-            codes = to_scorer[weights.indices[start:stop]]
+            codes = self.to_scorer[weights.indices[start:stop]]
             known = codes >= 0
             order = np.argsort(codes[known], kind="stable")
             values = weights.data[start:stop][known][order].astype(np.float64)
             user = self.scorer.fold_in_codes(codes[known][order], values)
             if user is not None:
                 predicted = self.scorer.scores(user)
-                blended[row, self.columns] += predicted * (self.weight / max(float(np.abs(predicted).sum()), 1e-300))
+                blended[row, self.columns] += predicted * term_scale(float(np.abs(predicted).sum()), self.weight)
         return blended
 
 

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.sparse as sp
 
+from application.recommendations.blas import single_threaded
 from application.recommendations.table import ItemFactors
 
 _FloatArray = npt.NDArray[np.float64]
@@ -107,6 +108,13 @@ def stdlib_array(typecode: str, values: npt.NDArray[Any]) -> array[Any]:
     return out
 
 
+def term_scale(total: float, weight: float = 1.0) -> float:
+    """What a feed's score term is multiplied by: its weight over its total across all items, so
+    the neighbour sum and the ALS scores weigh alike whatever their scales (a total that is not
+    positive leaves the term at its weight)."""
+    return weight / total if total > 0 else weight
+
+
 @dataclass(frozen=True, slots=True)
 class UserFactor:
     """A user folded into the model: their items (codes), the confidence of each, and
@@ -147,22 +155,25 @@ class FactorScorer:
         if len(codes) == 0:
             return None
         rows = self.vectors[codes].astype(np.float64)
-        system = self.system + (rows.T * (confidence - 1.0)) @ rows
-        try:
-            directions = scipy.linalg.solve(system, rows.T, assume_a="pos")
-        except (np.linalg.LinAlgError, ValueError):
-            # Confidences below 1 subtract from the system: past the regularisation it is no longer
-            # positive definite, and this user gets no ALS term rather than a meaningless one.
-            return None
+        with single_threaded():
+            system = self.system + (rows.T * (confidence - 1.0)) @ rows
+            try:
+                directions = scipy.linalg.solve(system, rows.T, assume_a="pos")
+            except (np.linalg.LinAlgError, ValueError):
+                # Confidences below 1 subtract from the system: past the regularisation it is no
+                # longer positive definite, and this user gets no ALS term rather than a meaningless one.
+                return None
         return UserFactor(codes, confidence, directions, directions @ confidence)
 
     def scores(self, user: UserFactor) -> _FloatArray:
         """The user's predicted preference for every item with a vector (indexed by code)."""
-        scores: _FloatArray = (self.vectors @ user.vector.astype(np.float32)).astype(np.float64)
+        with single_threaded():
+            scores: _FloatArray = (self.vectors @ user.vector.astype(np.float32)).astype(np.float64)
         return scores
 
     def contributions(self, user: UserFactor, codes: _IntArray) -> _FloatArray:
         """How much each of the user's items adds to the scores of ``codes`` (codes × user items):
         the scores are linear in the confidences once the user's system is solved."""
-        contributions: _FloatArray = (self.vectors[codes].astype(np.float64) @ user.directions) * user.confidence
+        with single_threaded():
+            contributions: _FloatArray = (self.vectors[codes].astype(np.float64) @ user.directions) * user.confidence
         return contributions

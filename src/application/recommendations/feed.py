@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from application.recommendations.factors import FactorScorer, UserFactor
+from application.recommendations.factors import FactorScorer, UserFactor, term_scale
 from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, KIND_WEIGHTS, decay_rate
 
 InteractionKind = Literal["favorite", "purchase", "review"]
@@ -80,8 +80,8 @@ def score_feed(
         best = heapq.nsmallest(limit, ((-score, item) for item, score in scores.items() if score > 0.0))
         return _explained(best, sources, affinity, reason, neighbours)
     predicted = factors.scores(user)
-    scale = factor_weight / max(float(np.abs(predicted).sum()), 1e-300)
-    neighbour_scale = 1.0 / total if total > 0 else 1.0
+    scale = term_scale(float(np.abs(predicted).sum()), factor_weight)
+    neighbour_scale = term_scale(total)
     dense = predicted * scale
     outside: dict[str, float] = {}  # neighbour-scored items without a vector
     for item, score in scores.items():

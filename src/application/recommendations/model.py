@@ -23,7 +23,6 @@ Four similarity methods, picked by measurement on MovieLens-100k (see ``evaluati
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +38,7 @@ import scipy.linalg.lapack
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
+from application.recommendations.blas import single_threaded
 from application.recommendations.factors import fit_factors, stdlib_array
 from application.recommendations.table import ItemFactors, NeighbourTable
 
@@ -175,7 +175,7 @@ def fit_model(
     matrix, items = _user_item_matrix(interactions, now=now, half_life_days=config.half_life_days)
     method = config.resolved_method(len(items))
     if method == "ease":
-        with _single_threaded_blas():
+        with single_threaded():
             rows, cols, scores = _ease(matrix, config)
     elif method == "hybrid":
         rows, cols, scores = _hybrid(matrix, config)
@@ -197,7 +197,7 @@ def fit_model(
     )
     factors = None
     if config.als_weight > 0:
-        with _single_threaded_blas():  # implicit runs its own threads; BLAS threads would fight them
+        with single_threaded():  # implicit runs its own threads; BLAS threads would fight them
             factors = fit_factors(
                 matrix,
                 items.to_list(),
@@ -406,21 +406,6 @@ def _refit_on_pattern(
     return refitted
 
 
-def _single_threaded_blas() -> contextlib.AbstractContextManager[object]:
-    """One BLAS thread for EASE: OpenBLAS threads collapse when other processes share the cores.
-
-    Measured on 2 busy cores: 1,000 refit solves of ~100×100 took 5 s instead of 0.08 s, and the
-    5,000-item inverse 24 s instead of 10 s (an idle machine loses 2× on that inverse, 1.7 vs 3.4 s).
-    threadpoolctl is optional: without it, BLAS keeps its default threads.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    limits: contextlib.AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
-
-
 def _hybrid(matrix: sp.csr_matrix, config: ModelConfig) -> tuple[_IntArray, _IntArray, _FloatArray]:
     """EASE neighbours for the head items (among themselves), RP3beta neighbours for the others.
 
@@ -432,12 +417,12 @@ def _hybrid(matrix: sp.csr_matrix, config: ModelConfig) -> tuple[_IntArray, _Int
     degree = matrix.getnnz(axis=0)
     head = np.sort(np.argsort(-degree, kind="stable")[: config.ease_head_items])
     if len(head) >= n_items:
-        with _single_threaded_blas():
+        with single_threaded():
             return _ease(matrix, config)
     tail = np.setdiff1d(np.arange(n_items), head)
     # EASE (one BLAS thread) runs beside RP3beta's blocks: on 2 cores the fit then takes its CPU time
     # over 2 rather than EASE's time plus RP3beta's over 2.
-    with _single_threaded_blas(), ThreadPoolExecutor(max_workers=1) as pool:
+    with single_threaded(), ThreadPoolExecutor(max_workers=1) as pool:
         ease = pool.submit(_ease, matrix[:, head].tocsr(), config)
         r_rows, r_cols, r_scores = _rp3beta(_prune_heavy_users(matrix, config.rp3_max_user_items), config, only=tail)
         e_rows, e_cols, e_scores = ease.result()
