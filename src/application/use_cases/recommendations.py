@@ -140,7 +140,7 @@ class LoadedFactors:
             async with self._lock:
                 if built_at != self._built_at:
                     factors = await store.factors()
-                    self._scorer = await anyio.to_thread.run_sync(FactorScorer, factors) if factors is not None else None
+                    self._scorer = None if factors is None else await anyio.to_thread.run_sync(FactorScorer, factors)
                     self._built_at = built_at
         return self._scorer
 
