@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Literal, cast
+from collections.abc import Callable
+from typing import Any, Literal, cast
 
 import click
+from click.decorators import FC
 from rich.console import Console
 from rich.table import Table
 
@@ -23,7 +25,16 @@ from application.recommendations.evaluation import (
     Protocol_,
     evaluate,
 )
-from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, DEFAULT_TOP_N, METHODS, Method, ModelConfig
+from application.recommendations.model import DEFAULT_HALF_LIFE_DAYS, METHODS, Method, ModelConfig
+
+_DEFAULTS = ModelConfig()
+
+
+def _model_option(field: str, kind: click.ParamType[Any] | type[float], help: str | None = None) -> Callable[[FC], FC]:
+    """The option of one ``ModelConfig`` field: ``--ease-lambda`` for ``ease_lambda``, its default shown."""
+    return click.option(
+        "--" + field.replace("_", "-"), type=kind, default=getattr(_DEFAULTS, field), show_default=True, help=help
+    )
 
 
 @click.group("recommend")
@@ -74,44 +85,30 @@ def refresh_command() -> None:
     show_default=True,
     help="Decay of old interactions; 0 turns decay off.",
 )
-@click.option("--top-n", type=click.IntRange(min=1), default=DEFAULT_TOP_N, show_default=True)
-@click.option("--ease-lambda", type=float, default=ModelConfig().ease_lambda, show_default=True)
-@click.option(
-    "--ease-smoothing",
-    type=click.FloatRange(min=0),
-    default=ModelConfig().ease_smoothing,
-    show_default=True,
-    help="Weight of the low-rank term in the EASE refit's targets; 0 turns it off.",
+@_model_option("top_n", click.IntRange(min=1))
+@_model_option("ease_lambda", float)
+@_model_option(
+    "ease_smoothing",
+    click.FloatRange(min=0),
+    "Weight of the low-rank term in the EASE refit's targets; 0 turns it off.",
 )
-@click.option(
-    "--ease-popularity-exponent",
-    type=float,
-    default=ModelConfig().ease_popularity_exponent,
-    show_default=True,
-    help="Each EASE neighbour's score times its user count to this power; 0 turns it off.",
+@_model_option(
+    "ease_popularity_exponent", float, "Each EASE neighbour's score times its user count to this power; 0 turns it off."
 )
-@click.option(
-    "--ease-head-items",
-    type=click.IntRange(min=1),
-    default=ModelConfig().ease_head_items,
-    show_default=True,
-    help="hybrid: the most interacted-with items that get EASE neighbours (RP3beta for the rest).",
+@_model_option(
+    "ease_head_items",
+    click.IntRange(min=1),
+    "hybrid: the most interacted-with items that get EASE neighbours (RP3beta for the rest).",
 )
-@click.option("--rp3-alpha", type=float, default=ModelConfig().rp3_alpha, show_default=True)
-@click.option("--rp3-beta", type=float, default=ModelConfig().rp3_beta, show_default=True)
-@click.option(
-    "--als-weight",
-    type=click.FloatRange(min=0),
-    default=ModelConfig().als_weight,
-    show_default=True,
-    help="Weight of the ALS term beside the neighbour sum; 0 turns it off.",
+@_model_option("rp3_alpha", float)
+@_model_option("rp3_beta", float)
+@_model_option(
+    "als_weight", click.FloatRange(min=0), "Weight of the ALS term beside the neighbour sum; 0 turns it off."
 )
-@click.option("--als-rank", type=click.IntRange(min=1), default=ModelConfig().als_rank, show_default=True)
-@click.option(
-    "--als-regularization", type=click.FloatRange(min=0), default=ModelConfig().als_regularization, show_default=True
-)
-@click.option("--als-alpha", type=click.FloatRange(min=0), default=ModelConfig().als_alpha, show_default=True)
-@click.option("--als-iterations", type=click.IntRange(min=1), default=ModelConfig().als_iterations, show_default=True)
+@_model_option("als_rank", click.IntRange(min=1))
+@_model_option("als_regularization", click.FloatRange(min=0))
+@_model_option("als_alpha", click.FloatRange(min=0))
+@_model_option("als_iterations", click.IntRange(min=1))
 @click.option(
     "--json",
     "as_json",
