@@ -8,8 +8,8 @@ The scripts are not written by hand: each statement is the project's Core expres
   read, COMMIT (``application.use_cases.cart.AddToCart`` for a signed-in user).
 * ``checkout``: the token check, then BEGIN, the locked cart read, the order, its two lines (one
   pipelined batch, as asyncpg's executemany sends them), the stock take, the cart removal, the
-  sellers' webhook subscriptions, the four outbox jobs (one batch), COMMIT, and the statement (on
-  its own, autocommit) marking the jobs dispatched.
+  sellers' webhook subscriptions, the four outbox jobs (one batch, born claimed by the request, so
+  nothing is written after the commit), COMMIT.
 
 Each pgbench transaction adds one statement the service does not send: a primary-key look-up of
 the ids it works on (pgbench variables are numbers; ids come from a prepared table), so the limit
@@ -90,7 +90,7 @@ def _job(kind: str, payload: str, job_id: str) -> Params:
         "id": job_id,
         "kind": f"'{kind}'",
         "payload": f"{payload}::jsonb",
-        "dispatched_at": "NULL",
+        "dispatched_at": "now()",
         "processed_at": "NULL",
         "attempts": "0",
         "last_error": "NULL",
@@ -170,9 +170,6 @@ def checkout_script() -> str:
             *(command(outbox.INSERT_JOB, job) for job in jobs),
             "\\endpipeline",
             "COMMIT;",
-            command(
-                outbox.MARK_DISPATCHED, {"ids": "ARRAY[:j1::uuid, :j2::uuid, :j3::uuid, :j4::uuid]", "now": "now()"}
-            ),
             "",
         ]
     )

@@ -50,15 +50,17 @@ def feed_update(user_id: uuid.UUID, product_ids: Iterable[uuid.UUID]) -> Job:
 class JobDispatcher:
     """Enqueue outbox rows after their transaction committed.
 
-    If the queue is down the rows stay undispatched and the periodic relay retries them: the
-    change that needed the job stands, and the job is delayed, never lost.
+    The rows were written claimed by their writer (``OutboxRepository.add_many``), so a job that
+    reaches the queue costs no further write. One the queue refuses is released for the periodic
+    relay, which retries it: the change that needed the job stands, and the job is delayed, never
+    lost (if even the release fails, the relay takes the row once its claim is stale).
     """
 
     def __init__(
-        self, queue: JobQueue, marker: OutboxJobStore, context: Callable[[], Mapping[str, str]] | None = None
+        self, queue: JobQueue, outbox: OutboxJobStore, context: Callable[[], Mapping[str, str]] | None = None
     ) -> None:
         self._queue = queue
-        self._marker = marker
+        self._outbox = outbox
         # Correlation data of the current request (its request id), carried into the job.
         self._context = context
 
@@ -75,21 +77,18 @@ class JobDispatcher:
             ),
             return_exceptions=True,
         )
-        sent: list[uuid.UUID] = []
-        for (outbox_id, _, _), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):  # the relay retries; the caller's work already committed
-                log.warning("job queue unavailable; outbox row %s left for the relay", outbox_id)
-            else:
-                sent.append(outbox_id)
-        if sent:
+        refused = [
+            outbox_id
+            for (outbox_id, _, _), outcome in zip(batch, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
+        if refused:  # the relay retries them; the caller's work already committed
+            log.warning("job queue unavailable; %d outbox rows left for the relay", len(refused))
             try:
-                await self._marker.mark_dispatched(sent)
+                await self._outbox.unclaim(refused)
             except Exception:
-                log.warning(
-                    "could not mark %d outbox rows dispatched; they may be enqueued twice (jobs are idempotent)",
-                    len(sent),
-                )
-        return len(sent)
+                log.warning("could not release %d outbox rows; the relay takes them once stale", len(refused))
+        return len(batch) - len(refused)
 
 
 @dataclass(frozen=True, slots=True)

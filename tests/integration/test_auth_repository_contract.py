@@ -263,8 +263,9 @@ async def test_outbox_books_for_the_metrics(any_uow) -> None:
     now = datetime.now(UTC)
     await jobs.mark_processed(done, now, payload={})
     await jobs.record_failure(failing, "smtp down", now)
-    await jobs.mark_dispatched([pending])
+    assert (await jobs.get(pending)).dispatched_at is not None  # born claimed by its writer
+    await jobs.unclaim([pending])
     assert await jobs.outcome_counts() == {("mail", "done"): 1, ("mail", "failing"): 1, ("feed", "pending"): 1}
     oldest = await jobs.oldest_pending()
     assert oldest is not None and oldest <= datetime.now(UTC)
-    assert (await jobs.get(pending)).dispatched_at is not None
+    assert (await jobs.get(pending)).dispatched_at is None  # released for the relay

@@ -43,10 +43,14 @@ async def _set(container: Any, outbox_id: uuid.UUID, **values: Any) -> None:
         await conn.execute(update(O).where(O.c.id == outbox_id).values(**values))
 
 
-async def _add(container: Any, n: int) -> list[uuid.UUID]:
+async def _add(container: Any, n: int, *, released: bool = True) -> list[uuid.UUID]:
+    """Rows as a unit of work writes them (claimed by it), by default then released by their
+    writer (the queue refused them): the relay's to send once its grace is over."""
     async with container.adapters.requests.uow() as uow:
         ids = [await uow.outbox.add(SEND_WELCOME, {"user_id": str(uuid.uuid4())}) for _ in range(n)]
         await uow.commit()
+    if released:
+        await container.adapters.requests.outbox.unclaim(ids)
     return ids
 
 
@@ -68,6 +72,11 @@ async def test_relay_on_sql(container: Any) -> None:
     rows = await _rows(container)
     assert rows[lost].dispatched_at is not None and rows[fresh].dispatched_at is None
     assert await relay.execute() == 0
+    [claimed] = await _add(container, 1, released=False)  # its writer died before dispatching it
+    await _set(container, claimed, created_at=hour_ago, dispatched_at=now - timedelta(minutes=1))
+    assert await relay.execute() == 0  # the writer's claim is not stale yet
+    await _set(container, claimed, dispatched_at=now - timedelta(minutes=3))
+    assert await relay.execute() == 1 and queue.jobs[-1][2] == f"outbox:{claimed}"
 
     queue.jobs.clear()
     many = await _add(container, 30)

@@ -14,7 +14,15 @@ from adapters.memory.catalog import MemoryCatalogQueries
 from adapters.memory.outbox import MemoryOutboxJobStore
 from adapters.memory.recommendations import MemoryInteractionSource, MemoryNeighbourStore
 from adapters.memory.reports import MemoryOrderMailQueries, MemoryReportStorage, MemorySalesLineSource
-from application.jobs import SEND_PASSWORD_RESET, SEND_VERIFICATION, SEND_WELCOME, JobDispatcher
+from application.jobs import (
+    SEND_PASSWORD_RESET,
+    SEND_VERIFICATION,
+    SEND_WELCOME,
+    Job,
+    JobDispatcher,
+    OutboxJob,
+    record,
+)
 from application.ports.mail import EmailMessage
 from application.use_cases import auth, notifications, recommendations, reports
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob, UnknownJobKind
@@ -153,13 +161,22 @@ async def test_unknown_kind_missing_row_and_bad_payload() -> None:
     assert (await runner.execute(SEND_WELCOME, {"outbox_id": "nope"}))["outcome"] == "invalid payload"
 
 
-async def _rows(w: World, n: int) -> list[uuid.UUID]:
+async def _recorded(w: World, jobs: list[Job]) -> list[OutboxJob]:
+    """Jobs written by a unit of work, born claimed by it, at the fake clock's time."""
     async with w.uow() as uow:
-        ids = [await uow.outbox.add(SEND_WELCOME, {"user_id": str(uuid.uuid4())}) for _ in range(n)]
+        recorded = await record(uow, jobs)
         await uow.commit()
-    for row_id in ids:  # the memory outbox stamps wall-clock time; align it with the fake clock
-        w.uow.store.table("outbox")[row_id]["created_at"] = w.clock.now()
-    return ids
+    for outbox_id, _, _ in recorded:  # the memory outbox stamps wall-clock time; align it with the fake clock
+        w.uow.store.table("outbox")[outbox_id].update(created_at=w.clock.now(), dispatched_at=w.clock.now())
+    return recorded
+
+
+async def _rows(w: World, n: int) -> list[uuid.UUID]:
+    """Rows their writer released (the queue refused them): the relay's to send."""
+    recorded = await _recorded(w, [(SEND_WELCOME, {"user_id": str(uuid.uuid4())}) for _ in range(n)])
+    for outbox_id, _, _ in recorded:
+        w.uow.store.table("outbox")[outbox_id]["dispatched_at"] = None
+    return [outbox_id for outbox_id, _, _ in recorded]
 
 
 def _relay(w: World, store: MemoryOutboxJobStore, **kw: Any) -> RelayOutbox:
@@ -221,7 +238,7 @@ async def test_dispatcher_and_relay_use_the_same_job_key() -> None:
     assert isinstance(w.deps.jobs, JobDispatcher)
 
 
-async def test_dispatch_enqueues_together_and_marks_only_what_reached_the_queue() -> None:
+async def test_dispatch_enqueues_together_and_releases_only_what_the_queue_refused() -> None:
     class FlakyQueue(RecordingQueue):
         """Refuses one kind of job; the others get through."""
 
@@ -231,17 +248,29 @@ async def test_dispatch_enqueues_together_and_marks_only_what_reached_the_queue(
                 raise ConnectionError("queue hiccup")
             self.jobs.append((kind, payload, key))
 
-    marked: list[uuid.UUID] = []
-
-    class Marker:
-        async def mark_dispatched(self, ids: Any) -> None:
-            marked.extend(ids)
-
+    w = make_world()
+    jobs = await _recorded(w, [(kind, {"n": str(n)}) for n, kind in enumerate(["a", "refused", "b"])])
+    rows = w.uow.store.table("outbox")
     queue = FlakyQueue()
-    jobs = [(uuid.uuid4(), kind, {"n": str(n)}) for n, kind in enumerate(["a", "refused", "b"])]
-    assert await JobDispatcher(queue, Marker()).dispatch(jobs) == 2
+    assert await JobDispatcher(queue, MemoryOutboxJobStore(w.uow.store)).dispatch(jobs) == 2
     assert [kind for kind, _, _ in queue.jobs] == ["a", "b"]
-    assert marked == [jobs[0][0], jobs[2][0]]  # the refused row stays for the relay
+    # Only the refused row is released, so the relay's next run takes it (and only it) at once.
+    assert [rows[outbox_id]["dispatched_at"] is None for outbox_id, _, _ in jobs] == [False, True, False]
+    w.clock.advance(minutes=1)
+    relayed = RecordingQueue()
+    assert await RelayOutbox(MemoryOutboxJobStore(w.uow.store), relayed, w.clock).execute() == 1
+    assert [kind for kind, _, _ in relayed.jobs] == ["refused"]
+
+
+async def test_a_row_whose_writer_never_dispatched_it_is_relayed_once_its_claim_is_stale() -> None:
+    w = make_world()
+    [(outbox_id, _, _)] = await _recorded(w, [("mail", {})])  # then the process died before dispatching
+    store, queue = MemoryOutboxJobStore(w.uow.store), RecordingQueue()
+    w.clock.advance(minutes=1)
+    assert await RelayOutbox(store, queue, w.clock).execute() == 0  # the writer may still be at it
+    w.clock.advance(minutes=2)
+    assert await RelayOutbox(store, queue, w.clock).execute() == 1
+    assert queue.jobs[0][2] == f"outbox:{outbox_id}"
 
 
 class FlakyStore(MemoryOutboxJobStore):

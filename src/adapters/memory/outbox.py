@@ -44,7 +44,7 @@ class MemoryOutboxRepository:
                 "kind": kind,
                 "payload": dict(payload),
                 "created_at": now,
-                "dispatched_at": None,
+                "dispatched_at": now,  # claimed by the writer (``OutboxRepository.add_many``)
                 "processed_at": None,
             }
             ids.append(outbox_id)
@@ -57,12 +57,6 @@ class MemoryOutboxJobStore:
 
     def _rows(self) -> dict[uuid.UUID, dict[str, Any]]:
         return self.store.table("outbox")
-
-    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None:
-        rows = self._rows()
-        for outbox_id in ids:
-            if outbox_id in rows:
-                rows[outbox_id]["dispatched_at"] = datetime.now(UTC)
 
     async def oldest_pending(self) -> datetime | None:
         pending = [row["created_at"] for row in self._rows().values() if row.get("processed_at") is None]

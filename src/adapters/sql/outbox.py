@@ -36,7 +36,7 @@ class SqlOutboxRepository(SqlAdapter):
                 "id": outbox_id,
                 "kind": kind,
                 "payload": payload,
-                "dispatched_at": None,
+                "dispatched_at": now,  # claimed by the writer, which enqueues them after its commit
                 "processed_at": None,
                 "attempts": 0,
                 "last_error": None,
@@ -52,14 +52,6 @@ class SqlOutboxRepository(SqlAdapter):
 class SqlOutboxJobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None:
-        id_list = list(ids)
-        if not id_list:
-            return
-        # One statement, no transaction; without the writers' turn on SQLite: a dispatcher may run
-        # inside a unit of work's block after its commit.
-        await self.db.write_once(sql.MARK_DISPATCHED, ids=id_list, now=datetime.now(UTC))
 
     async def get(self, outbox_id: uuid.UUID) -> OutboxEntry | None:
         row = await self.db.reads.row(sql.JOB_BY_ID, outbox_id=outbox_id)
@@ -97,8 +89,8 @@ class SqlOutboxJobStore:
     async def unclaim(self, ids: Iterable[uuid.UUID]) -> None:
         id_list = list(ids)
         if id_list:
-            async with self.db.write() as executor:
-                await executor.run(sql.UNCLAIM, ids=id_list)
+            # Without the writers' turn on SQLite: a dispatcher may run inside a unit of work's block.
+            await self.db.write_once(sql.UNCLAIM, ids=id_list)
 
     async def oldest_pending(self) -> datetime | None:
         """When the oldest unprocessed row was written (None: nothing pending) — for /metrics."""

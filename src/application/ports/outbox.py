@@ -27,16 +27,17 @@ class OutboxRepository(Protocol):
     async def add(self, kind: str, payload: dict[str, Any]) -> uuid.UUID: ...
 
     async def add_many(self, jobs: Sequence[tuple[str, dict[str, Any]]]) -> list[uuid.UUID]:
-        """Record several jobs (kind, payload) at once (one statement); their ids, in order."""
+        """Record several jobs (kind, payload) at once (one statement); their ids, in order.
+
+        The rows are born claimed by their writer (``dispatched_at`` is their creation time): the
+        writer hands them to the queue right after its commit and writes nothing more when that
+        works. The relay takes a row over once that claim is stale (the writer died in between),
+        or at once when the writer released it because the queue refused it (``unclaim``)."""
         ...
 
 
 class OutboxJobStore(Protocol):
     """The job side of the transactional outbox; each call is its own short transaction."""
-
-    async def mark_dispatched(self, ids: Iterable[uuid.UUID]) -> None:
-        """Stamp ``dispatched_at`` on rows just handed to the queue (after their writer's commit)."""
-        ...
 
     async def oldest_pending(self) -> datetime | None:
         """When the oldest unprocessed row was written (None: nothing pending)."""
@@ -67,5 +68,6 @@ class OutboxJobStore(Protocol):
         ...
 
     async def unclaim(self, ids: Iterable[uuid.UUID]) -> None:
-        """Clear ``dispatched_at`` after a failed enqueue so the next relay run retries promptly."""
+        """Clear ``dispatched_at`` after a failed enqueue so the next relay run retries promptly
+        (one idempotent statement of its own: the caller may still be inside its unit of work's block)."""
         ...

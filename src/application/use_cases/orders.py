@@ -10,7 +10,7 @@ from typing import Any
 
 from application.cached_catalog import CacheInvalidation
 from application.identity import Principal
-from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, JobDispatcher, feed_update, record
+from application.jobs import SEND_ORDER_CONFIRMATION, SEND_SALE_NOTICE, Job, JobDispatcher, feed_update, record
 from application.pagination import PAGE_DEFAULT, Page, check_limit, page_of, resume_after
 from application.ports.clock import Clock
 from application.ports.orders import OrderItemView, OrderView, SaleView
@@ -126,15 +126,14 @@ class Checkout(UseCase[OrderDeps]):
                     f'Not enough stock left for "{name}" (product {short}); nothing was ordered.', field="items"
                 )
             await uow.cart.remove_lines([entry.id for entry in entries])
-            payloads: list[tuple[str, dict[str, Any]]] = [(SEND_ORDER_CONFIRMATION, {"order_id": str(order.id)})]
+            payloads: list[Job] = [(SEND_ORDER_CONFIRMATION, {"order_id": str(order.id)})]
             payloads += [
                 (SEND_SALE_NOTICE, {"order_id": str(order.id), "seller_id": str(seller_id)})
                 for seller_id in sorted({line.seller_id for line in lines if line.seller_id is not None})
             ]
             payloads += await order_events(uow, order, ORDER_PLACED, now)
             payloads.append(feed_update(principal.id, [line.product_id for line in lines]))
-            outbox_ids = await uow.outbox.add_many(payloads)
-            jobs = [(outbox_id, kind, payload) for outbox_id, (kind, payload) in zip(outbox_ids, payloads, strict=True)]
+            jobs = await record(uow, payloads)
             await uow.commit()
         # After the commit, concurrently (none of these raises): jobs onto the queue, caches told.
         after_commit: list[Coroutine[Any, Any, object]] = [self.deps.jobs.dispatch(jobs)]

@@ -132,10 +132,10 @@ def _describe(error: Exception) -> str:
 class RelayOutbox:
     """Re-enqueue outbox rows the queue lost or never got (runs every few seconds).
 
-    Rows qualify when unprocessed, below ``max_attempts`` failures, and either never dispatched
-    (older than ``grace``, so a request that just committed dispatches its own) or dispatched more
-    than ``stale_after`` ago. A guarded claim makes concurrent relays (several API processes or
-    workers) enqueue each row once.
+    Rows qualify when unprocessed, below ``max_attempts`` failures, and either unclaimed (released by
+    a writer whose enqueue failed, and older than ``grace``) or claimed more than ``stale_after``
+    ago: their writer died before enqueueing them, or the queue gave up on them or lost them. A
+    guarded claim makes concurrent relays (several API processes or workers) enqueue each row once.
     """
 
     outbox: OutboxJobStore

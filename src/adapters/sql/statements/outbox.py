@@ -10,9 +10,6 @@ from adapters.sql.tables import OUTBOX
 OUTBOX_COLUMNS = columns(OUTBOX, "id", "kind", "payload", "created_at", "dispatched_at", "processed_at", "attempts")
 INSERT_JOB = insert(OUTBOX)
 JOB_BY_ID = select(*OUTBOX_COLUMNS).where(OUTBOX.c.id == bindparam("outbox_id"))
-MARK_DISPATCHED = (
-    update(OUTBOX).where(any_of(OUTBOX.c.id, "ids")).values(dispatched_at=bindparam("now"), updated_at=bindparam("now"))
-)
 MARK_PROCESSED = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("outbox_id"), OUTBOX.c.processed_at.is_(None))
