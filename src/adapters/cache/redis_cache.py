@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
-from adapters.circuit import CircuitBreaker
+from adapters.circuit import CircuitBreaker, OutageLog
 
 log = logging.getLogger(__name__)
+_OUTAGES = OutageLog(log, "cache", "reads go to the database")
 T = TypeVar("T")
 _FAILED: Any = object()
 
@@ -42,7 +43,7 @@ class RedisCache:
         self.client = client
         self.prefix = prefix
         self.timeout = timeout
-        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock)
+        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock, outages=_OUTAGES)
         self._probing = False
         self._lost_bumps: set[str] = set()
         self._abandoned: set[asyncio.Task[Any]] = set()
@@ -175,16 +176,10 @@ class RedisCache:
 
     def _failed(self, error: BaseException) -> None:
         self.errors += 1
-        if self.breaker.failed():
+        if self.breaker.failed(error):
             self.outages += 1
-            log.warning(
-                "cache unavailable (%s: %s); reads go to the database until Redis answers again",
-                type(error).__name__,
-                error,
-            )
 
     async def _recovered(self) -> None:
-        log.info("cache available again")
         lost, self._lost_bumps = self._lost_bumps, set()
         for namespace in lost:
             await self.bump(namespace)

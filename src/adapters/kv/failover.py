@@ -20,11 +20,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from adapters.circuit import CircuitBreaker
+from adapters.circuit import CircuitBreaker, OutageLog
 from adapters.kv.memory import MemoryKeyValueStore
 from application.ports.kv import KeyValueStore
 
 log = logging.getLogger(__name__)
+_OUTAGES = OutageLog(log, "key-value store", "using in-process state")
 T = TypeVar("T")
 
 
@@ -40,7 +41,7 @@ class FailoverKeyValueStore:
     ) -> None:
         self.primary = primary
         self.fallback = fallback or MemoryKeyValueStore()
-        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock)
+        self.breaker = CircuitBreaker(min_backoff=min_backoff, max_backoff=max_backoff, clock=clock, outages=_OUTAGES)
         self._written: set[str] = set()  # keys set in the fallback during the outage
 
     @property
@@ -69,7 +70,7 @@ class FailoverKeyValueStore:
             try:
                 result = await operation(self.primary)
             except Exception as error:
-                self._failed(error)
+                self.breaker.failed(error)
             else:
                 if self.breaker.succeeded():
                     await self._recovered()
@@ -78,16 +79,7 @@ class FailoverKeyValueStore:
             self._written.add(written)
         return await operation(self.fallback)
 
-    def _failed(self, error: Exception) -> None:
-        if self.breaker.failed():
-            log.warning(
-                "key-value store unavailable (%s: %s); using in-process state until Redis answers again",
-                type(error).__name__,
-                error,
-            )
-
     async def _recovered(self) -> None:
-        log.info("key-value store available again")
         written, self._written = self._written, set()
         for key in written:
             value = await self.fallback.get(key)
