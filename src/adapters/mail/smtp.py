@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import aiosmtplib
 
 from adapters.mail.mime import to_mime
@@ -9,25 +11,15 @@ from application.ports.errors import Unavailable
 from application.ports.mail import EmailMessage
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SmtpMailer:
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        mail_from: str,
-        username: str | None = None,
-        password: str | None = None,
-        starttls: bool = False,
-        timeout: float = 20.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.mail_from = mail_from
-        self.username = username
-        self.password = password
-        self.starttls = starttls
-        self.timeout = timeout
+    host: str
+    port: int
+    mail_from: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    timeout: float = 20.0
 
     async def send(self, message: EmailMessage) -> None:
         """Deliver one message; any SMTP or network error propagates so the job is retried, a server
