@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from application.ports.jobs import JobQueue
+from application.ports.jobs import JobQueue, QueuedJob
 from application.ports.outbox import OutboxJobStore
 from application.ports.persistence import UnitOfWork
 
@@ -64,31 +63,28 @@ class JobDispatcher:
         # Correlation data of the current request (its request id), carried into the job.
         self._context = context
 
-    async def dispatch(self, jobs: Iterable[tuple[uuid.UUID, str, dict[str, Any]]]) -> int:
+    async def dispatch(self, jobs: Iterable[OutboxJob]) -> int:
+        """Enqueue the rows in one batch (one queue round trip); how many reached the queue."""
         context = dict(self._context()) if self._context is not None else {}
         batch = list(jobs)
-        # Enqueued concurrently: a checkout's jobs cost one queue round trip, not one each.
-        outcomes = await asyncio.gather(
-            *(
-                self._queue.enqueue(
-                    kind, {"outbox_id": str(outbox_id), **payload, **context}, key=f"outbox:{outbox_id}"
-                )
-                for outbox_id, kind, payload in batch
-            ),
-            return_exceptions=True,
-        )
-        refused = [
-            outbox_id
-            for (outbox_id, _, _), outcome in zip(batch, outcomes, strict=True)
-            if isinstance(outcome, BaseException)
-        ]
-        if refused:  # the relay retries them; the caller's work already committed
-            log.warning("job queue unavailable; %d outbox rows left for the relay", len(refused))
+        if not batch:
+            return 0
+        try:
+            await self._queue.enqueue_many([queued(*job, context=context) for job in batch])
+        except Exception:  # the relay retries them; the caller's work already committed
+            log.warning("job queue unavailable; %d outbox rows left for the relay", len(batch))
             try:
-                await self._outbox.unclaim(refused)
+                await self._outbox.unclaim(outbox_id for outbox_id, _, _ in batch)
             except Exception:
-                log.warning("could not release %d outbox rows; the relay takes them once stale", len(refused))
-        return len(batch) - len(refused)
+                log.warning("could not release %d outbox rows; the relay takes them once stale", len(batch))
+            return 0
+        return len(batch)
+
+
+def queued(outbox_id: uuid.UUID, kind: str, payload: Mapping[str, Any], *, context: Mapping[str, str]) -> QueuedJob:
+    """An outbox row as the queue gets it, from its writer or the relay: the same key either way,
+    so the queue drops a second copy while the first is queued or running."""
+    return QueuedJob(kind, {"outbox_id": str(outbox_id), **payload, **context}, f"outbox:{outbox_id}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from adapters.memory.outbox import MemoryOutboxJobStore
 from adapters.memory.uow import MemoryUnitOfWorkFactory
 from adapters.security.jwt_tokens import JwtAccessTokenIssuer
 from application.jobs import JobDispatcher
+from application.ports.jobs import QueuedJob
 from application.use_cases.auth import AuthDeps
 
 
@@ -56,6 +58,10 @@ class RecordingQueue:
         if self.down:
             raise ConnectionError("queue down")
         self.jobs.append((kind, payload, key))
+
+    async def enqueue_many(self, jobs: Sequence[QueuedJob]) -> None:
+        for kind, payload, key in jobs:
+            await self.enqueue(kind, payload, key=key)
 
     async def ping(self) -> bool:
         return not self.down

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from application.jobs import (
     OutboxJob,
     record,
 )
+from application.ports.jobs import QueuedJob
 from application.ports.mail import EmailMessage
 from application.use_cases import auth, notifications, recommendations, reports
 from application.use_cases.outbox import RelayOutbox, RunOutboxJob, UnknownJobKind
@@ -238,28 +240,33 @@ async def test_dispatcher_and_relay_use_the_same_job_key() -> None:
     assert isinstance(w.deps.jobs, JobDispatcher)
 
 
-async def test_dispatch_enqueues_together_and_releases_only_what_the_queue_refused() -> None:
-    class FlakyQueue(RecordingQueue):
-        """Refuses one kind of job; the others get through."""
+async def test_dispatch_sends_one_batch_and_a_refused_batch_is_released_for_the_relay() -> None:
+    class BatchQueue(RecordingQueue):
+        """Takes batches whole; refuses any batch holding a "refused" job."""
 
-        async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str) -> None:
-            await asyncio.sleep(0)  # a round trip: enqueues overlap only if sent together
-            if kind == "refused":
+        batches = 0
+
+        async def enqueue_many(self, jobs: Sequence[QueuedJob]) -> None:
+            self.batches += 1
+            if any(kind == "refused" for kind, _, _ in jobs):
                 raise ConnectionError("queue hiccup")
-            self.jobs.append((kind, payload, key))
+            self.jobs.extend(jobs)
 
     w = make_world()
-    jobs = await _recorded(w, [(kind, {"n": str(n)}) for n, kind in enumerate(["a", "refused", "b"])])
+    store, queue = MemoryOutboxJobStore(w.uow.store), BatchQueue()
     rows = w.uow.store.table("outbox")
-    queue = FlakyQueue()
-    assert await JobDispatcher(queue, MemoryOutboxJobStore(w.uow.store)).dispatch(jobs) == 2
-    assert [kind for kind, _, _ in queue.jobs] == ["a", "b"]
-    # Only the refused row is released, so the relay's next run takes it (and only it) at once.
-    assert [rows[outbox_id]["dispatched_at"] is None for outbox_id, _, _ in jobs] == [False, True, False]
+    sent = await _recorded(w, [(kind, {"n": str(n)}) for n, kind in enumerate(["a", "b"])])
+    assert await JobDispatcher(queue, store).dispatch(sent) == 2
+    assert queue.batches == 1 and [kind for kind, _, _ in queue.jobs] == ["a", "b"]
+    assert all(rows[outbox_id]["dispatched_at"] is not None for outbox_id, _, _ in sent)  # nothing written
+
+    refused = await _recorded(w, [("c", {}), ("refused", {})])
+    assert await JobDispatcher(queue, store).dispatch(refused) == 0
+    assert all(rows[outbox_id]["dispatched_at"] is None for outbox_id, _, _ in refused)  # released whole
     w.clock.advance(minutes=1)
     relayed = RecordingQueue()
-    assert await RelayOutbox(MemoryOutboxJobStore(w.uow.store), relayed, w.clock).execute() == 1
-    assert [kind for kind, _, _ in relayed.jobs] == ["refused"]
+    assert await RelayOutbox(store, relayed, w.clock).execute() == 2  # the relay's next run sends them
+    assert sorted(kind for kind, _, _ in relayed.jobs) == ["c", "refused"]
 
 
 async def test_a_row_whose_writer_never_dispatched_it_is_relayed_once_its_claim_is_stale() -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from application.ports.jobs import QueuedJob
 
 log = logging.getLogger(__name__)
 JobHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -27,6 +29,10 @@ class InProcessJobQueue:
         task = asyncio.create_task(self._run(kind, payload), name=key)
         self._running[key] = task
         task.add_done_callback(lambda _t: self._running.pop(key, None))
+
+    async def enqueue_many(self, jobs: Sequence[QueuedJob]) -> None:
+        for kind, payload, key in jobs:
+            await self.enqueue(kind, payload, key=key)
 
     async def _run(self, kind: str, payload: dict[str, Any]) -> None:
         assert self.handler is not None

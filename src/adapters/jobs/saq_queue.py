@@ -13,25 +13,61 @@ relay. The worker side (``worker_redis_queue``) has to block in BLMOVE, so it ge
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 from saq import Job
 from saq.queue.redis import RedisQueue
 
 from adapters.circuit import CircuitBreaker
 from application.jobs import JobPolicy, job_policy
 from application.ports.errors import Unavailable
+from application.ports.jobs import QueuedJob
 
 # How long SAQ keeps a finished job's record (seconds): long enough to inspect, then gone.
 JOB_RECORD_TTL = 24 * 3600
 
 
-def api_redis_queue(url: str, name: str, *, socket_timeout: float = 0.5) -> RedisQueue:
+class PipelinedRedisQueue(RedisQueue):
+    """SAQ's Redis queue that can enqueue several jobs in one round trip.
+
+    SAQ enqueues a job with one script call on ``self.redis``; ``enqueue_all`` runs SAQ's own
+    ``enqueue`` for each job on a view of this queue whose client is a pipeline, then sends the
+    pipeline once. SAQ still builds, checks and serialises every job; only the round trips go.
+    """
+
+    _script_loaded = False  # once Redis has the enqueue script, a batch skips asking for it
+
+    async def enqueue_all(self, jobs: Sequence[Job]) -> None:
+        if len(jobs) == 1:
+            await self.enqueue(jobs[0])
+            return
+        for _attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                view = copy.copy(self)
+                view.redis = pipe
+                for job in jobs:
+                    await view.enqueue(job)
+                self._enqueue_script = self._enqueue_script or view._enqueue_script
+                if self._script_loaded:
+                    pipe.scripts.clear()  # no SCRIPT EXISTS round trip
+                outcomes = await pipe.execute(raise_on_error=False)
+            if self._script_loaded and any(isinstance(o, NoScriptError) for o in outcomes):
+                self._script_loaded = False  # Redis restarted and forgot it: send it with the batch
+                continue
+            if failed := next((o for o in outcomes if isinstance(o, Exception)), None):
+                raise failed
+            self._script_loaded = True
+            return
+
+
+def api_redis_queue(url: str, name: str, *, socket_timeout: float = 0.5) -> PipelinedRedisQueue:
     client = Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-    return RedisQueue(client, name=name)
+    return PipelinedRedisQueue(client, name=name)
 
 
 def worker_redis_queue(url: str, name: str, *, dequeue_timeout: float) -> RedisQueue:
@@ -48,7 +84,7 @@ def worker_redis_queue(url: str, name: str, *, dequeue_timeout: float) -> RedisQ
 class SaqJobQueue:
     def __init__(
         self,
-        queue: RedisQueue,
+        queue: PipelinedRedisQueue,
         *,
         enqueue_timeout: float = 1.0,
         pause_after_failure: float = 3.0,
@@ -89,14 +125,18 @@ class SaqJobQueue:
         )
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str) -> None:
+        await self.enqueue_many([QueuedJob(kind, payload, key)])
+
+    async def enqueue_many(self, jobs: Sequence[QueuedJob]) -> None:
         if not self.breaker.allows_call():
             raise Unavailable("job queue", "it failed moments ago; not retrying yet")
         try:
             async with asyncio.timeout(self.enqueue_timeout):
-                await self.queue.enqueue(self.job(kind, payload, key=key))
+                await self.queue.enqueue_all([self.job(kind, payload, key=key) for kind, payload, key in jobs])
         except Exception as error:
             self.breaker.failed()
-            raise Unavailable("job queue", f"could not enqueue {kind}: {type(error).__name__}") from error
+            kinds = ", ".join(sorted({job.kind for job in jobs}))
+            raise Unavailable("job queue", f"could not enqueue {kinds}: {type(error).__name__}") from error
         self.breaker.succeeded()
 
     async def ping(self) -> bool:

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+
+class QueuedJob(NamedTuple):
+    kind: str
+    payload: dict[str, Any]
+    key: str
 
 
 class JobQueue(Protocol):
@@ -10,5 +17,10 @@ class JobQueue(Protocol):
     """
 
     async def enqueue(self, kind: str, payload: dict[str, Any], *, key: str) -> None: ...
+
+    async def enqueue_many(self, jobs: Sequence[QueuedJob]) -> None:
+        """Hand several jobs over at once (one round trip on Redis). Raises when the batch may not
+        have arrived whole; sending it again is safe, the keys see to that."""
+        ...
 
     async def ping(self) -> bool: ...

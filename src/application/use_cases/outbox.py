@@ -15,6 +15,7 @@ from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from typing import Any
 
+from application.jobs import queued
 from application.ports.clock import Clock
 from application.ports.jobs import JobQueue
 from application.ports.outbox import OutboxEntry, OutboxJobStore
@@ -178,13 +179,12 @@ class RelayOutbox:
         return sent
 
     async def _enqueue(self, batch: list[OutboxEntry]) -> tuple[int, bool]:
-        for index, entry in enumerate(batch):
-            try:
-                await self.queue.enqueue(
-                    entry.kind, {"outbox_id": str(entry.id), **entry.payload}, key=f"outbox:{entry.id}"
-                )
-            except Exception:
-                log.warning("job queue unavailable; %d outbox rows wait for the next relay run", len(batch) - index)
-                await self.outbox.unclaim(e.id for e in batch[index:])
-                return index, False
+        if not batch:
+            return 0, True
+        try:
+            await self.queue.enqueue_many([queued(e.id, e.kind, e.payload, context={}) for e in batch])
+        except Exception:
+            log.warning("job queue unavailable; %d outbox rows wait for the next relay run", len(batch))
+            await self.outbox.unclaim(e.id for e in batch)
+            return 0, False
         return len(batch), True
