@@ -6,10 +6,9 @@ The scripts are not written by hand: each statement is the project's Core expres
 
 * ``cart_add``: the access-token check, then BEGIN, the product read, the line upsert, the line
   read, COMMIT (``application.use_cases.cart.AddToCart`` for a signed-in user).
-* ``checkout``: the token check, then BEGIN, the locked cart read, the order, its two lines (one
-  pipelined batch, as asyncpg's executemany sends them), the stock take, the cart removal, the
-  sellers' webhook subscriptions, the four outbox jobs (one batch, born claimed by the request, so
-  nothing is written after the commit), COMMIT.
+* ``checkout``: the token check, then BEGIN, the locked cart read, the order with its two lines (one
+  statement), the stock take, the cart removal, the sellers' webhook subscriptions, the four outbox
+  jobs (one batch, born claimed by the request, so nothing is written after the commit), COMMIT.
 
 Each pgbench transaction adds one statement the service does not send: a primary-key look-up of
 the ids it works on (pgbench variables are numbers; ids come from a prepared table), so the limit
@@ -100,12 +99,6 @@ def _job(kind: str, payload: str, job_id: str) -> Params:
 
 
 def checkout_script() -> str:
-    line = {
-        "order_id": ":o",
-        "buyer_id": ":uid",
-        "created_at": "now()",
-        "updated_at": "now()",
-    }
     jobs = [
         _job("send_order_confirmation", "json_build_object('order_id', :o::text)", ":j1"),
         _job("send_sale_notice", "json_build_object('order_id', :o::text, 'seller_id', :s1::text)", ":j2"),
@@ -125,7 +118,7 @@ def checkout_script() -> str:
             "BEGIN;",
             command(carts.LINES_FOR_CHECKOUT["user"], {"owner_id": ":uid"}),
             command(
-                orders.INSERT_ORDER,
+                orders.PLACE_ORDER_POSTGRES,
                 {
                     "id": ":o",
                     "buyer_id": ":uid",
@@ -134,27 +127,15 @@ def checkout_script() -> str:
                     "idempotency_key": ":key",
                     "created_at": "now()",
                     "updated_at": "now()",
+                    "each_id": "ARRAY[gen_random_uuid(), gen_random_uuid()]",
+                    "each_product_id": "ARRAY[:p1::uuid, :p2::uuid]",
+                    "each_seller_id": "ARRAY[:s1::uuid, :s2::uuid]",
+                    "each_name": "ARRAY[:n1::text, :n2::text]",
+                    "each_unit_price": "ARRAY[:u1::numeric, :u2::numeric]",
+                    "each_quantity": "ARRAY[:q1::int, :q2::int]",
+                    "each_line_total": "ARRAY[:u1::numeric * :q1::int, :u2::numeric * :q2::int]",
                 },
-                gset="o_",
             ),
-            "\\startpipeline",
-            *(
-                command(
-                    orders.INSERT_ORDER_LINE,
-                    {
-                        **line,
-                        "id": "gen_random_uuid()",
-                        "product_id": f":p{k}",
-                        "seller_id": f":s{k}",
-                        "name": f":n{k}",
-                        "unit_price": f":u{k}",
-                        "quantity": f":q{k}",
-                        "line_total": f":u{k}::numeric * :q{k}::int",
-                    },
-                )
-                for k in (1, 2)
-            ),
-            "\\endpipeline",
             command(
                 orders.TAKE_ALL_POSTGRES,
                 {

@@ -50,7 +50,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(sql)
         self.cart = SqlCartRepository(sql)
         self.guest_carts = SqlGuestCartRepository(sql)
-        self.orders = SqlOrderRepository(sql)
+        self.orders = SqlOrderRepository(sql, self._db.dialect)
         self.inventory = SqlInventoryRepository(sql, self._db.dialect)
         self.reports = SqlReportRepository(sql)
         self.categories = SqlCategoryRepository(sql)

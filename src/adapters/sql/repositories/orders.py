@@ -169,9 +169,16 @@ class _Short(Exception):
 
 
 class SqlOrderRepository(SqlAdapter):
+    def __init__(self, executor: Executor, dialect: str) -> None:
+        super().__init__(executor)
+        self.dialect = dialect
+
     async def add(self, order: Order) -> bool:
         params = params_of(order)
         del params["lines"]
+        if self.dialect == "postgresql":  # the order and its lines in one statement
+            each = {f"each_{name}": [getattr(line, name) for line in order.lines] for name in order_sql.LINE_FIELDS}
+            return bool(await self.sql.value(order_sql.PLACE_ORDER_POSTGRES, **params, **each))
         if await self.sql.row(order_sql.INSERT_ORDER, **params) is None:
             return False
         lines = [

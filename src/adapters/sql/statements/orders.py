@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, column, func, insert, select, update
+from advanced_alchemy.types import GUID
+from sqlalchemy import Integer, Select, and_, bindparam, column, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql
 
 from adapters.sql.statements.common import any_of, columns, keyset_pages, upsert
@@ -142,6 +143,56 @@ def _take_all() -> Select[Any]:
 
 
 TAKE_ALL_POSTGRES = _take_all()
+
+
+def _place_order() -> Select[Any]:
+    """Postgres: an order and all its lines in one statement, one round trip whatever the cart holds.
+
+    The order is the same upsert as ``INSERT_ORDER`` (a taken idempotency key inserts nothing);
+    the lines come from one array per column (``each_<column>``), so the text, and so the prepared statement, is the
+    same for any number of lines. They are inserted only with the order: the statement returns
+    how many lines it inserted, 0 when the key was taken. SQLite runs ``INSERT_ORDER`` and then
+    ``INSERT_ORDER_LINE`` as a batch."""
+    order = (
+        upsert(ORDERS)
+        .values({name: bindparam(name, type_=ORDERS.c[name].type) for name in _ORDER_FIELDS})
+        .on_conflict_do_nothing(index_elements=[ORDERS.c.buyer_id, ORDERS.c.idempotency_key])
+        .returning(ORDERS.c.id, ORDERS.c.buyer_id, ORDERS.c.created_at)
+        .cte("new_order")
+    )
+    types = {name: _array_item_type(ORDER_LINES.c[name].type) for name in LINE_FIELDS}
+    arrays = [bindparam(f"each_{name}", type_=postgresql.ARRAY(types[name])) for name in LINE_FIELDS]
+    line = (
+        func.unnest(*arrays)
+        .table_valued(*(column(name, types[name]) for name in LINE_FIELDS))
+        .render_derived(name="line")
+    )
+    lines = (
+        insert(ORDER_LINES)
+        .from_select(
+            [*LINE_FIELDS, "order_id", "buyer_id", "created_at", "updated_at"],
+            select(
+                *(line.c[name] for name in LINE_FIELDS),
+                order.c.id,
+                order.c.buyer_id,
+                order.c.created_at,
+                order.c.created_at,
+            ).select_from(order.join(line, true())),
+        )
+        .returning(ORDER_LINES.c.id)
+        .cte("new_lines")
+    )
+    return select(func.count().label("lines")).select_from(lines)
+
+
+def _array_item_type(column_type: Any) -> Any:
+    """UUIDs go into arrays as asyncpg takes them (the GUID type would turn each into text first)."""
+    return postgresql.UUID(as_uuid=True) if isinstance(column_type, GUID) else column_type
+
+
+_ORDER_FIELDS = ("id", "buyer_id", "status", "total", "idempotency_key", "created_at", "updated_at")
+LINE_FIELDS = ("id", "product_id", "seller_id", "name", "unit_price", "quantity", "line_total")
+PLACE_ORDER_POSTGRES = _place_order()
 
 # What the order emails show: the buyer's address while the account exists, and every line.
 ORDER_FOR_MAIL = (
