@@ -6,9 +6,10 @@ The scripts are not written by hand: each statement is the project's Core expres
 
 * ``cart_add``: the access-token check, then BEGIN, the product read, the line upsert, the line
   read, COMMIT (``application.use_cases.cart.AddToCart`` for a signed-in user).
-* ``checkout``: the token check, then BEGIN, the locked cart read, the order with its two lines (one
-  statement), the stock take, the cart removal, the sellers' webhook subscriptions, the four outbox
-  jobs (one batch, born claimed by the request, so nothing is written after the commit), COMMIT.
+* ``checkout``: the token check, then BEGIN, the cart's lines taken out (deleted and returned), the
+  order with its two lines (one statement), the stock take, the sellers' webhook subscriptions, the
+  four outbox jobs (one batch, born claimed by the request, so nothing is written after the
+  commit), COMMIT.
 
 Each pgbench transaction adds one statement the service does not send: a primary-key look-up of
 the ids it works on (pgbench variables are numbers; ids come from a prepared table), so the limit
@@ -116,7 +117,7 @@ def checkout_script() -> str:
             "SELECT * FROM pgb_checkout WHERE n = :n \\gset",
             command(accounts.ACCOUNT_STATE, {"user_id": ":uid", "family_id": "gen_random_uuid()"}, gset="a_"),
             "BEGIN;",
-            command(carts.LINES_FOR_CHECKOUT["user"], {"owner_id": ":uid"}),
+            command(carts.TAKE_FOR_CHECKOUT_POSTGRES["user"], {"owner_id": ":uid"}),
             command(
                 orders.PLACE_ORDER_POSTGRES,
                 {
@@ -145,7 +146,6 @@ def checkout_script() -> str:
                     "now": "now()",
                 },
             ),
-            command(carts.REMOVE_LINES, {"line_ids": "ARRAY[:l1::uuid, :l2::uuid]"}),
             command(webhooks.SUBSCRIPTIONS, {"user_ids": "ARRAY[:s1::uuid, :s2::uuid]"}),
             "\\startpipeline",
             *(command(outbox.INSERT_JOB, job) for job in jobs),

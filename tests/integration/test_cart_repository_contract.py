@@ -228,7 +228,7 @@ async def test_cart_entries_join_live_products_and_sellers(any_uow, owner_kind) 
         entries = await uow.cart.entries(buyer)
         only_a = await uow.cart.entries(buyer, line_id=line_a.id)
         none_for_other = await uow.cart.entries(other, line_id=line_a.id)
-        locked = await uow.cart.entries(buyer, for_checkout=True)
+        taken = await uow.cart.take_for_checkout(buyer)  # not committed: the lines come back
     assert [(e.product.name, e.quantity, e.price_at_add, e.product.price) for e in entries] == [
         ("A", 1, Decimal("0.10"), Decimal("0.10")),
         ("B", 2, Decimal("0.25"), Decimal("0.20")),
@@ -236,8 +236,17 @@ async def test_cart_entries_join_live_products_and_sellers(any_uow, owner_kind) 
     assert entries[0].product.seller.username == "seller" and entries[0].product.seller.id == seller
     assert entries[0].product.image_url == "https://example.com/p.png" and entries[0].product.stock == 10
     assert [e.id for e in only_a] == [line_a.id] and none_for_other == []
-    assert locked == entries
+    assert taken == entries
     assert await cart_reads_of(any_uow).entries(buyer) == entries  # GET /api/cart's read agrees
+    async with any_uow() as uow:
+        assert await uow.cart.take_for_checkout(buyer) == entries
+        assert await uow.cart.take_for_checkout(buyer) == []  # taken once
+        await uow.commit()
+    async with any_uow() as uow:  # the withdrawn product's line stays; the other cart is untouched
+        assert await uow.cart.entries(buyer) == []
+        assert [e.product.id for e in await uow.cart.entries(other)] == [a]
+        added = await uow.cart.add(cart_line(buyer, gone, 1))
+        assert added is not None and not added[1]  # the line of the withdrawn product was still there
 
 
 async def test_cart_changes_only_touch_ones_own_lines(any_uow, owner_kind) -> None:
@@ -260,7 +269,7 @@ async def test_cart_changes_only_touch_ones_own_lines(any_uow, owner_kind) -> No
         assert not await uow.cart.remove(line_b.id, buyer)
         await uow.commit()
     async with any_uow() as uow:
-        await uow.cart.remove_lines([line_a.id])
+        assert [e.id for e in await uow.cart.take_for_checkout(buyer)] == [line_a.id]
         await uow.commit()
     async with any_uow() as uow:
         assert await uow.cart.entries(buyer) == []

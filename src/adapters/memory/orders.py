@@ -80,17 +80,17 @@ class MemoryCartRepository:
         del self.rows[line_id]
         return True
 
-    async def remove_lines(self, line_ids: list[uuid.UUID]) -> None:
-        for line_id in line_ids:
-            self.rows.pop(line_id, None)
-
     async def clear(self, owner: CartOwner) -> None:
         for line_id in [line.id for line in self.rows.values() if line.owner == owner]:
             del self.rows[line_id]
 
-    async def entries(
-        self, owner: CartOwner, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
-    ) -> list[CartEntry]:
+    async def take_for_checkout(self, owner: CartOwner) -> list[CartEntry]:
+        entries = await self.entries(owner)
+        for entry in entries:
+            del self.rows[entry.id]
+        return entries
+
+    async def entries(self, owner: CartOwner, *, line_id: uuid.UUID | None = None) -> list[CartEntry]:
         found: list[CartEntry] = []
         lines = sorted(self.rows.values(), key=lambda line: (line.created_at, line.id))
         for line in lines:

@@ -63,6 +63,15 @@ class SqlAdapter:
         self.sql = executor
 
 
+class DialectAdapter(SqlAdapter):
+    """A repository with a Postgres form of some writes: one statement (one round trip) where
+    SQLite, without data-modifying CTEs or locking reads, runs two."""
+
+    def __init__(self, executor: Executor, dialect: str) -> None:
+        super().__init__(executor)
+        self.on_postgres = dialect == "postgresql"
+
+
 async def page_rows(
     sql: Executor, first: Executable, resumed: Executable, after: tuple[Any, Any] | None, /, **params: Any
 ) -> Sequence[Row]:

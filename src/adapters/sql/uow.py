@@ -48,7 +48,7 @@ class SqlUnitOfWork:
         self.refresh_tokens = SqlRefreshTokenRepository(sql)
         self.email_tokens = SqlEmailTokenRepository(sql)
         self.outbox = SqlOutboxRepository(sql)
-        self.cart = SqlCartRepository(sql)
+        self.cart = SqlCartRepository(sql, self._db.dialect)
         self.guest_carts = SqlGuestCartRepository(sql)
         self.orders = SqlOrderRepository(sql, self._db.dialect)
         self.inventory = SqlInventoryRepository(sql, self._db.dialect)

@@ -135,18 +135,17 @@ class CartRepository(Protocol):
 
     async def remove(self, line_id: uuid.UUID, owner: CartOwner) -> bool: ...
 
-    async def remove_lines(self, line_ids: list[uuid.UUID]) -> None: ...
-
     async def clear(self, owner: CartOwner) -> None: ...
 
-    async def entries(
-        self, owner: CartOwner, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
-    ) -> list[CartEntry]:
-        """The owner's lines of live products in one statement, oldest first.
+    async def entries(self, owner: CartOwner, *, line_id: uuid.UUID | None = None) -> list[CartEntry]:
+        """The owner's lines of live products in one statement, oldest first."""
+        ...
 
-        ``for_checkout`` also locks the owner's lines until the transaction ends, so two checkouts
-        of one cart take turns.
-        """
+    async def take_for_checkout(self, owner: CartOwner) -> list[CartEntry]:
+        """Take the owner's lines of live products out of the cart and return them, oldest first
+        (on Postgres in one statement). The lines stay locked until the transaction ends, so two
+        checkouts of one cart take turns and the second finds them gone; a checkout that does not
+        commit leaves them in the cart."""
         ...
 
 

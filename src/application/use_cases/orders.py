@@ -77,9 +77,10 @@ class Checkout(UseCase[OrderDeps]):
         key = validate_idempotency_key(idempotency_key) if idempotency_key is not None else None
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
-            # Locks this buyer's lines first: a concurrent checkout of the same cart waits here
-            # and then sees an emptied cart (and the finished order by its key).
-            entries = await uow.cart.entries(principal.cart_owner, for_checkout=True)
+            # Takes this buyer's lines out of the cart first (locked, back if this does not commit):
+            # a concurrent checkout of the same cart waits here and then finds it empty (and the
+            # finished order by its key).
+            entries = await uow.cart.take_for_checkout(principal.cart_owner)
             if not entries:
                 if (existing := await _earlier_order(uow, principal.id, key)) is not None:
                     return order_view(existing)
@@ -125,7 +126,6 @@ class Checkout(UseCase[OrderDeps]):
                 raise Conflict(
                     f'Not enough stock left for "{name}" (product {short}); nothing was ordered.', field="items"
                 )
-            await uow.cart.remove_lines([entry.id for entry in entries])
             payloads: list[Job] = [(SEND_ORDER_CONFIRMATION, {"order_id": str(order.id)})]
             payloads += [
                 (SEND_SALE_NOTICE, {"order_id": str(order.id), "seller_id": str(seller_id)})

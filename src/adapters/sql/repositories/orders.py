@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sql.executor import Executor, Row, SqlAdapter, page_rows
+from adapters.sql.executor import DialectAdapter, Row, SqlAdapter, page_rows
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import carts as cart_sql
 from adapters.sql.statements import orders as order_sql
@@ -42,7 +42,7 @@ def _line_params(line: CartLine) -> dict[str, Any]:
     return params
 
 
-class SqlCartRepository(SqlAdapter):
+class SqlCartRepository(DialectAdapter):
     async def add(self, line: CartLine) -> tuple[CartLine, bool] | None:
         owner, _ = owner_key(line.owner)
         row = await self.sql.row(cart_sql.ADD_LINE[owner], **_line_params(line))
@@ -77,25 +77,27 @@ class SqlCartRepository(SqlAdapter):
         column, owner_id = owner_key(owner)
         return await self.sql.run(cart_sql.REMOVE_LINE[column], line_id=line_id, owner_id=owner_id) > 0
 
-    async def remove_lines(self, line_ids: list[uuid.UUID]) -> None:
-        if line_ids:
-            await self.sql.run(cart_sql.REMOVE_LINES, line_ids=line_ids)
-
     async def clear(self, owner: CartOwner) -> None:
         column, owner_id = owner_key(owner)
         await self.sql.run(cart_sql.CLEAR[column], owner_id=owner_id)
 
-    async def entries(
-        self, owner: CartOwner, *, line_id: uuid.UUID | None = None, for_checkout: bool = False
-    ) -> list[CartEntry]:
+    async def entries(self, owner: CartOwner, *, line_id: uuid.UUID | None = None) -> list[CartEntry]:
         column, owner_id = owner_key(owner)
         if line_id is not None:
             rows = await self.sql.rows(cart_sql.LINE[column], owner_id=owner_id, line_id=line_id)
-        elif for_checkout:
-            rows = await self.sql.rows(cart_sql.LINES_FOR_CHECKOUT[column], owner_id=owner_id)
         else:
             rows = await self.sql.rows(cart_sql.LINES[column], owner_id=owner_id)
         return [cart_entry(row) for row in rows]
+
+    async def take_for_checkout(self, owner: CartOwner) -> list[CartEntry]:
+        column, owner_id = owner_key(owner)
+        if self.on_postgres:
+            rows = await self.sql.rows(cart_sql.TAKE_FOR_CHECKOUT_POSTGRES[column], owner_id=owner_id)
+            return [cart_entry(row) for row in rows]
+        entries = await self.entries(owner)
+        if entries:
+            await self.sql.run(cart_sql.REMOVE_LINES, line_ids=[entry.id for entry in entries])
+        return entries
 
 
 class SqlGuestCartRepository(SqlAdapter):
@@ -126,11 +128,7 @@ class SqlGuestCartRepository(SqlAdapter):
         return len(ids)
 
 
-class SqlInventoryRepository:
-    def __init__(self, executor: Executor, dialect: str) -> None:
-        self.sql = executor
-        self.dialect = dialect
-
+class SqlInventoryRepository(DialectAdapter):
     async def purchasable(self, product_id: uuid.UUID) -> Purchasable | None:
         row = await self.sql.row(order_sql.PURCHASABLE, product_id=product_id)
         return _purchasable(row) if row is not None else None
@@ -139,7 +137,7 @@ class SqlInventoryRepository:
         if not quantities:
             return None
         ids = sorted(quantities)
-        if self.dialect == "postgresql":
+        if self.on_postgres:
             rows = await self.sql.rows(
                 order_sql.TAKE_ALL_POSTGRES, ids=ids, quantities=[quantities[i] for i in ids], n=len(ids), now=now
             )
@@ -168,15 +166,11 @@ class _Short(Exception):
     """A product fell short: leave the savepoint (rolling it back)."""
 
 
-class SqlOrderRepository(SqlAdapter):
-    def __init__(self, executor: Executor, dialect: str) -> None:
-        super().__init__(executor)
-        self.dialect = dialect
-
+class SqlOrderRepository(DialectAdapter):
     async def add(self, order: Order) -> bool:
         params = params_of(order)
         del params["lines"]
-        if self.dialect == "postgresql":  # the order and its lines in one statement
+        if self.on_postgres:  # the order and its lines in one statement
             each = {f"each_{name}": [getattr(line, name) for line in order.lines] for name in order_sql.LINE_FIELDS}
             return bool(await self.sql.value(order_sql.PLACE_ORDER_POSTGRES, **params, **each))
         if await self.sql.row(order_sql.INSERT_ORDER, **params) is None:

@@ -50,32 +50,50 @@ def _merge_line(owner: str) -> Any:
     )
 
 
-def _lines(owner: str, *, one: bool = False, for_checkout: bool = False) -> Any:
-    """The owner's lines with their live products and sellers, oldest first."""
-    stmt = (
-        select(
-            *columns(CART_ITEMS, "id", "quantity", "price_at_add"),
-            PRODUCTS.c.id.label("product_id"),
-            PRODUCTS.c.name.label("product_name"),
-            PRODUCTS.c.price.label("product_price"),
-            PRODUCTS.c.image_url.label("product_image_url"),
-            PRODUCTS.c.stock.label("product_stock"),
-            PRODUCTS.c.seller_id.label("product_seller_id"),
-            USERS.c.username.label("product_seller_username"),
-        )
-        .select_from(
-            CART_ITEMS.join(PRODUCTS, PRODUCTS.c.id == CART_ITEMS.c.product_id).join(
-                USERS, USERS.c.id == PRODUCTS.c.seller_id
-            )
-        )
-        .where(OWNER_COLUMNS[owner] == bindparam("owner_id"), PRODUCTS.c.withdrawn_at.is_(None))
-        .order_by(CART_ITEMS.c.created_at, CART_ITEMS.c.id)
+_ENTRY_COLUMNS = (
+    *columns(CART_ITEMS, "id", "quantity", "price_at_add"),
+    PRODUCTS.c.id.label("product_id"),
+    PRODUCTS.c.name.label("product_name"),
+    PRODUCTS.c.price.label("product_price"),
+    PRODUCTS.c.image_url.label("product_image_url"),
+    PRODUCTS.c.stock.label("product_stock"),
+    PRODUCTS.c.seller_id.label("product_seller_id"),
+    USERS.c.username.label("product_seller_username"),
+)
+_OLDEST_FIRST = (CART_ITEMS.c.created_at, CART_ITEMS.c.id)
+
+
+def _of_live_products(owner: str) -> tuple[Any, ...]:
+    """The owner's lines whose products are live, joined to those products and their sellers."""
+    return (
+        OWNER_COLUMNS[owner] == bindparam("owner_id"),
+        PRODUCTS.c.id == CART_ITEMS.c.product_id,
+        PRODUCTS.c.withdrawn_at.is_(None),
+        USERS.c.id == PRODUCTS.c.seller_id,
     )
+
+
+def _lines(owner: str, *, one: bool = False) -> Any:
+    """The owner's lines with their live products and sellers, oldest first."""
+    stmt = select(*_ENTRY_COLUMNS).where(*_of_live_products(owner)).order_by(*_OLDEST_FIRST)
     if one:
         stmt = stmt.where(CART_ITEMS.c.id == bindparam("line_id"))
-    if for_checkout:
-        stmt = stmt.with_for_update(of=CART_ITEMS)  # Postgres only; SQLite's writers already take turns
     return stmt
+
+
+def _take_for_checkout(owner: str) -> Any:
+    """Postgres: the lines ``_lines`` reads, deleted and returned in one statement (oldest first).
+
+    The delete locks the lines until the transaction ends, so a second checkout of the cart waits
+    and then finds them gone; a checkout that fails rolls back and they are in the cart again.
+    SQLite reads ``LINES`` and then runs ``REMOVE_LINES`` (its writers take turns)."""
+    taken = (
+        delete(CART_ITEMS)
+        .where(*_of_live_products(owner))
+        .returning(*_ENTRY_COLUMNS, CART_ITEMS.c.created_at)
+        .cte("taken")
+    )
+    return select(*(taken.c[c.name] for c in _ENTRY_COLUMNS)).order_by(taken.c.created_at, taken.c.id)
 
 
 def _per_owner(build: Any, **options: Any) -> dict[str, Any]:
@@ -86,7 +104,7 @@ ADD_LINE = _per_owner(_add_line)
 MERGE_LINE = _per_owner(_merge_line)
 LINES = _per_owner(_lines)
 LINE = _per_owner(_lines, one=True)
-LINES_FOR_CHECKOUT = _per_owner(_lines, for_checkout=True)
+TAKE_FOR_CHECKOUT_POSTGRES = _per_owner(_take_for_checkout)
 SET_QUANTITY = {
     owner: update(CART_ITEMS)
     .where(CART_ITEMS.c.id == bindparam("line_id"), column == bindparam("owner_id"))
