@@ -1,6 +1,7 @@
 """Every statement in ``adapters.sql.statements`` compiles once for asyncpg and (but for the Postgres
-forms, ``*_POSTGRES``) runs through SQLAlchemy on SQLite: no IN list that changes the text with its length, no parameter a SQLite UPDATE would
-take for a SET value, every listing shape valid on both databases."""
+forms, ``*_POSTGRES``) runs through SQLAlchemy on SQLite: no IN list that changes the text with its
+length, no parameter a SQLite UPDATE would take for a SET value, every listing shape valid on both
+databases."""
 
 from __future__ import annotations
 
