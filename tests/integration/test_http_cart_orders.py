@@ -312,6 +312,21 @@ async def test_idempotency_key_returns_the_same_order_also_when_racing(client, m
         assert r.status_code == 400, (bad, r.text)
 
 
+async def test_racing_checkouts_of_one_cart_without_a_key_order_it_once(client, market) -> None:
+    """The first checkout takes the cart's lines (and holds them until it commits); the others wait
+    for it and find the cart empty."""
+    _, seller = await user_headers(client)
+    _, buyer = await user_headers(client)
+    products = [await market.product(seller, stock=10) for _ in range(2)]
+    for product in products:
+        await market.add(buyer, product["id"], 2)
+    racing = await asyncio.gather(*(market.checkout(buyer) for _ in range(4)))
+    assert sorted(r.status_code for r in racing) == [201, 422, 422, 422], [r.text for r in racing]
+    assert [await market.stock(p["id"]) for p in products] == [8, 8]
+    assert len((await client.get("/api/orders", headers=buyer)).json()["items"]) == 1
+    assert (await market.cart(buyer))["items"] == []
+
+
 async def test_concurrent_adds_make_one_line(client, market) -> None:
     _, seller_h = await user_headers(client)
     _, buyer = await user_headers(client)
