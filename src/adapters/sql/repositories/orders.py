@@ -175,18 +175,12 @@ class SqlOrderRepository(DialectAdapter):
             return bool(await self.sql.value(order_sql.PLACE_ORDER_POSTGRES, **params, **each))
         if await self.sql.row(order_sql.INSERT_ORDER, **params) is None:
             return False
+        # The columns the Postgres statement takes from the order itself (``new_order``).
+        of_order = {"order_id": order.id, "buyer_id": order.buyer_id, "created_at": order.created_at}
         lines = [
             {
-                "id": line.id,
-                "order_id": order.id,
-                "product_id": line.product_id,
-                "seller_id": line.seller_id,
-                "buyer_id": order.buyer_id,
-                "name": line.name,
-                "unit_price": line.unit_price,
-                "quantity": line.quantity,
-                "line_total": line.line_total,
-                "created_at": order.created_at,
+                **{name: getattr(line, name) for name in order_sql.LINE_FIELDS},
+                **of_order,
                 "updated_at": order.created_at,
             }
             for line in order.lines

@@ -149,10 +149,10 @@ def _place_order() -> Select[Any]:
     """Postgres: an order and all its lines in one statement, one round trip whatever the cart holds.
 
     The order is the same upsert as ``INSERT_ORDER`` (a taken idempotency key inserts nothing);
-    the lines come from one array per column (``each_<column>``), so the text, and so the prepared statement, is the
-    same for any number of lines. They are inserted only with the order: the statement returns
-    how many lines it inserted, 0 when the key was taken. SQLite runs ``INSERT_ORDER`` and then
-    ``INSERT_ORDER_LINE`` as a batch."""
+    the lines come from one array per column of ``LINE_FIELDS`` (``each_<column>``), so the text,
+    and so the prepared statement, is the same for any number of lines. They are inserted only
+    with the order: the statement returns how many lines it inserted, 0 when the key was taken.
+    SQLite runs ``INSERT_ORDER`` and then ``INSERT_ORDER_LINE`` as a batch."""
     order = (
         upsert(ORDERS)
         .values({name: bindparam(name, type_=ORDERS.c[name].type) for name in _ORDER_FIELDS})
