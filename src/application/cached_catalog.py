@@ -24,17 +24,7 @@ from application.caching import cached, struct_codec
 from application.pagination import Keyset
 from application.ports.cache import Cache
 from application.ports.catalog import CatalogQueries
-from application.views.catalog import (
-    CategoryView,
-    FavoriteView,
-    ProductDetail,
-    ProductFilter,
-    ProductSort,
-    ProductSummary,
-    PublicProfile,
-    ReviewView,
-    SortKey,
-)
+from application.views import catalog as views
 
 T = TypeVar("T")
 LISTINGS = "listings"
@@ -53,10 +43,10 @@ def _optional_codec(kind: type[T]) -> tuple[Callable[[T | None], bytes], Callabl
     return encoder.encode, decode
 
 
-_DETAIL = _optional_codec(ProductDetail)
-_CATEGORIES = struct_codec(list[CategoryView])
+_DETAIL = _optional_codec(views.ProductDetail)
+_CATEGORIES = struct_codec(list[views.CategoryView])
 _PARENTS = struct_codec(dict[uuid.UUID, uuid.UUID | None])
-_PROFILE = _optional_codec(PublicProfile)
+_PROFILE = _optional_codec(views.PublicProfile)
 
 
 class _Row(msgspec.Struct, array_like=True):
@@ -64,13 +54,13 @@ class _Row(msgspec.Struct, array_like=True):
 
     kind: str
     key: str
-    item: ProductSummary
+    item: views.ProductSummary
 
 
 _ROWS = struct_codec(list[_Row])
 
 
-def _tag(key: SortKey) -> tuple[str, str]:
+def _tag(key: views.SortKey) -> tuple[str, str]:
     if isinstance(key, datetime):
         return ("t", key.isoformat())
     if isinstance(key, Decimal):
@@ -78,7 +68,7 @@ def _tag(key: SortKey) -> tuple[str, str]:
     return ("f", repr(float(key)))
 
 
-def _untag(kind: str, raw: str) -> SortKey:
+def _untag(kind: str, raw: str) -> views.SortKey:
     if kind == "t":
         return datetime.fromisoformat(raw)
     if kind == "d":
@@ -108,7 +98,7 @@ class CachedCatalogQueries:
         self.cache = cache
         self.detail_cache = detail_cache or cache
 
-    async def categories(self) -> list[CategoryView]:
+    async def categories(self) -> list[views.CategoryView]:
         return await cached(
             self.cache, "categories", LISTING_TTL, self.inner.categories, *_CATEGORIES, namespace=LISTINGS
         )
@@ -118,18 +108,18 @@ class CachedCatalogQueries:
             self.cache, "category-parents", LISTING_TTL, self.inner.category_parents, *_PARENTS, namespace=LISTINGS
         )
 
-    async def product(self, product_id: uuid.UUID) -> ProductDetail | None:
-        async def load() -> ProductDetail | None:
+    async def product(self, product_id: uuid.UUID) -> views.ProductDetail | None:
+        async def load() -> views.ProductDetail | None:
             return await self.inner.product(product_id)
 
         return await cached(self.detail_cache, product_key(product_id), DETAIL_TTL, load, *_DETAIL)
 
-    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, views.ProductSummary]:
         return await self.inner.product_summaries(product_ids)
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
-    ) -> list[tuple[SortKey, ProductSummary]]:
+        self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None, limit: int
+    ) -> list[tuple[views.SortKey, views.ProductSummary]]:
         if after is not None:
             return await self.inner.products(filters, sort, after, limit)
         fingerprint = hashlib.blake2b(msgspec.json.encode([filters, str(sort), limit]), digest_size=12).hexdigest()
@@ -141,20 +131,20 @@ class CachedCatalogQueries:
         rows = await cached(self.cache, f"list:{fingerprint}", LISTING_TTL, load, *_ROWS, namespace=LISTINGS)
         return [(_untag(row.kind, row.key), row.item) for row in rows]
 
-    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.ReviewView]:
         return await self.inner.reviews(product_id, after, limit)
 
-    async def review(self, review_id: uuid.UUID) -> ReviewView | None:
+    async def review(self, review_id: uuid.UUID) -> views.ReviewView | None:
         return await self.inner.review(review_id)
 
-    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.FavoriteView]:
         return await self.inner.favorites(user_id, after, limit)
 
-    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None:
+    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> views.FavoriteView | None:
         return await self.inner.favorite(user_id, product_id)
 
-    async def public_profile(self, user_id: uuid.UUID) -> PublicProfile | None:
-        async def load() -> PublicProfile | None:
+    async def public_profile(self, user_id: uuid.UUID) -> views.PublicProfile | None:
+        async def load() -> views.PublicProfile | None:
             return await self.inner.public_profile(user_id)
 
         return await cached(self.cache, f"profile:{user_id}", LISTING_TTL, load, *_PROFILE, namespace=LISTINGS)

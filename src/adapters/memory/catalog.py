@@ -18,20 +18,7 @@ from typing import Any
 
 from adapters.memory.store import MemoryStore, view_of
 from application.pagination import Keyset
-from application.views.catalog import (
-    CategoryRef,
-    CategoryView,
-    FavoriteView,
-    ProductDetail,
-    ProductFilter,
-    ProductSort,
-    ProductSummary,
-    PublicProfile,
-    ReviewView,
-    SellerRef,
-    SortKey,
-    rating_out,
-)
+from application.views import catalog as views
 from domain.catalog import Category, Favorite, Product, Review, rating_average
 from domain.errors import Conflict, RuleViolation
 
@@ -248,50 +235,52 @@ class MemoryCatalogQueries:
     def _table(self, name: str) -> dict[Any, Any]:
         return self.store.table(name)
 
-    def _summary(self, p: Product) -> ProductSummary:
+    def _summary(self, p: Product) -> views.ProductSummary:
         seller = self._table("users")[p.seller_id]
         category = self._table("categories").get(p.category_id) if p.category_id is not None else None
         return view_of(
-            ProductSummary,
+            views.ProductSummary,
             p,
-            seller=SellerRef(id=seller.id, username=seller.username),
-            category=CategoryRef(id=category.id, name=category.name, slug=category.slug) if category else None,
-            rating_avg=rating_out(rating_average(p.rating_sum, p.review_count)),
+            seller=views.SellerRef(id=seller.id, username=seller.username),
+            category=views.CategoryRef(id=category.id, name=category.name, slug=category.slug) if category else None,
+            rating_avg=views.rating_out(rating_average(p.rating_sum, p.review_count)),
         )
 
     def _live(self) -> list[Product]:
         return [p for p in self._table("products").values() if p.withdrawn_at is None]
 
-    async def categories(self) -> list[CategoryView]:
+    async def categories(self) -> list[views.CategoryView]:
         counts: dict[uuid.UUID, int] = {}
         for product in self._live():
             if product.category_id is not None:
                 counts[product.category_id] = counts.get(product.category_id, 0) + 1
         rows = sorted(self._table("categories").values(), key=lambda c: (c.name, c.id))
         return [
-            CategoryView(id=c.id, name=c.name, slug=c.slug, parent_id=c.parent_id, product_count=counts.get(c.id, 0))
+            views.CategoryView(
+                id=c.id, name=c.name, slug=c.slug, parent_id=c.parent_id, product_count=counts.get(c.id, 0)
+            )
             for c in rows
         ]
 
     async def category_parents(self) -> dict[uuid.UUID, uuid.UUID | None]:
         return {c.id: c.parent_id for c in self._table("categories").values()}
 
-    async def product(self, product_id: uuid.UUID) -> ProductDetail | None:
+    async def product(self, product_id: uuid.UUID) -> views.ProductDetail | None:
         p = self._table("products").get(product_id)
         if p is None or p.withdrawn_at is not None:
             return None
-        return view_of(ProductDetail, self._summary(p), description=p.description)
+        return view_of(views.ProductDetail, self._summary(p), description=p.description)
 
-    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, views.ProductSummary]:
         products = self._table("products")
         return {
             i: self._summary(products[i]) for i in product_ids if i in products and products[i].withdrawn_at is None
         }
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
-    ) -> list[tuple[SortKey, ProductSummary]]:
-        keyed: list[tuple[SortKey, Product]] = []
+        self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None, limit: int
+    ) -> list[tuple[views.SortKey, views.ProductSummary]]:
+        keyed: list[tuple[views.SortKey, Product]] = []
         for p in self._live():
             if filters.category_ids is not None and p.category_id not in filters.category_ids:
                 continue
@@ -307,65 +296,67 @@ class MemoryCatalogQueries:
             if rank is None:
                 continue
             keyed.append((self._key(p, sort, rank), p))
-        descending = sort is not ProductSort.PRICE_ASC
-        position: Callable[[tuple[SortKey, Product]], tuple[Any, uuid.UUID]] = lambda kp: (kp[0], kp[1].id)  # noqa: E731
+        descending = sort is not views.ProductSort.PRICE_ASC
+        position: Callable[[tuple[views.SortKey, Product]], tuple[Any, uuid.UUID]] = lambda kp: (kp[0], kp[1].id)  # noqa: E731
         if after is not None:
             keyed = [kp for kp in keyed if (position(kp) < after if descending else position(kp) > after)]
         keyed.sort(key=position, reverse=descending)
         return [(key, self._summary(p)) for key, p in keyed[:limit]]
 
     @staticmethod
-    def _key(p: Product, sort: ProductSort, rank: float) -> SortKey:
-        if sort is ProductSort.NEWEST:
+    def _key(p: Product, sort: views.ProductSort, rank: float) -> views.SortKey:
+        if sort is views.ProductSort.NEWEST:
             return p.created_at
-        if sort in (ProductSort.PRICE_ASC, ProductSort.PRICE_DESC):
+        if sort in (views.ProductSort.PRICE_ASC, views.ProductSort.PRICE_DESC):
             return p.price
-        if sort is ProductSort.RATING:
+        if sort is views.ProductSort.RATING:
             return rating_average(p.rating_sum, p.review_count) or Decimal("0.00")
         return rank
 
-    def _review(self, r: Review) -> ReviewView:
+    def _review(self, r: Review) -> views.ReviewView:
         author = self._table("users")[r.author_id]
-        return view_of(ReviewView, r, author=SellerRef(id=author.id, username=author.username))
+        return view_of(views.ReviewView, r, author=views.SellerRef(id=author.id, username=author.username))
 
-    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.ReviewView]:
         rows = [r for r in self._table("reviews").values() if r.product_id == product_id]
         if after is not None:
             rows = [r for r in rows if (r.created_at, r.id) < after]
         rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return [self._review(r) for r in rows[:limit]]
 
-    async def review(self, review_id: uuid.UUID) -> ReviewView | None:
+    async def review(self, review_id: uuid.UUID) -> views.ReviewView | None:
         r = self._table("reviews").get(review_id)
         return self._review(r) if r else None
 
-    def _favorite_views(self, user_id: uuid.UUID) -> list[FavoriteView]:
+    def _favorite_views(self, user_id: uuid.UUID) -> list[views.FavoriteView]:
         products = self._table("products")
         return [
-            FavoriteView(product=self._summary(products[f.product_id]), created_at=f.created_at, favorite_id=f.id)
+            views.FavoriteView(product=self._summary(products[f.product_id]), created_at=f.created_at, favorite_id=f.id)
             for f in self._table("favorites").values()
             if f.user_id == user_id and products[f.product_id].withdrawn_at is None
         ]
 
-    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.FavoriteView]:
         rows = self._favorite_views(user_id)
         if after is not None:
             rows = [f for f in rows if (f.created_at, f.favorite_id) < after]
         rows.sort(key=lambda f: (f.created_at, f.favorite_id), reverse=True)
         return rows[:limit]
 
-    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None:
+    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> views.FavoriteView | None:
         return next((f for f in self._favorite_views(user_id) if f.product.id == product_id), None)
 
-    async def public_profile(self, user_id: uuid.UUID) -> PublicProfile | None:
+    async def public_profile(self, user_id: uuid.UUID) -> views.PublicProfile | None:
         user = self._table("users").get(user_id)
         if user is None or user.deleted_at is not None:
             return None
         mine = [p for p in self._live() if p.seller_id == user_id]
-        return PublicProfile(
+        return views.PublicProfile(
             id=user.id,
             username=user.username,
             created_at=user.created_at,
             product_count=len(mine),
-            rating_avg=rating_out(rating_average(sum(p.rating_sum for p in mine), sum(p.review_count for p in mine))),
+            rating_avg=views.rating_out(
+                rating_average(sum(p.rating_sum for p in mine), sum(p.review_count for p in mine))
+            ),
         )

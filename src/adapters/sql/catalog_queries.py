@@ -22,18 +22,7 @@ from adapters.sql.statements import favorites as favorite_sql
 from adapters.sql.statements import products as product_sql
 from adapters.sql.statements import reviews as review_sql
 from application.pagination import Keyset
-from application.views.catalog import (
-    CategoryView,
-    FavoriteView,
-    ProductDetail,
-    ProductFilter,
-    ProductSort,
-    ProductSummary,
-    PublicProfile,
-    ReviewView,
-    SortKey,
-    rating_out,
-)
+from application.views import catalog as views
 from domain.catalog import rating_average
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -48,15 +37,15 @@ def fts5_query(q: str) -> str | None:
 
 
 def _rating(row: Row) -> float | None:
-    return rating_out(rating_average(row["rating_sum"], row["review_count"]))
+    return views.rating_out(rating_average(row["rating_sum"], row["review_count"]))
 
 
-_summary = row_mapper(ProductSummary, derived={"rating_avg": _rating})
-_detail = row_mapper(ProductDetail, derived={"rating_avg": _rating})
-_review = row_mapper(ReviewView)
-_favorite = row_mapper(FavoriteView, derived={"product": _summary, "created_at": lambda row: row["favorited_at"]})
-_category_view = row_mapper(CategoryView)
-_profile = row_mapper(PublicProfile, derived={"rating_avg": _rating})
+_summary = row_mapper(views.ProductSummary, derived={"rating_avg": _rating})
+_detail = row_mapper(views.ProductDetail, derived={"rating_avg": _rating})
+_review = row_mapper(views.ReviewView)
+_favorite = row_mapper(views.FavoriteView, derived={"product": _summary, "created_at": lambda row: row["favorited_at"]})
+_category_view = row_mapper(views.CategoryView)
+_profile = row_mapper(views.PublicProfile, derived={"rating_avg": _rating})
 
 
 class SqlCatalogQueries:
@@ -64,24 +53,24 @@ class SqlCatalogQueries:
         self.sql = executor
         self.dialect = dialect
 
-    async def categories(self) -> list[CategoryView]:
+    async def categories(self) -> list[views.CategoryView]:
         return [_category_view(row) for row in await self.sql.rows(category_sql.CATEGORY_VIEWS)]
 
     async def category_parents(self) -> dict[uuid.UUID, uuid.UUID | None]:
         return {row["id"]: row["parent_id"] for row in await self.sql.rows(category_sql.PARENT_LINKS)}
 
-    async def product(self, product_id: uuid.UUID) -> ProductDetail | None:
+    async def product(self, product_id: uuid.UUID) -> views.ProductDetail | None:
         row = await self.sql.row(product_sql.PRODUCT_DETAIL, product_id=product_id)
         return _detail(row) if row else None
 
-    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, views.ProductSummary]:
         if not product_ids:
             return {}
         rows = await self.sql.rows(product_sql.PRODUCT_SUMMARIES, product_ids=list(product_ids))
         return {row["id"]: _summary(row) for row in rows}
 
     def listing(
-        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None
+        self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None
     ) -> tuple[Any, dict[str, Any]] | None:
         """The statement behind a page of GET /api/products and its parameters (but ``limit``);
         None when nothing can match (public for EXPLAIN benchmarks)."""
@@ -124,8 +113,8 @@ class SqlCatalogQueries:
         return product_sql.listing(shape), params
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
-    ) -> list[tuple[SortKey, ProductSummary]]:
+        self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None, limit: int
+    ) -> list[tuple[views.SortKey, views.ProductSummary]]:
         statement = self.listing(filters, sort, after)
         if statement is None:
             return []
@@ -133,7 +122,7 @@ class SqlCatalogQueries:
         rows = await self.sql.rows(listing, limit=limit, **params)
         return [(row["sort_key"], _summary(row)) for row in rows]
 
-    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.ReviewView]:
         rows = await page_rows(
             self.sql,
             review_sql.REVIEWS_OF_PRODUCT,
@@ -144,11 +133,11 @@ class SqlCatalogQueries:
         )
         return [_review(row) for row in rows]
 
-    async def review(self, review_id: uuid.UUID) -> ReviewView | None:
+    async def review(self, review_id: uuid.UUID) -> views.ReviewView | None:
         row = await self.sql.row(review_sql.REVIEW_VIEW, review_id=review_id)
         return _review(row) if row else None
 
-    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.FavoriteView]:
         rows = await page_rows(
             self.sql,
             favorite_sql.FAVORITES_OF_USER,
@@ -159,10 +148,10 @@ class SqlCatalogQueries:
         )
         return [_favorite(row) for row in rows]
 
-    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None:
+    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> views.FavoriteView | None:
         row = await self.sql.row(favorite_sql.FAVORITE_VIEW, user_id=user_id, product_id=product_id)
         return _favorite(row) if row else None
 
-    async def public_profile(self, user_id: uuid.UUID) -> PublicProfile | None:
+    async def public_profile(self, user_id: uuid.UUID) -> views.PublicProfile | None:
         row = await self.sql.row(product_sql.PUBLIC_PROFILE, user_id=user_id)
         return _profile(row) if row else None

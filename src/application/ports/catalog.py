@@ -14,17 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from application.pagination import Keyset
-from application.views.catalog import (
-    CategoryView,
-    FavoriteView,
-    ProductDetail,
-    ProductFilter,
-    ProductSort,
-    ProductSummary,
-    PublicProfile,
-    ReviewView,
-    SortKey,
-)
+from application.views import catalog as views
 from domain.catalog import Category, Favorite, Product, Review
 
 
@@ -136,38 +126,38 @@ class CartCleanup(Protocol):
 class CatalogQueries(Protocol):
     """Read side: views built from rows (joined with users and categories), never entities."""
 
-    async def categories(self) -> list[CategoryView]:
+    async def categories(self) -> list[views.CategoryView]:
         """All categories; ``product_count`` counts live products directly in each one."""
         ...
 
     async def category_parents(self) -> dict[uuid.UUID, uuid.UUID | None]: ...
 
-    async def product(self, product_id: uuid.UUID) -> ProductDetail | None:
+    async def product(self, product_id: uuid.UUID) -> views.ProductDetail | None:
         """A live product."""
         ...
 
-    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ProductSummary]:
+    async def product_summaries(self, product_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, views.ProductSummary]:
         """Live products by id, in one statement (for carts, feeds and similar lists)."""
         ...
 
     async def products(
-        self, filters: ProductFilter, sort: ProductSort, after: Keyset | None, limit: int
-    ) -> list[tuple[SortKey, ProductSummary]]:
+        self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None, limit: int
+    ) -> list[tuple[views.SortKey, views.ProductSummary]]:
         """Up to ``limit`` live products after the keyset position, each with its sort key."""
         ...
 
-    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[ReviewView]:
+    async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.ReviewView]:
         """Newest first."""
         ...
 
-    async def review(self, review_id: uuid.UUID) -> ReviewView | None: ...
+    async def review(self, review_id: uuid.UUID) -> views.ReviewView | None: ...
 
-    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[FavoriteView]:
+    async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.FavoriteView]:
         """Newest first; favorites of withdrawn products are left out."""
         ...
 
-    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> FavoriteView | None: ...
+    async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> views.FavoriteView | None: ...
 
-    async def public_profile(self, user_id: uuid.UUID) -> PublicProfile | None:
+    async def public_profile(self, user_id: uuid.UUID) -> views.PublicProfile | None:
         """An active user's public face; deleted users are None."""
         ...
