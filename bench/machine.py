@@ -42,6 +42,8 @@ class Neighbours:
         self.own_groups: set[int] = {os.getpgid(0)}
         self._before: dict[int, tuple[int, str, float]] = {}
         self._started = 0.0
+        self._busy_before = 0.0
+        self.server_group: int | None = None
 
     def ours(self, group: int, command: str) -> bool:
         return (
@@ -51,22 +53,36 @@ class Neighbours:
             or command.startswith("postgres: 15/main: autovacuum worker")
         )
 
-    def start(self) -> None:
+    def start(self, server_group: int | None = None) -> None:
+        """``server_group``: the measured server's process group, whose CPU ``stop`` reports apart."""
+        self.server_group = server_group
+        self._busy_before = _busy_seconds()
         self._before = _processes()
         self._started = time.monotonic()
 
     def stop(self) -> dict[str, object]:
         elapsed = max(time.monotonic() - self._started, 1e-6)
         usage: dict[str, float] = {}
+        own: dict[str, float] = {}
         for pid, (group, command, cpu) in _processes().items():
-            if self.ours(group, command):
-                continue
             used = cpu - self._before.get(pid, (0, "", 0.0))[2]
+            if self.ours(group, command):
+                if used > 0:
+                    part = _own_part(group, command, self.server_group)
+                    own[part] = own.get(part, 0.0) + used
+                continue
             if used > 0:
                 name = command.split(" -")[0][:60] or str(pid)
                 usage[name] = usage.get(name, 0.0) + used / elapsed
         top = sorted(usage.items(), key=lambda item: -item[1])[:3]
-        return {"foreign_cores": round(sum(usage.values()), 2), "foreign_top": [(n, round(c, 2)) for n, c in top]}
+        # Processes that ended meanwhile (wrk, pgbench and its backends) are missing above: what the
+        # whole machine was busy for, less the neighbours, is the measured setup's total.
+        own["all"] = max(_busy_seconds() - self._busy_before - sum(usage.values()) * elapsed, 0.0)
+        return {
+            "foreign_cores": round(sum(usage.values()), 2),
+            "foreign_top": [(n, round(c, 2)) for n, c in top],
+            "own_cpu_seconds": {part: round(seconds, 3) for part, seconds in sorted(own.items())},
+        }
 
     def wait_quiet(self, max_wait: float, threshold: float = 0.2) -> float:
         """Wait (sampling 1 s at a time) until foreign CPU < ``threshold`` cores; the last sample."""
@@ -77,3 +93,21 @@ class Neighbours:
             cores = float(self.stop()["foreign_cores"])  # type: ignore[arg-type]
             if cores < threshold or time.monotonic() >= deadline:
                 return cores
+
+
+def _busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (``/proc/stat``: everything but idle and iowait)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / TICKS
+
+
+def _own_part(group: int, command: str, server_group: int | None) -> str:
+    """Which part of the measured setup a process of ours is: the server under test, the
+    database, Redis, or the harness (wrk, pgbench, this script)."""
+    if group == server_group:
+        return "server"
+    if command.startswith("postgres"):
+        return "postgres"
+    if "redis-server" in command:
+        return "redis"
+    return "harness"

@@ -408,9 +408,10 @@ def measure(ctx: Context, server: Server, kind: str, endpoint: Endpoint, routes:
     neighbours = ctx.neighbours or machine.Neighbours(ctx.dsn.rsplit("/", 1)[1])
     if opts["quiet_wait"] > 0:
         neighbours.wait_quiet(opts["quiet_wait"])
-    neighbours.start()
+    neighbours.start(server.process.pid if server.process else None)
     stats = run_wrk(server.base_url, measured, duration=opts["duration"], connections=opts["connections"])
     row.update(stats, **neighbours.stop(), status="ok")
+    row["cpu_ms_per_request"] = per_request(row.pop("own_cpu_seconds"), stats["requests"])
     if row["foreign_cores"] >= 0.2:
         ctx.notes.append(f"{key}: other processes used {row['foreign_cores']} cores meanwhile {row['foreign_top']}")
     if stats["requests"] > stats["lines"] and endpoint.name in ("detail", "checkout", "feed_cold"):
@@ -421,7 +422,7 @@ def measure(ctx: Context, server: Server, kind: str, endpoint: Endpoint, routes:
         )
     print(
         f"  {key:28} {stats['rps']:9,.0f} req/s  p50 {stats['p50_ms']:6.1f} ms  p99 {stats['p99_ms']:6.1f} ms  "
-        f"errors {stats['errors']}  (probe {status})"
+        f"errors {stats['errors']}  (probe {status})  CPU ms/request {row['cpu_ms_per_request']}"
     )
     if kind == "project" and endpoint.name in opts["profile"]:
         # The measured run spent the checkout carts (and used up its idempotency keys): profile a
@@ -430,6 +431,12 @@ def measure(ctx: Context, server: Server, kind: str, endpoint: Endpoint, routes:
             endpoint.before()
         fresh = write_requests(files / f"{key.replace(':', '-')}-profile.tsv", endpoint.requests(server.base_url))
         profile(ctx, server, key, fresh)
+
+
+def per_request(cpu_seconds: dict[str, float], requests: int) -> dict[str, float]:
+    """CPU milliseconds each request cost, by part (server, postgres, redis, harness): unlike req/s,
+    this hardly moves when a neighbour takes a core, so it compares two versions of the code."""
+    return {part: round(seconds * 1000 / max(requests, 1), 3) for part, seconds in cpu_seconds.items()}
 
 
 def profile(ctx: Context, server: Server, key: str, requests_file: Path) -> None:
@@ -455,10 +462,10 @@ def profile(ctx: Context, server: Server, key: str, requests_file: Path) -> None
             str(int(seconds)),
             "--output",
             str(out),
-            "--nonblocking",
+            *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(ctx.run_dir / "logs" / "py-spy.log").open("wb"),
     )
     time.sleep(1)
     run_wrk(server.base_url, requests_file, duration=seconds - 1, connections=ctx.options["connections"])
@@ -571,10 +578,12 @@ def run_pgbench(ctx: Context) -> None:
             stats = pgbench_limit.run(
                 ctx.dsn, name, rows, connections=ctx.options["connections"], duration=ctx.options["duration"]
             )
-            ctx.results[key] = {"server": "pgbench", "endpoint": name, **stats, **neighbours.stop(), "status": "ok"}
+            row = {"server": "pgbench", "endpoint": name, **stats, **neighbours.stop(), "status": "ok"}
+            row["cpu_ms_per_request"] = per_request(row.pop("own_cpu_seconds"), stats["requests"])
+            ctx.results[key] = row
             print(
                 f"  {key:28} {stats['rps']:9,.0f} tx/s   p50 {stats['p50_ms']:6.1f} ms  p99 {stats['p99_ms']:6.1f} ms  "
-                f"errors {stats['errors']}"
+                f"errors {stats['errors']}  CPU ms/transaction {row['cpu_ms_per_request']}"
             )
         except Exception as error:  # one broken measurement must not cost the whole run
             ctx.results[key] = {"server": "pgbench", "endpoint": name, "status": f"failed: {error}"[:300]}
