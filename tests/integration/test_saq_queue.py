@@ -83,3 +83,23 @@ async def test_a_batch_to_an_unreachable_redis_is_unavailable_and_pauses_the_que
             await queue.enqueue_many(_batch("c"))
     finally:
         await queue.close()
+
+
+async def test_job_records_read_the_same_with_saqs_default_json(jobs: SaqJobQueue) -> None:
+    """Jobs queued by a release that used SAQ's default codec (``json``) still run after an upgrade,
+    and the other way round: both write and read the same JSON."""
+    from saq.queue.redis import RedisQueue
+
+    from adapters.jobs.saq_queue import worker_redis_queue
+
+    default_codec = RedisQueue(Redis.from_url(REDIS_URL), name=jobs.queue.name)
+    worker = worker_redis_queue(REDIS_URL, jobs.queue.name, dequeue_timeout=1)
+    try:
+        await default_codec.enqueue(jobs.job(SEND_WELCOME, {"user": "Zoë ✓"}, key="old"))
+        await jobs.enqueue_many(_batch("new"))
+        old, new = await worker.job("old"), await default_codec.job("new")
+        assert old is not None and old.kwargs == {"payload": {"user": "Zoë ✓"}}
+        assert new is not None and new.function == SEND_WELCOME and new.kwargs == {"payload": {"n": "0"}}
+    finally:
+        await default_codec.disconnect()
+        await worker.disconnect()
