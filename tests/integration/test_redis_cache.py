@@ -166,6 +166,44 @@ async def test_outage_misses_fast_logs_once_and_recovers(proxy: Proxy, caplog: p
         await forget(cache)
 
 
+async def test_bumps_lost_in_an_outage_are_replayed_in_one_round_trip(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every checkout during an outage loses its buyer's feed bump: the first call after Redis is
+    back replays them all at once, not one round trip each (which held a request for seconds)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    cache, client = make_cache(proxy.port, min_backoff=0.2, max_backoff=0.4)
+    try:
+        feeds = [f"feed:{n}" for n in range(500)]
+        before = {ns: await cache.version(ns) for ns in feeds[:3]}
+        cache.timeout = 0.05
+        await proxy.stop()
+        for ns in feeds:
+            await cache.invalidate(keys=["p:1"], namespaces=[ns])  # lost, kept for the recovery
+        assert cache.down
+        await proxy.start()
+        await asyncio.sleep(0.45)  # past the backoff
+        sent: list[int] = []
+        send = AbstractConnection.send_packed_command
+
+        async def counted(self: AbstractConnection, command: object, check_health: bool = True) -> None:
+            sent.append(1)
+            await send(self, command, check_health)
+
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+        deadline = time.monotonic() + 3
+        while await cache.get("p:1") is not None or cache.down:
+            assert time.monotonic() < deadline, "cache did not recover"
+            await asyncio.sleep(0.05)
+        assert len(sent) < 10, len(sent)  # reconnect, probe, one batch: a handful, not one per namespace
+        monkeypatch.undo()
+        assert [await cache.version(ns) != version for ns, version in before.items()] == [True] * 3
+    finally:
+        await client.aclose()
+        await forget(cache)
+
+
 async def test_stalled_redis_costs_a_few_deadlines_then_nothing(proxy: Proxy) -> None:
     cache, client = make_cache(proxy.port, min_backoff=5)
     try:

@@ -180,9 +180,11 @@ class RedisCache:
             self.outages += 1
 
     async def _recovered(self) -> None:
+        """Replay the namespace bumps an outage lost, in one round trip: they grow with the traffic
+        (each checkout loses its buyer's feed bump), and one call each held a request for seconds."""
         lost, self._lost_bumps = self._lost_bumps, set()
-        for namespace in lost:
-            await self.bump(namespace)
+        if lost:
+            await self.invalidate(namespaces=lost)  # lost again if this fails: kept for next time
 
     def stats(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "errors": self.errors, "outages": self.outages}

@@ -119,7 +119,7 @@ def edge(app: ASGIApp, *, deadline: float | None = None) -> ASGIApp:
                 except TimeoutError:
                     if timer is None or not timer.expired():
                         raise
-                    log.warning("request deadline passed", path=scope["path"], deadline=deadline)
+                    log.warning("request deadline passed", path=scope["path"], deadline=deadline, exc_info=True)
                     await _deadline_answer(send_wrapper, scope["path"])
         finally:
             elapsed = time.perf_counter() - started
