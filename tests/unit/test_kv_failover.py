@@ -96,3 +96,34 @@ async def test_a_failed_copy_is_tried_again_after_the_next_recovery() -> None:
     now[0] = 10.0
     await kv.get("anything")
     assert await primary.get("revoked-jti:a") == b"1"
+
+
+async def test_many_revocations_are_copied_back_concurrently_in_bounded_batches() -> None:
+    """A long outage with many logouts must not hold the recovering request for one Redis round
+    trip per key: the copies go out together, a bounded number at a time."""
+    import asyncio
+
+    from adapters.kv.failover import COPY_BACK_BATCH
+
+    now = [0.0]
+    primary = FlakyStore()
+    kv = FailoverKeyValueStore(primary, clock=lambda: now[0])
+    primary.down = True
+    for n in range(200):
+        await kv.set(f"revoked-jti:{n}", b"1", 900)
+    primary.down = False
+    real_set = primary.set
+    in_flight, most = [0], [0]
+
+    async def slow_set(key: str, value: bytes, ttl_seconds: int) -> None:
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        await asyncio.sleep(0)  # a round trip: other copies may start meanwhile
+        in_flight[0] -= 1
+        await real_set(key, value, ttl_seconds)
+
+    primary.set = slow_set  # type: ignore[method-assign]
+    now[0] = 2.0
+    await kv.get("anything")  # recovers and copies back
+    assert 1 < most[0] <= COPY_BACK_BATCH
+    assert all([await primary.get(f"revoked-jti:{n}") == b"1" for n in range(200)])

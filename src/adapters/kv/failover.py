@@ -15,6 +15,7 @@ login-failure counters count per process.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ from application.ports.kv import KeyValueStore
 log = logging.getLogger(__name__)
 _OUTAGES = OutageLog(log, "key-value store", "using in-process state")
 T = TypeVar("T")
+COPY_BACK_BATCH = 32  # keys copied to Redis at once after an outage (each on its own pooled connection)
 
 
 class FailoverKeyValueStore:
@@ -80,13 +82,18 @@ class FailoverKeyValueStore:
         return await operation(self.fallback)
 
     async def _recovered(self) -> None:
-        written, self._written = self._written, set()
-        for key in written:
-            value = await self.fallback.get(key)
-            remaining = await self.fallback.ttl(key)
-            if value is None or remaining <= 0:
-                continue
-            try:
-                await self.primary.set(key, value, remaining)
-            except Exception:
-                self._written.add(key)  # tried again after the next recovery
+        """Copy what the outage wrote to Redis, ``COPY_BACK_BATCH`` keys at a time: a long outage
+        with many logouts must not hold the recovering request for one round trip per key."""
+        written, self._written = sorted(self._written), set()
+        for start in range(0, len(written), COPY_BACK_BATCH):
+            await asyncio.gather(*(self._copy_back(key) for key in written[start : start + COPY_BACK_BATCH]))
+
+    async def _copy_back(self, key: str) -> None:
+        value = await self.fallback.get(key)
+        remaining = await self.fallback.ttl(key)
+        if value is None or remaining <= 0:
+            return
+        try:
+            await self.primary.set(key, value, remaining)
+        except Exception:
+            self._written.add(key)  # tried again after the next recovery
