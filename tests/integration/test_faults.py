@@ -652,3 +652,43 @@ async def test_a_read_on_a_connection_the_server_ended_is_retried_on_a_fresh_one
         assert isinstance(raised.value.__cause__, asyncpg.exceptions.ConnectionDoesNotExistError)
     finally:
         await reads.close()
+
+
+@pytest.mark.parametrize("statement", ["read", "transaction"])
+async def test_a_connection_asyncpg_already_took_back_is_still_replaced_and_retried(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, statement: str
+) -> None:
+    """When the server ends a connection under a statement, asyncpg usually cleans it up before the
+    error reaches us: the pool takes it back and the proxy we hold is detached. Dropping it then
+    must not fail (``terminate()`` on a detached proxy raises), or the retry never happens and the
+    caller gets a 503 after the database is back (seen in a Postgres-restart run)."""
+    import asyncpg
+    from sqlalchemy import func, select
+
+    from adapters.sql.pg_pool import PgPool
+
+    backend_pid = select(func.pg_backend_pid())
+    method = "fetch" if statement == "read" else "execute"
+    real = getattr(asyncpg.connection.Connection, method)
+    dying = [True]
+
+    async def ended_by_the_server(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if dying:
+            dying.pop()
+            self.terminate()  # what asyncpg does on a lost connection: close, clean up, detach the proxy
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        return await real(self, *args, **kwargs)
+
+    db = PgPool(pg_url, size=1)
+    try:
+        [[first_pid]] = await db.rows(backend_pid)
+        monkeypatch.setattr(asyncpg.connection.Connection, method, ended_by_the_server)
+        if statement == "read":
+            [[second_pid]] = await db.rows(backend_pid)
+        else:
+            async with db.transaction() as (executor, commit):
+                [[second_pid]] = await executor.rows(backend_pid)
+                await commit()
+        assert not dying and second_pid != first_pid  # retried, on a new connection
+    finally:
+        await db.close()

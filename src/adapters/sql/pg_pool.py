@@ -39,6 +39,14 @@ def _lost(error: BaseException | None) -> bool:
     return isinstance(error, CONNECTION_LOST) and not isinstance(error, NOT_LOST)
 
 
+def _drop(connection: asyncpg.Connection) -> None:
+    """Close a connection that was lost, so it is never handed out again. asyncpg has usually
+    cleaned it up already (the pool took it back and detached our proxy, whose ``terminate()``
+    then raises): either way it is gone, and the caller's retry must still happen."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        connection.terminate()
+
+
 async def _reset(connection: asyncpg.Connection) -> None:
     """Back to the pool as it is (nothing here sets session state), unless a transaction was left
     open by a cancelled unit of work: that one is rolled back, never handed to the next user."""
@@ -63,8 +71,7 @@ async def _end(pool: asyncpg.Pool, connection: asyncpg.Connection, *, committed:
         if not committed and not connection.is_closed() and connection.is_in_transaction():
             await connection.execute("ROLLBACK")
     except Exception:  # broken meanwhile: it must not be reused
-        with contextlib.suppress(Exception):
-            connection.terminate()
+        _drop(connection)
     finally:
         with contextlib.suppress(asyncpg.InterfaceError):
             await pool.release(connection)
@@ -113,7 +120,7 @@ class PgPool(PgRunner):
                 except CONNECTION_LOST as error:
                     if not _lost(error) or attempt == 2:
                         raise
-                    connection.terminate()  # never handed out again
+                    _drop(connection)
                     await pool.expire_connections()
         raise AssertionError("unreachable")
 
@@ -133,7 +140,7 @@ class PgPool(PgRunner):
                 return connection
             except BaseException as error:
                 if _lost(error):
-                    connection.terminate()
+                    _drop(connection)
                 with contextlib.suppress(asyncpg.InterfaceError):  # already detached by the pool
                     await pool.release(connection)
                 if not _lost(error) or attempt == 2:
