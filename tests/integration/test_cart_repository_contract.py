@@ -294,7 +294,7 @@ async def test_inventory_takes_stock_only_when_enough_and_live(any_uow) -> None:
         await uow.commit()
     assert await stock_of(any_uow, product) == 0
     async with any_uow() as uow:
-        await uow.inventory.put_back(product, 2, NOW)
+        await uow.inventory.put_back_all({product: 2}, NOW)
         await uow.commit()
     await withdraw(any_uow, product)
     async with any_uow() as uow:

@@ -402,3 +402,24 @@ async def test_a_checkout_is_five_statements_whatever_the_cart(client, market) -
         assert len(r.json()["items"]) == len(lines)
         verbs = [" ".join(s.split()[:3]) for s in in_checkout]
         assert len(in_checkout) == 5, verbs
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_cancel_returns_all_stock_in_one_batch_whatever_the_order(client, market) -> None:
+    """Stock goes back for every line in one batched statement (one round trip), not one per line;
+    and every product gets exactly its quantity back."""
+    _, seller = await user_headers(client)
+    products = [await market.product(seller, name=name, stock=10) for name in ("A", "B", "C", "D")]
+    counts = []
+    for lines in (products[:1], products):
+        _, buyer = await user_headers(client)
+        for product in lines:
+            assert (await market.add(buyer, product["id"], 3)).status_code == 201
+        order = (await market.checkout(buyer)).json()
+        with market.container.adapters.requests.db.observe() as seen:
+            r = await client.post(f"/api/orders/{order['id']}/cancel", headers=buyer)
+        assert r.status_code == 200, r.text
+        counts.append(sum("UPDATE products SET stock" in sql for sql, _ in seen))
+    assert counts == [1, 1], counts
+    for product in products:
+        assert (await client.get(f"/api/products/{product['id']}")).json()["stock"] == 10

@@ -168,11 +168,12 @@ class MemoryInventoryRepository:
             product.updated_at = now
         return None
 
-    async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None:
-        product = self.products.get(product_id)
-        if product is not None:
-            product.stock += quantity
-            product.updated_at = now
+    async def put_back_all(self, quantities: Mapping[uuid.UUID, int], now: datetime) -> None:
+        for product_id, quantity in quantities.items():
+            product = self.products.get(product_id)
+            if product is not None:
+                product.stock += quantity
+                product.updated_at = now
 
 
 def _newest_first(after: Keyset | None, created_at: datetime, row_id: uuid.UUID) -> bool:

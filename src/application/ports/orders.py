@@ -192,7 +192,10 @@ class InventoryRepository(Protocol):
         """
         ...
 
-    async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None: ...
+    async def put_back_all(self, quantities: Mapping[uuid.UUID, int], now: datetime) -> None:
+        """Return stock for a whole order (product id -> quantity) in one batch, in product-id
+        order like ``take_all``; a withdrawn product gets it back too, a deleted one is skipped."""
+        ...
 
 
 class OrderRepository(Protocol):

@@ -201,8 +201,10 @@ class CancelOrder:
             )
             if not changed:
                 raise Conflict("Only a placed order can be cancelled.", field="status")
-            for line in sorted(order.lines, key=lambda line: line.product_id):
-                await uow.inventory.put_back(line.product_id, line.quantity, now)
+            returned: dict[uuid.UUID, int] = {}
+            for line in order.lines:
+                returned[line.product_id] = returned.get(line.product_id, 0) + line.quantity
+            await uow.inventory.put_back_all(returned, now)
             order.updated_at = now
             jobs = await record(uow, await order_events(uow, order, ORDER_CANCELLED, now))
             await uow.commit()

@@ -158,8 +158,10 @@ class SqlInventoryRepository(DialectAdapter):
             return short
         return None
 
-    async def put_back(self, product_id: uuid.UUID, quantity: int, now: datetime) -> None:
-        await self.sql.run(order_sql.PUT_BACK, product_id=product_id, quantity=quantity, now=now)
+    async def put_back_all(self, quantities: Mapping[uuid.UUID, int], now: datetime) -> None:
+        batch = [{"product_id": p, "quantity": quantities[p], "now": now} for p in sorted(quantities)]
+        if batch:
+            await self.sql.run_many(order_sql.PUT_BACK, batch)  # one round trip, whatever the order's size
 
 
 class _Short(Exception):
