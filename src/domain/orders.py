@@ -146,6 +146,14 @@ class Order:
         self.status = OrderStatus.CANCELLED
 
 
+def quantities_by_product(lines: list[OrderLine]) -> dict[uuid.UUID, int]:
+    """The stock an order's lines take (at checkout) or give back (on cancel), per product."""
+    quantities: dict[uuid.UUID, int] = {}
+    for line in lines:
+        quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
+    return quantities
+
+
 def order_total(lines: list[OrderLine]) -> Decimal:
     total = to_money(sum((line.line_total for line in lines), Decimal("0")))
     if total > ORDER_TOTAL_MAX:

@@ -343,3 +343,22 @@ async def test_garbage_cursor_is_400(shop: Shop, cursor: str) -> None:
 async def test_limit_out_of_range_is_400(shop: Shop, limit: int) -> None:
     with pytest.raises(InvalidInput):
         await orders.ListSales(shop.w.uow).execute(shop.user("u"), limit=limit)
+
+
+def test_an_orders_stock_moves_are_its_quantities_summed_per_product() -> None:
+    """Checkout takes and cancel gives back the same amounts: one entry per product, all of it."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from domain.orders import OrderLine, quantities_by_product
+
+    products = [new_id() for _ in range(4)]
+
+    @given(st.lists(st.tuples(st.sampled_from(products), st.integers(1, 99)), max_size=12))
+    def check(picks: list[tuple[uuid.UUID, int]]) -> None:
+        lines = [OrderLine(new_id(), new_id(), p, None, "thing", Decimal("1.00"), q) for p, q in picks]
+        moves = quantities_by_product(lines)
+        assert set(moves) == {p for p, _ in picks}
+        assert all(moves[p] == sum(q for pp, q in picks if pp == p) for p in moves)
+
+    check()

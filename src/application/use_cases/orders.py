@@ -19,7 +19,7 @@ from application.use_cases.base import UnitOfWorkUseCase, UseCase
 from application.webhook_events import order_events
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.ids import new_id
-from domain.orders import Order, OrderLine, OrderStatus, order_total, validate_idempotency_key
+from domain.orders import Order, OrderLine, OrderStatus, order_total, quantities_by_product, validate_idempotency_key
 from domain.webhooks import ORDER_CANCELLED, ORDER_PLACED
 
 LIMIT_DEFAULT = PAGE_DEFAULT
@@ -120,7 +120,7 @@ class Checkout(UseCase[OrderDeps]):
                 if existing is None:
                     raise Conflict("A checkout with this Idempotency-Key is in progress.", field="Idempotency-Key")
                 return order_view(existing)
-            short = await uow.inventory.take_all({line.product_id: line.quantity for line in lines}, now)
+            short = await uow.inventory.take_all(quantities_by_product(lines), now)
             if short is not None:
                 name = next(line.name for line in lines if line.product_id == short)
                 raise Conflict(
@@ -201,10 +201,7 @@ class CancelOrder:
             )
             if not changed:
                 raise Conflict("Only a placed order can be cancelled.", field="status")
-            returned: dict[uuid.UUID, int] = {}
-            for line in order.lines:
-                returned[line.product_id] = returned.get(line.product_id, 0) + line.quantity
-            await uow.inventory.put_back_all(returned, now)
+            await uow.inventory.put_back_all(quantities_by_product(order.lines), now)
             order.updated_at = now
             jobs = await record(uow, await order_events(uow, order, ORDER_CANCELLED, now))
             await uow.commit()
