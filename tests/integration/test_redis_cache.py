@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from adapters.cache.redis_cache import RedisCache
 from application.caching import cached
 from tests.conftest import REDIS_URL
+from tests.integration.redis_wire import count_redis_requests
 
 
 class Proxy:
@@ -171,8 +172,6 @@ async def test_bumps_lost_in_an_outage_are_replayed_in_one_round_trip(
 ) -> None:
     """Every checkout during an outage loses its buyer's feed bump: the first call after Redis is
     back replays them all at once, not one round trip each (which held a request for seconds)."""
-    from redis.asyncio.connection import AbstractConnection
-
     cache, client = make_cache(proxy.port, min_backoff=0.2, max_backoff=0.4)
     try:
         feeds = [f"feed:{n}" for n in range(500)]
@@ -184,14 +183,7 @@ async def test_bumps_lost_in_an_outage_are_replayed_in_one_round_trip(
         assert cache.down
         await proxy.start()
         await asyncio.sleep(0.45)  # past the backoff
-        sent: list[int] = []
-        send = AbstractConnection.send_packed_command
-
-        async def counted(self: AbstractConnection, command: object, check_health: bool = True) -> None:
-            sent.append(1)
-            await send(self, command, check_health)
-
-        monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+        sent = count_redis_requests(monkeypatch)
         deadline = time.monotonic() + 3
         while await cache.get("p:1") is not None or cache.down:
             assert time.monotonic() < deadline, "cache did not recover"

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
 
 from adapters.jobs.saq_queue import SaqJobQueue
 from application.jobs import SEND_SALE_NOTICE, SEND_WELCOME, UPDATE_FEED, job_policy
 from application.ports.jobs import QueuedJob
 from tests.conftest import REDIS_URL
 from tests.integration.queues import clear_queue, queue_name
+from tests.integration.redis_wire import count_redis_requests
 
 
 @pytest.fixture
@@ -36,14 +35,7 @@ async def test_a_batch_is_queued_whole_with_each_kinds_policy_in_one_round_trip(
     jobs: SaqJobQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await jobs.enqueue_many(_batch("warm-1", "warm-2"))  # the first batch also checks Redis has the script
-    sent: list[int] = []
-    send = AbstractConnection.send_packed_command
-
-    async def counted(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
-        sent.append(1)
-        await send(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    sent = count_redis_requests(monkeypatch)
     await jobs.enqueue_many(_batch("a", "b", "c"))
     await jobs.enqueue_many(_batch("d", "e", "f"))
     assert len(sent) == 2  # one request per batch: no per-job round trip, no script look-up
