@@ -447,26 +447,28 @@ def profile(ctx: Context, server: Server, key: str, requests_file: Path) -> None
         return
     out = ctx.run_dir / f"profile-{key.replace(':', '-')}.txt"
     seconds = ctx.options["duration"]
-    spy_run = subprocess.Popen(
-        [
-            spy,
-            "record",
-            "--pid",
-            str(server.process.pid),
-            "--subprocesses",
-            "--format",
-            "raw",
-            "--rate",
-            "250",
-            "--duration",
-            str(int(seconds)),
-            "--output",
-            str(out),
-            *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(ctx.run_dir / "logs" / "py-spy.log").open("wb"),
-    )
+    # py-spy's own complaints (no permission, a native-mode failure) go to logs/py-spy.log.
+    with (ctx.run_dir / "logs" / "py-spy.log").open("wb") as spy_log:
+        spy_run = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(server.process.pid),
+                "--subprocesses",
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--duration",
+                str(int(seconds)),
+                "--output",
+                str(out),
+                *(["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=spy_log,
+        )
     time.sleep(1)
     run_wrk(server.base_url, requests_file, duration=seconds - 1, connections=ctx.options["connections"])
     spy_run.wait(60)
