@@ -275,7 +275,8 @@ async def traffic_through_an_outage(
         for o in errors:
             assert o.content_type.startswith("application/problem+json") and o.retry_after, o
         assert max(o.took for o in outcomes) < 2.0, max(outcomes, key=lambda o: o.took)
-        assert all(began - 0.5 <= o.started <= ended for o in errors), (began, ended, errors)
+        stray = [o for o in errors if not began - 0.5 <= o.started <= ended]
+        assert not stray, (began, ended, stray)
         settled = [o for o in outcomes if o.started > ended + 0.5]
         assert settled and all(o.status < 500 for o in settled), Counter(o.status for o in settled)
         ok_statuses = Counter(o.status for o in outcomes if o.status < 500)
@@ -330,7 +331,9 @@ async def test_backends_terminated_mid_traffic_are_503_then_recover(pg_url: str,
         try:
             for _ in range(5):
                 pids = await admin.fetch(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    # With a timeout it returns once each backend has exited, not when it was
+                    # signalled: on a loaded machine one can linger past the outage's end.
+                    "SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity"
                     " WHERE datname = $1 AND pid <> pg_backend_pid()",
                     database,
                 )
