@@ -49,20 +49,10 @@ class ProductSummary(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class ProductDetail(msgspec.Struct, frozen=True):
-    id: uuid.UUID
-    seller: SellerRef
-    name: str
+class ProductDetail(ProductSummary, frozen=True):
+    """A product's page: its summary and the description (last in the JSON; field order carries no meaning)."""
+
     description: str
-    price: Decimal
-    image_url: str | None
-    category: CategoryRef | None  # None: an uncategorised product
-    stock: int
-    rating_avg: float | None
-    review_count: int
-    favorite_count: int
-    created_at: datetime
-    updated_at: datetime
 
 
 class CategoryView(msgspec.Struct, frozen=True):

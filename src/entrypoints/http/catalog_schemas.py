@@ -116,20 +116,8 @@ class ProductSummaryOut(Struct):
     updated_at: datetime
 
 
-class ProductOut(Struct):
-    id: uuid.UUID
-    seller: UserRefOut
-    name: str
+class ProductOut(ProductSummaryOut):
     description: str
-    price: Decimal
-    image_url: str | None
-    category: CategoryRefOut | None
-    stock: int
-    rating_avg: RatingAvg
-    review_count: int
-    favorite_count: int
-    created_at: datetime
-    updated_at: datetime
 
 
 class ReviewIn(Struct):

@@ -1,9 +1,4 @@
-"""initial schema
-
-Revision ID: c2853da890f0
-Revises:
-Create Date: 2026-11-26 04:31:51.412030
-"""
+"""initial schema"""
 
 from __future__ import annotations
 

@@ -5,10 +5,6 @@ them with four indexes and two foreign keys took 220-260 s per refresh on Postgr
 dead tuples every 15 minutes. One row per product is ~100k rows, and a feed request reads one row
 per item the user touched instead of fifty. The table only holds derived data (the next refresh
 rebuilds it), so it is recreated rather than converted.
-
-Revision ID: c5368e179cc0
-Revises: c2853da890f0
-Create Date: 2026-11-26 05:50:00.000000
 """
 
 from __future__ import annotations

@@ -7,10 +7,6 @@ On SQLite a batch ``alter_column`` would rebuild ``products`` (new rowids under 
 its triggers dropped); dropping a NOT NULL changes nothing on disk, so the stored schema text is
 edited instead, the procedure SQLite documents for removing NOT NULL constraints
 (https://www.sqlite.org/lang_altertable.html#otheralter).
-
-Revision ID: a13f00000003
-Revises: c5368e179cc0
-Create Date: 2026-12-04 20:45:00.000000
 """
 
 from __future__ import annotations

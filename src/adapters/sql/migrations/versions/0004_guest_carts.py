@@ -4,10 +4,6 @@ A cart line keeps one table and one set of statements for both kinds of owner: `
 becomes nullable, ``guest_cart_id`` joins it, a check says exactly one is set, and each owner
 kind has its own unique (owner, product) constraint for the upsert to conflict on (NULLs never
 collide, so user lines and guest lines do not meet there).
-
-Revision ID: a17c00000004
-Revises: a13f00000003
-Create Date: 2026-12-04 20:30:00.000000
 """
 
 from __future__ import annotations

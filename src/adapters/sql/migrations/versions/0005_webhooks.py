@@ -1,9 +1,4 @@
-"""webhooks and webhook_deliveries: sellers' subscriptions and one row per event sent to each
-
-Revision ID: a17w00000005
-Revises: a17c00000004
-Create Date: 2026-12-04 20:30:00.000000
-"""
+"""webhooks and webhook_deliveries: sellers' subscriptions and one row per event sent to each"""
 
 from __future__ import annotations
 

@@ -2,10 +2,6 @@
 
 Derived data (a refresh or the user's next write recomputes it), so a feed request is one
 primary-key read even when the cache has just been emptied.
-
-Revision ID: a14r00000007
-Revises: a17w00000005
-Create Date: 2026-12-04 21:15:00.000000
 """
 
 from __future__ import annotations

@@ -3,10 +3,6 @@
 Derived data like item_neighbours (the next refresh rebuilds it). One packed value rather than a
 row per product: a feed ranking scores every product with a vector, so a process loads them all
 at once, after each refresh.
-
-Revision ID: a14f00000008
-Revises: a14r00000007
-Create Date: 2026-12-06 20:10:00.000000
 """
 
 from __future__ import annotations
