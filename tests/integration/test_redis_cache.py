@@ -145,7 +145,8 @@ async def test_outage_misses_fast_logs_once_and_recovers(proxy: Proxy, caplog: p
             timings.append(took)
         await cache.bump("products")  # lost for now, replayed on recovery
         await cache.invalidate(keys=["kept-too"], namespaces=["feed:u"])  # likewise
-        assert max(timings) < 0.1, max(timings)  # the 50 ms deadline (plus scheduling), even the first call
+        # The 50 ms deadline plus scheduling on a loaded machine, even the first call (a hang is seconds).
+        assert max(timings) < 0.3, max(timings)
         assert sorted(timings)[len(timings) // 2] < 0.001  # while marked down: no Redis call at all
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and "cache unavailable" in warnings[0].getMessage()
@@ -204,10 +205,10 @@ async def test_stalled_redis_costs_a_few_deadlines_then_nothing(proxy: Proxy) ->
         cache.timeout = 0.05
         proxy.stall = True  # accepts and reads, never answers
         late = [await timed(cache.get("a")) for _ in range(cache.late_limit)]
-        assert all(value is None and 0.04 < took < 0.1 for value, took in late)
+        assert all(value is None and 0.04 < took < 0.3 for value, took in late), late  # the deadline, not a hang
         assert cache.down  # three late answers in a row: marked down
         rest = [(await timed(cache.get("a")))[1] for _ in range(100)]
-        assert max(rest) < 0.005
+        assert max(rest) < 0.03, max(rest)  # no Redis call: a call would wait out the 50 ms deadline
     finally:
         await client.aclose()
         await forget(cache)
