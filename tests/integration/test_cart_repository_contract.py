@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from adapters.memory.uow import MemoryUnitOfWorkFactory
-from application.ports.orders import Placement
 from domain.catalog import Product
 from domain.ids import new_id
 from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderLine, OrderStatus, order_total
@@ -338,44 +337,6 @@ async def test_take_all_counts_withdrawn_and_missing_products_as_short(any_uow) 
         assert await uow.inventory.take_all({live: 1, missing: 1}, NOW) == missing
         await uow.commit()
     assert await stock_of(any_uow, live) == 5 and await stock_of(any_uow, gone) == 5
-
-
-async def test_place_inserts_the_order_and_takes_all_its_stock_at_once(any_uow) -> None:
-    seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
-    a, b = [await add_product(any_uow, seller, stock=stock) for stock in (5, 2)]
-    order = make_order(buyer, [(b, seller, "3.00", 2), (a, seller, "1.00", 2)], key="k-1")
-    async with any_uow() as uow:
-        assert await uow.orders.place(order, NOW) == Placement(placed=True)
-        await uow.commit()
-    assert [await stock_of(any_uow, p) for p in (a, b)] == [3, 0]
-    async with any_uow() as uow:
-        assert await uow.orders.get(order.id, buyer) == order
-        # The same key again: nothing written and nothing taken, though a has stock to spare.
-        again = make_order(buyer, [(a, seller, "1.00", 1)], key="k-1")
-        assert await uow.orders.place(again, NOW) == Placement(placed=False)
-        await uow.commit()
-    assert [await stock_of(any_uow, p) for p in (a, b)] == [3, 0]
-    async with any_uow() as uow:
-        assert [o.id for o in await uow.orders.list_for_buyer(buyer, limit=10, after=None)] == [order.id]
-
-
-async def test_place_with_a_short_line_names_it_and_takes_nothing(any_uow) -> None:
-    seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
-    a, b, gone = [await add_product(any_uow, seller, stock=stock) for stock in (5, 2, 5)]
-    await withdraw(any_uow, gone)
-    async with any_uow() as uow:
-        short = make_order(buyer, [(a, seller, "1.00", 5), (b, seller, "1.00", 3)])
-        assert await uow.orders.place(short, NOW) == Placement(placed=True, short=b)
-        withdrawn = make_order(buyer, [(a, seller, "1.00", 1), (gone, seller, "1.00", 1)])
-        assert await uow.orders.place(withdrawn, NOW) == Placement(placed=True, short=gone)
-        # Several short: the first in product-id order is named, whatever the order's line order.
-        first, second = sorted((a, b))
-        both = make_order(buyer, [(second, seller, "1.00", 9), (first, seller, "1.00", 9)])
-        assert await uow.orders.place(both, NOW) == Placement(placed=True, short=first)
-        # Not committed: the caller's unit of work rolls the order rows back.
-    assert [await stock_of(any_uow, p) for p in (a, b, gone)] == [5, 2, 5]
-    async with any_uow() as uow:
-        assert await uow.orders.list_for_buyer(buyer, limit=10, after=None) == []
 
 
 async def test_uncommitted_stock_and_cart_changes_roll_back(any_uow) -> None:

@@ -130,7 +130,7 @@ async def test_a_handler_that_hangs_inside_its_transaction_is_cut_at_the_deadlin
 ) -> None:
     """The last line of defence: nothing the database enforces, the request timer answers 503 and
     the transaction it cancels rolls back, leaving its connection (and SQLite's write turn) free."""
-    from adapters.sql.repositories.orders import SqlOrderRepository
+    from adapters.sql.repositories.orders import SqlInventoryRepository
 
     container = fast_container(database_url, tmp_path)
     try:
@@ -142,18 +142,17 @@ async def test_a_handler_that_hangs_inside_its_transaction_is_cut_at_the_deadlin
                 await c.post("/api/cart/items", json={"product_id": product, "quantity": 3}, headers=buyer)
             ).status_code == 201
             before = await books(container, product)
-            real_place = SqlOrderRepository.place
+            real_take = SqlInventoryRepository.take_all
 
-            async def stuck(self: SqlOrderRepository, *args: Any) -> Any:
-                result = await real_place(self, *args)  # stock taken inside the transaction ...
+            async def stuck(self: SqlInventoryRepository, *args: Any) -> Any:
+                await real_take(self, *args)  # stock taken inside the transaction ...
                 await asyncio.sleep(60)  # ... then the handler hangs
-                return result
 
-            monkeypatch.setattr(SqlOrderRepository, "place", stuck)
+            monkeypatch.setattr(SqlInventoryRepository, "take_all", stuck)
             response, took = await timed(c.post("/api/cart/checkout", headers={**buyer, "Idempotency-Key": "hang-1"}))
             assert_fast_503("checkout", response, took)
             assert "deadline" in response.json()["detail"]
-            monkeypatch.setattr(SqlOrderRepository, "place", real_place)
+            monkeypatch.setattr(SqlInventoryRepository, "take_all", real_take)
             assert await books(container, product) == before
 
             r = await asyncio.wait_for(c.post("/api/cart/checkout", headers={**buyer, "Idempotency-Key": "hang-1"}), 5)

@@ -26,12 +26,11 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.jobs.inprocess import InProcessJobQueue
-from adapters.sql.repositories.orders import SqlOrderRepository
+from adapters.sql.repositories.orders import SqlInventoryRepository
 from adapters.sql.tables import CartItemRow, OrderLineRow, OrderRow, OutboxRow, ProductRow, table_of
 from adapters.storage.files import FileReportStorage
 from application.jobs import UPDATE_FEED
 from application.ports.errors import Unavailable
-from application.ports.orders import Placement
 from application.use_cases.outbox import RelayOutbox
 from domain.users import Role
 from entrypoints.http.app import create_app
@@ -460,15 +459,15 @@ async def test_a_checkout_cancelled_inside_its_transaction_leaves_nothing_half_w
         # 1. Deterministic: the request is cancelled while it holds the transaction open.
         await fill()
         inside = asyncio.Event()
-        real_place = SqlOrderRepository.place
+        real_take = SqlInventoryRepository.take_all
 
-        async def slow_place(self: SqlOrderRepository, *args: Any) -> Placement:
-            placement = await real_place(self, *args)  # the order in and the stock taken ...
+        async def slow_take(self: SqlInventoryRepository, *args: Any) -> uuid.UUID | None:
+            short = await real_take(self, *args)
             inside.set()
-            await asyncio.sleep(30)  # ... and the transaction still open
-            return placement
+            await asyncio.sleep(30)
+            return short
 
-        monkeypatch.setattr(SqlOrderRepository, "place", slow_place)
+        monkeypatch.setattr(SqlInventoryRepository, "take_all", slow_take)
         before = await state()
         task = asyncio.create_task(c.post("/api/cart/checkout", headers=buyer))
         await asyncio.wait_for(inside.wait(), 10)
@@ -476,7 +475,7 @@ async def test_a_checkout_cancelled_inside_its_transaction_leaves_nothing_half_w
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await state() == before  # rolled back: no order, stock and cart as they were
-        monkeypatch.setattr(SqlOrderRepository, "place", real_place)
+        monkeypatch.setattr(SqlInventoryRepository, "take_all", real_take)
 
         # 2. Cancelled at many different moments: all or nothing, every time.
         outcomes: Counter[str] = Counter()

@@ -17,23 +17,13 @@ from application.ports.orders import (
     CartEntry,
     CartProductView,
     CartSellerView,
-    Placement,
     Purchasable,
     SaleEntry,
     SaleView,
 )
 from domain.catalog import Product
 from domain.errors import Conflict
-from domain.orders import (
-    QUANTITY_MAX,
-    CartLine,
-    CartOwner,
-    GuestCart,
-    Order,
-    OrderStatus,
-    merged_quantity,
-    quantities_by_product,
-)
+from domain.orders import QUANTITY_MAX, CartLine, CartOwner, GuestCart, Order, OrderStatus, merged_quantity
 from domain.users import User
 
 
@@ -191,14 +181,8 @@ def _newest_first(after: Keyset | None, created_at: datetime, row_id: uuid.UUID)
 
 
 class MemoryOrderRepository:
-    def __init__(self, store: MemoryStore, inventory: MemoryInventoryRepository) -> None:
+    def __init__(self, store: MemoryStore) -> None:
         self.rows: dict[uuid.UUID, Order] = store.table("orders")
-        self.inventory = inventory
-
-    async def place(self, order: Order, now: datetime) -> Placement:
-        if not await self.add(order):
-            return Placement(placed=False)
-        return Placement(placed=True, short=await self.inventory.take_all(quantities_by_product(order.lines), now))
 
     async def add(self, order: Order) -> bool:
         if order.idempotency_key is not None and any(

@@ -15,8 +15,6 @@ class Budget:
     statement_seconds: float
     lock_seconds: float
     acquire_seconds: float
-    # Units of work plan each prepared statement once (``plan_cache_mode``): see ``begin``.
-    generic_plans: bool = False
 
     @classmethod
     def for_requests(cls, deadline: float) -> Budget:
@@ -24,27 +22,11 @@ class Budget:
         # before the request timer has to cancel a statement (which costs the connection).
         # Lock waits give up first, so a stalled table reads as such ("lock timeout") in the logs.
         share = max(0.1, round(deadline * 0.8, 3))
-        return cls(
-            statement_seconds=share, lock_seconds=round(share * 0.75, 3), acquire_seconds=share, generic_plans=True
-        )
+        return cls(statement_seconds=share, lock_seconds=round(share * 0.75, 3), acquire_seconds=share)
 
     @classmethod
     def for_jobs(cls, seconds: float) -> Budget:
         return cls(statement_seconds=seconds, lock_seconds=seconds, acquire_seconds=min(seconds, 30.0))
-
-    @property
-    def begin(self) -> str:
-        """What opens a unit of work, one round trip whatever it holds.
-
-        With ``generic_plans`` the transaction runs each prepared statement on its one cached plan.
-        Postgres' default re-plans a statement on every call while the generic plan's estimate
-        looks worse than a custom one's, and for the write statements over arrays (``unnest``:
-        an order's lines, its stock) it always does: the planning cost a checkout about a sixth
-        of its Postgres CPU. A request's writes go by keys, where the generic plan is the custom
-        one. Background work keeps the default: its reports and model reads scan ranges, where a
-        plan made for the actual values can be much better.
-        """
-        return "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan" if self.generic_plans else "BEGIN"
 
     def server_settings(self) -> dict[str, str]:
         """Postgres session settings (milliseconds) for every connection under this budget."""

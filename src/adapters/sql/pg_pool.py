@@ -136,7 +136,7 @@ class PgPool(PgRunner):
         for attempt in (1, 2):
             connection = await pool.acquire(timeout=self.budget.acquire_seconds)
             try:
-                await connection.execute(self.budget.begin)
+                await connection.execute("BEGIN")
                 return connection
             except BaseException as error:
                 if _lost(error):

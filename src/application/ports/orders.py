@@ -198,25 +198,11 @@ class InventoryRepository(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """What ``OrderRepository.place`` did."""
-
-    placed: bool  # False: the buyer has an order with this idempotency key; nothing was written
-    short: uuid.UUID | None = None  # placed, but this product falls short: no stock was taken
-
-
 class OrderRepository(Protocol):
     async def add(self, order: Order) -> bool:
         """Insert the order and its lines; False (nothing written) when the buyer already has an
         order with the same idempotency key. The unique constraint decides, so racing retries
         wait for each other and exactly one order is made."""
-        ...
-
-    async def place(self, order: Order, now: datetime) -> Placement:
-        """``add`` the order, then take its stock like ``InventoryRepository.take_all`` (one
-        statement where the database allows). When a product falls short the order row is in but no
-        stock was taken: the caller must not commit. When the key was taken nothing is locked."""
         ...
 
     async def get(self, order_id: uuid.UUID, buyer_id: uuid.UUID) -> Order | None:

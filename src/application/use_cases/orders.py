@@ -62,9 +62,9 @@ async def _earlier_order(uow: UnitOfWork, buyer_id: uuid.UUID, key: str | None) 
 class Checkout(UseCase[OrderDeps]):
     """Turn the cart into an order in one transaction.
 
-    Prices and names are snapshotted into the order lines; placing the order takes stock for all
-    lines in the same all-or-nothing call, which locks the products in product-id order (a fixed
-    lock order, so concurrent checkouts cannot deadlock), and any shortfall rolls everything back with a 409
+    Prices and names are snapshotted into the order lines; stock for all lines is taken in one
+    all-or-nothing call that locks the products in product-id order (a fixed lock order, so
+    concurrent checkouts cannot deadlock), and any shortfall rolls everything back with a 409
     naming the product, the cart untouched. With an ``Idempotency-Key`` a retry, even a
     concurrent one, returns the first order instead of making another: the unique (buyer, key)
     constraint decides, so the order is looked up only when the insert finds the key taken (or
@@ -114,14 +114,14 @@ class Checkout(UseCase[OrderDeps]):
                 lines=lines,
                 idempotency_key=key,
             )
-            placement = await uow.orders.place(order, now)  # the order in, and all its stock taken
-            if not placement.placed:
+            if not await uow.orders.add(order):
                 # Only a key can collide: another request with it committed first (or still runs).
                 existing = await _earlier_order(uow, principal.id, key)
                 if existing is None:
                     raise Conflict("A checkout with this Idempotency-Key is in progress.", field="Idempotency-Key")
                 return order_view(existing)
-            if (short := placement.short) is not None:
+            short = await uow.inventory.take_all(quantities_by_product(lines), now)
+            if short is not None:
                 name = next(line.name for line in lines if line.product_id == short)
                 raise Conflict(
                     f'Not enough stock left for "{name}" (product {short}); nothing was ordered.', field="items"

@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.sql.executor import DialectAdapter, Executor, Row, SqlAdapter, page_rows
+from adapters.sql.executor import DialectAdapter, Row, SqlAdapter, page_rows
 from adapters.sql.mapping import params_of, row_mapper
 from adapters.sql.statements import carts as cart_sql
 from adapters.sql.statements import orders as order_sql
 from application.pagination import Keyset
-from application.ports.orders import CartEntry, Placement, Purchasable, SaleEntry, SaleView
-from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderLine, OrderStatus, quantities_by_product
+from application.ports.orders import CartEntry, Purchasable, SaleEntry, SaleView
+from domain.orders import CartLine, CartOwner, GuestCart, Order, OrderLine, OrderStatus
 
 cart_entry = row_mapper(CartEntry)
 guest_cart = row_mapper(GuestCart)
@@ -164,48 +164,17 @@ class SqlInventoryRepository(DialectAdapter):
             await self.sql.run_many(order_sql.PUT_BACK, batch)  # one round trip, whatever the order's size
 
 
-def _order_params(order: Order) -> dict[str, Any]:
-    """The Postgres order statements' parameters: the order's columns, and one array per line column."""
-    params = params_of(order)
-    del params["lines"]
-    each = {f"each_{name}": [getattr(line, name) for line in order.lines] for name in order_sql.LINE_FIELDS}
-    return {**params, **each}
-
-
 class _Short(Exception):
     """A product fell short: leave the savepoint (rolling it back)."""
 
 
 class SqlOrderRepository(DialectAdapter):
-    def __init__(self, executor: Executor, dialect: str, inventory: SqlInventoryRepository) -> None:
-        super().__init__(executor, dialect)
-        self.inventory = inventory
-
-    async def place(self, order: Order, now: datetime) -> Placement:
-        quantities = quantities_by_product(order.lines)
-        if not self.on_postgres:
-            if not await self.add(order):
-                return Placement(placed=False)
-            return Placement(placed=True, short=await self.inventory.take_all(quantities, now))
-        ids = sorted(quantities)
-        row = await self.sql.row(
-            order_sql.PLACE_ORDER_TAKING_STOCK_POSTGRES,
-            **_order_params(order),
-            ids=ids,
-            quantities=[quantities[i] for i in ids],
-            n=len(ids),
-            now=now,
-        )
-        if row is None or not row["lines"]:
-            return Placement(placed=False)
-        enough = set(row["enough"] or ())
-        return Placement(placed=True, short=next((product_id for product_id in ids if product_id not in enough), None))
-
     async def add(self, order: Order) -> bool:
-        if self.on_postgres:  # the order and its lines in one statement
-            return bool(await self.sql.value(order_sql.PLACE_ORDER_POSTGRES, **_order_params(order)))
         params = params_of(order)
         del params["lines"]
+        if self.on_postgres:  # the order and its lines in one statement
+            each = {f"each_{name}": [getattr(line, name) for line in order.lines] for name in order_sql.LINE_FIELDS}
+            return bool(await self.sql.value(order_sql.PLACE_ORDER_POSTGRES, **params, **each))
         if await self.sql.row(order_sql.INSERT_ORDER, **params) is None:
             return False
         # The columns the Postgres statement takes from the order itself (``new_order``).

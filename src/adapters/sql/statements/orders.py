@@ -10,21 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from advanced_alchemy.types import GUID
-from sqlalchemy import (
-    CTE,
-    ColumnElement,
-    Integer,
-    Select,
-    and_,
-    bindparam,
-    column,
-    exists,
-    func,
-    insert,
-    select,
-    true,
-    update,
-)
+from sqlalchemy import Integer, Select, and_, bindparam, column, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql
 
 from adapters.sql.statements.common import any_of, columns, keyset_pages, upsert
@@ -114,7 +100,7 @@ TAKE_ONE = (
 )
 
 
-def _stock_ctes(*, only_if: ColumnElement[bool] | None = None) -> tuple[CTE, CTE]:
+def _take_all() -> Select[Any]:
     """Postgres: all of an order's stock in one statement: lock, check, decrement, all or nothing.
 
     ``locked`` locks the wanted product rows in product-id order (the lock is applied after
@@ -126,9 +112,9 @@ def _stock_ctes(*, only_if: ColumnElement[bool] | None = None) -> tuple[CTE, CTE
     locks other checkouts' order lines hold on the same products (their foreign key), and two
     checkouts would deadlock there. ``enough`` is computed from the latest committed row (a waiting
     lock re-reads it), and the UPDATE runs only if every wanted product is live and has enough, so
-    a shortfall changes nothing. A product missing from ``locked`` does not exist. Arrays (not an
-    ``IN``/``VALUES`` list) keep the text, and so the prepared statement, the same for any number
-    of lines. ``only_if`` locks (and so takes) nothing unless it holds.
+    a shortfall changes nothing. The statement returns each found product with its ``enough``; a
+    product missing from the answer does not exist. Arrays (not an ``IN``/``VALUES`` list) keep the
+    text, and so the prepared statement, the same for any number of lines.
     """
     wanted = (
         func.unnest(
@@ -139,13 +125,10 @@ def _stock_ctes(*, only_if: ColumnElement[bool] | None = None) -> tuple[CTE, CTE
         .render_derived(name="wanted")
     )
     want = select(wanted.c.id, wanted.c.q).cte("want")
-    lockable = select(
-        PRODUCTS.c.id, and_(PRODUCTS.c.stock >= want.c.q, PRODUCTS.c.withdrawn_at.is_(None)).label("enough")
-    ).join_from(PRODUCTS, want, PRODUCTS.c.id == want.c.id)
-    if only_if is not None:
-        lockable = lockable.where(only_if)
     locked = (
-        lockable.order_by(PRODUCTS.c.id)
+        select(PRODUCTS.c.id, and_(PRODUCTS.c.stock >= want.c.q, PRODUCTS.c.withdrawn_at.is_(None)).label("enough"))
+        .join_from(PRODUCTS, want, PRODUCTS.c.id == want.c.id)
+        .order_by(PRODUCTS.c.id)
         .with_for_update(of=PRODUCTS, key_share=True)  # FOR NO KEY UPDATE
         .cte("locked")
     )
@@ -156,25 +139,20 @@ def _stock_ctes(*, only_if: ColumnElement[bool] | None = None) -> tuple[CTE, CTE
         .values(stock=PRODUCTS.c.stock - want.c.q, updated_at=bindparam("now", type_=PRODUCTS.c.updated_at.type))
         .cte("taken")
     )
-    return locked, taken
-
-
-def _take_all() -> Select[Any]:
-    """Each found product with its ``enough``, the stock taken only if all have enough."""
-    locked, taken = _stock_ctes()
     return select(locked.c.id, locked.c.enough).add_cte(taken)
 
 
 TAKE_ALL_POSTGRES = _take_all()
 
 
-def _order_ctes() -> tuple[CTE, CTE]:
+def _place_order() -> Select[Any]:
     """Postgres: an order and all its lines in one statement, one round trip whatever the cart holds.
 
     The order is the same upsert as ``INSERT_ORDER`` (a taken idempotency key inserts nothing);
     the lines come from one array per column of ``LINE_FIELDS`` (``each_<column>``), so the text,
     and so the prepared statement, is the same for any number of lines. They are inserted only
-    with the order. SQLite runs ``INSERT_ORDER`` and then ``INSERT_ORDER_LINE`` as a batch."""
+    with the order: the statement returns how many lines it inserted, 0 when the key was taken.
+    SQLite runs ``INSERT_ORDER`` and then ``INSERT_ORDER_LINE`` as a batch."""
     order = (
         upsert(ORDERS)
         .values({name: bindparam(name, type_=ORDERS.c[name].type) for name in _ORDER_FIELDS})
@@ -204,27 +182,7 @@ def _order_ctes() -> tuple[CTE, CTE]:
         .returning(ORDER_LINES.c.id)
         .cte("new_lines")
     )
-    return order, lines
-
-
-def _place_order() -> Select[Any]:
-    """How many lines were inserted: 0 when the idempotency key was taken."""
-    _, lines = _order_ctes()
     return select(func.count().label("lines")).select_from(lines)
-
-
-def _place_order_taking_stock() -> Select[Any]:
-    """Postgres: ``PLACE_ORDER_POSTGRES`` and ``TAKE_ALL_POSTGRES`` in one statement (one round trip
-    less per checkout). Stock is locked only once the order row is in (``only_if``), as when they
-    ran one after the other: a retry waiting on another request's idempotency key holds no product
-    lock that request may need, and one whose key was taken locks and takes nothing. One row:
-    ``lines`` inserted (0: the key was taken) and ``enough``, the products that have enough (the
-    stock was taken only if that is every wanted product)."""
-    order, lines = _order_ctes()
-    locked, taken = _stock_ctes(only_if=exists(select(order.c.id)))
-    inserted = select(func.count()).select_from(lines).scalar_subquery()
-    enough = select(func.array_agg(locked.c.id)).where(locked.c.enough).scalar_subquery()
-    return select(inserted.label("lines"), enough.label("enough")).add_cte(taken)
 
 
 def _array_item_type(column_type: Any) -> Any:
@@ -235,7 +193,6 @@ def _array_item_type(column_type: Any) -> Any:
 _ORDER_FIELDS = ("id", "buyer_id", "status", "total", "idempotency_key", "created_at", "updated_at")
 LINE_FIELDS = ("id", "product_id", "seller_id", "name", "unit_price", "quantity", "line_total")
 PLACE_ORDER_POSTGRES = _place_order()
-PLACE_ORDER_TAKING_STOCK_POSTGRES = _place_order_taking_stock()
 
 # What the order emails show: the buyer's address while the account exists, and every line.
 ORDER_FOR_MAIL = (
