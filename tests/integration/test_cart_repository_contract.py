@@ -376,7 +376,8 @@ async def test_take_all_is_planned_once_per_connection_on_postgres(any_uow) -> N
             .where(literal_column("statement") == bindparam("sql")),
             sql=PgStatements()(TAKE_ALL_POSTGRES).sql,
         )
-    assert plans is not None and (plans["custom_plans"], plans["generic_plans"]) == (5, 5), dict(plans or {})
+    # Five trial plans for the actual values, then the generic one (without the limit: 10 and 0).
+    assert plans is not None and plans["custom_plans"] <= 5 and plans["generic_plans"] >= 5, dict(plans or {})
 
 
 async def test_uncommitted_stock_and_cart_changes_roll_back(any_uow) -> None:
