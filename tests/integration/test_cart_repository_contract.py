@@ -347,7 +347,7 @@ async def test_take_all_is_planned_once_per_connection_on_postgres(any_uow) -> N
     runs on the generic one (without it, every checkout paid for planning it)."""
     from sqlalchemy import bindparam, func, insert, literal_column, select, table, text, true
 
-    from adapters.sql.executor import PgStatements
+    from adapters.sql.pg_pool import STATEMENTS
     from adapters.sql.statements.orders import TAKE_ALL_POSTGRES
     from adapters.sql.tables import PRODUCTS
 
@@ -374,7 +374,7 @@ async def test_take_all_is_planned_once_per_connection_on_postgres(any_uow) -> N
             select(literal_column("generic_plans"), literal_column("custom_plans"))
             .select_from(table("pg_prepared_statements"))
             .where(literal_column("statement") == bindparam("sql")),
-            sql=PgStatements()(TAKE_ALL_POSTGRES).sql,
+            sql=STATEMENTS(TAKE_ALL_POSTGRES).sql,  # the text the pool prepared
         )
     # Five trial plans for the actual values, then the generic one (without the limit: 10 and 0).
     assert plans is not None and plans["custom_plans"] <= 5 and plans["generic_plans"] >= 5, dict(plans or {})
