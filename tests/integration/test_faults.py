@@ -234,8 +234,8 @@ async def traffic_through_an_outage(
 ) -> list[Outcome]:
     """Four shoppers browse, fill carts and check out; ``outage`` strikes after 0.6 s.
 
-    Checks: every failure is a fast 503 problem with Retry-After, failures happen only around the
-    outage, everything works again 0.5 s after it, and the stock books balance.
+    Checks: every failure is a fast 503 problem with Retry-After, failures happen only to requests
+    in flight during the outage, everything works again 0.5 s after it, and the stock books balance.
     """
     async with serve(container) as c:
         shop = await open_shop(c, container)
@@ -275,7 +275,9 @@ async def traffic_through_an_outage(
         for o in errors:
             assert o.content_type.startswith("application/problem+json") and o.retry_after, o
         assert max(o.took for o in outcomes) < 2.0, max(outcomes, key=lambda o: o.took)
-        stray = [o for o in errors if not began - 0.5 <= o.started <= ended]
+        # A failure belongs to the outage when the request was in flight during it: one that
+        # started before it can be slow on a loaded machine and still be hit by it.
+        stray = [o for o in errors if o.started + o.took < began or o.started > ended]
         assert not stray, (began, ended, stray)
         settled = [o for o in outcomes if o.started > ended + 0.5]
         assert settled and all(o.status < 500 for o in settled), Counter(o.status for o in settled)

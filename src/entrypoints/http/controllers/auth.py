@@ -52,16 +52,11 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post(
-        "/register",
-        operation_id="register",
-        summary="Create an account",
-        raises=[],
-        description="username 3–32 of [A-Za-z0-9_.-] (unique, "
-        "case-insensitive); valid unique email; password 10–128 characters. 409 when taken.",
-        **PUBLIC,
-    )
+    @post("/register", operation_id="register", summary="Create an account", raises=[], **PUBLIC)
     async def register(self, data: JSONBody[RegisterBody], auth: Auth) -> Response[UserOut]:
+        """username 3–32 of [A-Za-z0-9_.-] (unique, case-insensitive); valid unique email; password 10–128
+        characters. 409 when taken.
+        """
         user = await auth.register.execute(username=data.username, email=data.email, password=data.password)
         return Response(to_struct(user, UserOut), status_code=201, headers=NO_STORE)
 
@@ -123,9 +118,9 @@ class AuthController(Controller):
         summary="Email a password-reset link",
         status_code=HTTP_202_ACCEPTED,
         **PUBLIC,
-        description="Always 202, whether or not the account exists.",
     )
     async def password_reset(self, data: JSONBody[PasswordResetBody], auth: Auth) -> dict[str, str]:
+        """Always 202, whether or not the account exists."""
         await auth.request_password_reset.execute(email=data.email)
         return {"detail": "If an account has that email, a reset link is on its way."}
 

@@ -55,15 +55,11 @@ class GuestCartController(Controller):
     path = "/api/cart"
     tags = ["cart"]
 
-    @post(
-        "/guest",
-        operation_id="createGuestCart",
-        summary="Start a guest cart",
-        **PUBLIC,
-        description="Anyone; rate-limited per client address (429 with `Retry-After`). The token is "
-        "valid for 30 days since its last use and is spent when it is merged at login.",
-    )
+    @post("/guest", operation_id="createGuestCart", summary="Start a guest cart", **PUBLIC)
     async def create_guest(self, cart: Cart) -> Response[GuestCartOut]:
+        """Anyone; rate-limited per client address (429 with `Retry-After`). The token is valid for 30 days since its
+        last use and is spent when it is merged at login.
+        """
         token = await cart.create_guest_cart.execute()
         return Response(
             GuestCartOut(cart_token=token), status_code=HTTP_201_CREATED, headers={"Cache-Control": "no-store"}
@@ -74,15 +70,11 @@ class CartController(Controller):
     path = "/api/cart"
     tags = ["cart"]
 
-    @get(
-        "/",
-        operation_id="getCart",
-        summary="Your cart",
-        description="Lines at current prices with exact decimal totals; `price_changed` is true when the "
-        "price moved since the line was added. Withdrawn products drop out.",
-        **GUEST_OK,
-    )
+    @get("/", operation_id="getCart", summary="Your cart", **GUEST_OK)
     async def get_cart(self, request: CartCaller, cart: Cart, cart_token: CartTokenHeader = None) -> CartView:
+        """Lines at current prices with exact decimal totals; `price_changed` is true when the price moved since the
+        line was added. Withdrawn products drop out.
+        """
         return await cart.get_cart.execute(request.user)
 
     @post(
@@ -94,23 +86,18 @@ class CartController(Controller):
                 data_container=CartItemView, description="The product was already in the cart; quantities added."
             )
         },
-        description="201 with a new line, or 200 when the product was already in the cart (quantities add, "
-        "up to 99). Own product → 403; unknown or withdrawn `product_id` → 422; more than the stock → 409.",
         **GUEST_OK,
     )
     async def add_item(
         self, request: CartCaller, data: JSONBody[AddCartItemBody], cart: Cart, cart_token: CartTokenHeader = None
     ) -> Response[CartItemView]:
+        """201 with a new line, or 200 when the product was already in the cart (quantities add, up to 99). Own
+        product → 403; unknown or withdrawn `product_id` → 422; more than the stock → 409.
+        """
         item, created = await cart.add_to_cart.execute(request.user, product_id=data.product_id, quantity=data.quantity)
         return Response(item, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @patch(
-        "/items/{item_id:str}",
-        operation_id="updateCartItem",
-        summary="Change a cart line's quantity",
-        description="Others' lines → 404; more than the stock → 409.",
-        **GUEST_OK,
-    )
+    @patch("/items/{item_id:str}", operation_id="updateCartItem", summary="Change a cart line's quantity", **GUEST_OK)
     async def update_item(
         self,
         request: CartCaller,
@@ -119,34 +106,27 @@ class CartController(Controller):
         cart: Cart,
         cart_token: CartTokenHeader = None,
     ) -> CartItemView:
+        """Others' lines → 404; more than the stock → 409."""
         return await cart.change_cart_quantity.execute(
             request.user, line_id=parse_id(item_id, field="item_id"), quantity=data.quantity
         )
 
-    @delete(
-        "/items/{item_id:str}",
-        operation_id="removeCartItem",
-        summary="Remove a line from the cart",
-        description="Others' lines → 404.",
-        **GUEST_OK,
-    )
+    @delete("/items/{item_id:str}", operation_id="removeCartItem", summary="Remove a line from the cart", **GUEST_OK)
     async def remove_item(
         self, request: CartCaller, item_id: FromPath[str], cart: Cart, cart_token: CartTokenHeader = None
     ) -> None:
+        """Others' lines → 404."""
         await cart.remove_cart_item.execute(request.user, line_id=parse_id(item_id, field="item_id"))
 
     @delete("/", operation_id="clearCart", summary="Empty the cart", **GUEST_OK)
     async def clear(self, request: CartCaller, cart: Cart, cart_token: CartTokenHeader = None) -> None:
         await cart.clear_cart.execute(request.user)
 
-    @post(
-        "/checkout",
-        operation_id="checkout",
-        summary="Turn the cart into an order",
-        description="Prices and names are snapshotted, stock is taken atomically (409 naming the product "
-        "when it runs out; nothing is ordered and the cart stays) and the cart empties. With an "
-        "`Idempotency-Key` a retry returns the same order. Empty cart → 422. Needs a signed-in user: a guest "
-        "cart token alone gets 401 (log in with it to merge the cart first).",
-    )
+    @post("/checkout", operation_id="checkout", summary="Turn the cart into an order")
     async def checkout(self, request: Caller, orders: Orders, idempotency_key: IdempotencyKey = None) -> OrderView:
+        """Prices and names are snapshotted, stock is taken atomically (409 naming the product when it runs out;
+        nothing is ordered and the cart stays) and the cart empties. With an `Idempotency-Key` a retry returns the
+        same order. Empty cart → 422. Needs a signed-in user: a guest cart token alone gets 401 (log in with it to
+        merge the cart first).
+        """
         return await orders.checkout.execute(request.user, idempotency_key=idempotency_key)

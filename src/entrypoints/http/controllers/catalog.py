@@ -65,51 +65,36 @@ class CategoriesController(Controller):
     path = "/api/categories"
     tags = ["catalog"]
 
-    @get(
-        "/",
-        operation_id="listCategories",
-        summary="All categories (a tree through parent_id)",
-        description="Every category with `product_count` = live products in the category **and all its "
-        "sub-categories**. Not paginated: categories are few.",
-        **PUBLIC,
-    )
+    @get("/", operation_id="listCategories", summary="All categories (a tree through parent_id)", **PUBLIC)
     async def list_categories(self, catalog: Catalog) -> list[CategoryOut]:
+        """Every category with `product_count` = live products in the category **and all its sub-categories**. Not
+        paginated: categories are few.
+        """
         return out(await catalog.list_categories.execute(), list[CategoryOut])
 
-    @post(
-        "/",
-        operation_id="createCategory",
-        summary="Create a category (admin)",
-        description="The slug comes from the name and is made unique with -2, -3, …; an unknown `parent_id` "
-        "→ 422. Non-admins → 403.",
-    )
+    @post("/", operation_id="createCategory", summary="Create a category (admin)")
     async def create_category(self, request: Caller, data: JSONBody[CategoryIn], catalog: Catalog) -> CategoryOut:
+        """The slug comes from the name and is made unique with -2, -3, …; an unknown `parent_id` → 422. Non-admins →
+        403.
+        """
         view = await catalog.create_category.execute(request.user, name=data.name, parent_id=data.parent_id)
         return out(view, CategoryOut)
 
-    @patch(
-        "/{category_id:str}",
-        operation_id="updateCategory",
-        summary="Rename or move a category (admin)",
-        description="A new name gets a new slug. `parent_id: null` makes it top-level; moving a category "
-        "below itself or its descendants → 422.",
-    )
+    @patch("/{category_id:str}", operation_id="updateCategory", summary="Rename or move a category (admin)")
     async def update_category(
         self, request: Caller, category_id: FromPath[str], data: JSONBody[CategoryPatch], catalog: Catalog
     ) -> CategoryOut:
+        """A new name gets a new slug. `parent_id: null` makes it top-level; moving a category below itself or its
+        descendants → 422.
+        """
         view = await catalog.update_category.execute(
             request.user, parse_id(category_id, field="category_id"), name=data.name, parent_id=data.parent_id
         )
         return out(view, CategoryOut)
 
-    @delete(
-        "/{category_id:str}",
-        operation_id="deleteCategory",
-        summary="Delete a category (admin)",
-        description="409 while products (withdrawn ones included: past orders point at them) or "
-        "sub-categories are in it.",
-    )
+    @delete("/{category_id:str}", operation_id="deleteCategory", summary="Delete a category (admin)")
     async def delete_category(self, request: Caller, category_id: FromPath[str], catalog: Catalog) -> None:
+        """409 while products (withdrawn ones included: past orders point at them) or sub-categories are in it."""
         await catalog.delete_category.execute(request.user, parse_id(category_id, field="category_id"))
 
 
@@ -129,20 +114,7 @@ class ProductsController(Controller):
     path = "/api/products"
     tags = ["catalog"]
 
-    @get(
-        "/",
-        operation_id="listProducts",
-        summary="Browse and search products",
-        description="Live products, keyset-paginated. `q` is full-text search over name and description "
-        "(Postgres: `websearch_to_tsquery` syntax — quoted phrases, `or`, `-word`; SQLite: every word must "
-        "match). `category_id` includes all sub-categories. `sort`: `newest` (default without `q`), "
-        "`price_asc`, `price_desc`, `rating` (highest first, unrated last), or `relevance` (the default "
-        "when `q` is given; needs `q`). On SQLite, relevance uses bm25, which depends on the whole catalog, "
-        "so a relevance walk is best-effort while products change; every other sort is exact. A cursor "
-        "only works with the sort it came from (else 400). Unknown sort or filter values, "
-        "`min_price` > `max_price` and `limit` outside 1–100 → 400.",
-        **PUBLIC,
-    )
+    @get("/", operation_id="listProducts", summary="Browse and search products", **PUBLIC)
     async def list_products(
         self,
         catalog: Catalog,
@@ -156,6 +128,14 @@ class ProductsController(Controller):
         cursor: Cursor = None,
         limit: Limit = 20,
     ) -> Response[Page[ProductSummaryOut]]:
+        """Live products, keyset-paginated. `q` is full-text search over name and description (Postgres:
+        `websearch_to_tsquery` syntax — quoted phrases, `or`, `-word`; SQLite: every word must match).
+        `category_id` includes all sub-categories. `sort`: `newest` (default without `q`), `price_asc`,
+        `price_desc`, `rating` (highest first, unrated last), or `relevance` (the default when `q` is given; needs
+        `q`). On SQLite, relevance uses bm25, which depends on the whole catalog, so a relevance walk is
+        best-effort while products change; every other sort is exact. A cursor only works with the sort it came from
+        (else 400). Unknown sort or filter values, `min_price` > `max_price` and `limit` outside 1–100 → 400.
+        """
         page = await catalog.list_products.execute(
             q=q,
             category_id=category_id,
@@ -171,17 +151,14 @@ class ProductsController(Controller):
         response: Response[Any] = Response(content=_encode(page), media_type="application/json")
         return response
 
-    @post(
-        "/",
-        operation_id="createProduct",
-        summary="List a product for sale",
-        description="name 1–200 characters; price > 0 and ≤ 1000000 with at most two decimals (string or "
-        "number); image_url http(s) or null; stock ≥ 0 (default 1); category_id optional (omitted or null: "
-        "an uncategorised product, shown with `category: null`); an unknown category → 422.",
-    )
+    @post("/", operation_id="createProduct", summary="List a product for sale")
     async def create_product(
         self, request: Caller, data: JSONBody[ProductIn], catalog: Catalog
     ) -> Response[ProductOut]:
+        """name 1–200 characters; price > 0 and ≤ 1000000 with at most two decimals (string or number); image_url
+        http(s) or null; stock ≥ 0 (default 1); category_id optional (omitted or null: an uncategorised product,
+        shown with `category: null`); an unknown category → 422.
+        """
         view = await catalog.create_product.execute(
             request.user,
             name=data.name,
@@ -197,27 +174,25 @@ class ProductsController(Controller):
         "/{product_id:str}",
         operation_id="getProduct",
         summary="A product",
-        description="Sent with a strong `ETag`; `If-None-Match` with the current tag → 304 without a body. "
-        "Withdrawn or unknown products → 404.",
         responses={HTTP_304_NOT_MODIFIED: ResponseSpec(data_container=None, description="Not modified.")},
         **PUBLIC,
     )
     async def get_product(
         self, product_id: FromPath[str], catalog: Catalog, if_none_match: IfNoneMatch = None
     ) -> Response[ProductOut]:
+        """Sent with a strong `ETag`; `If-None-Match` with the current tag → 304 without a body. Withdrawn or unknown
+        products → 404.
+        """
         view = await catalog.get_product.execute(product_uuid(product_id))
         return _product_response(view, if_none_match=if_none_match)
 
-    @patch(
-        "/{product_id:str}",
-        operation_id="updateProduct",
-        summary="Change a product (seller or admin)",
-        description="Partial update: only the given fields change (`category_id: null` makes the product "
-        "uncategorised). Others → 403, nothing changes.",
-    )
+    @patch("/{product_id:str}", operation_id="updateProduct", summary="Change a product (seller or admin)")
     async def update_product(
         self, request: Caller, product_id: FromPath[str], data: JSONBody[ProductPatch], catalog: Catalog
     ) -> Response[ProductOut]:
+        """Partial update: only the given fields change (`category_id: null` makes the product uncategorised). Others
+        → 403, nothing changes.
+        """
         view = await catalog.update_product.execute(
             request.user,
             product_uuid(product_id),
@@ -230,13 +205,9 @@ class ProductsController(Controller):
         )
         return _product_response(view)
 
-    @delete(
-        "/{product_id:str}",
-        operation_id="withdrawProduct",
-        summary="Withdraw a product (seller or admin)",
-        description="Afterwards it is 404, gone from lists, favorites lists and carts; past orders keep their lines.",
-    )
+    @delete("/{product_id:str}", operation_id="withdrawProduct", summary="Withdraw a product (seller or admin)")
     async def withdraw_product(self, request: Caller, product_id: FromPath[str], catalog: Catalog) -> None:
+        """Afterwards it is 404, gone from lists, favorites lists and carts; past orders keep their lines."""
         await catalog.withdraw_product.execute(request.user, product_uuid(product_id))
 
     @get("/{product_id:str}/reviews", operation_id="listReviews", summary="A product's reviews, newest first", **PUBLIC)
@@ -246,17 +217,13 @@ class ProductsController(Controller):
         page = await catalog.list_reviews.execute(product_uuid(product_id), cursor=cursor, limit=limit)
         return out(page, Page[ReviewOut])
 
-    @post(
-        "/{product_id:str}/reviews",
-        operation_id="createReview",
-        summary="Review a product",
-        description="rating 1–5. One review per user and product (409); not on your own product (403). "
-        "`verified_purchase` is true when you have ordered it. The product's rating_avg and review_count "
-        "change at once.",
-    )
+    @post("/{product_id:str}/reviews", operation_id="createReview", summary="Review a product")
     async def create_review(
         self, request: Caller, product_id: FromPath[str], data: JSONBody[ReviewIn], catalog: Catalog
     ) -> ReviewOut:
+        """rating 1–5. One review per user and product (409); not on your own product (403). `verified_purchase` is
+        true when you have ordered it. The product's rating_avg and review_count change at once.
+        """
         view = await catalog.create_review.execute(
             request.user, product_uuid(product_id), rating=data.rating, comment=data.comment
         )
@@ -267,15 +234,11 @@ class ReviewsController(Controller):
     path = "/api/reviews"
     tags = ["catalog"]
 
-    @patch(
-        "/{review_id:str}",
-        operation_id="updateReview",
-        summary="Edit your review",
-        description="The author only (others → 403). A concurrent edit of the same review → 409.",
-    )
+    @patch("/{review_id:str}", operation_id="updateReview", summary="Edit your review")
     async def update_review(
         self, request: Caller, review_id: FromPath[str], data: JSONBody[ReviewPatch], catalog: Catalog
     ) -> ReviewOut:
+        """The author only (others → 403). A concurrent edit of the same review → 409."""
         view = await catalog.update_review.execute(
             request.user, parse_id(review_id, field="review_id"), rating=data.rating, comment=data.comment
         )

@@ -32,19 +32,15 @@ class FavoritesController(Controller):
         summary="Favorite a product",
         status_code=HTTP_201_CREATED,
         responses={HTTP_200_OK: ResponseSpec(data_container=FavoriteOut, description="Already a favorite.")},
-        description="Idempotent: 201 the first time, 200 after. Unknown or withdrawn products → 404.",
     )
     async def add_favorite(self, request: Caller, product_id: FromPath[str], catalog: Catalog) -> Response[FavoriteOut]:
+        """Idempotent: 201 the first time, 200 after. Unknown or withdrawn products → 404."""
         view, created = await catalog.add_favorite.execute(request.user, product_uuid(product_id))
         return Response(out(view, FavoriteOut), status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
-    @delete(
-        "/{product_id:str}",
-        operation_id="removeFavorite",
-        summary="Unfavorite a product",
-        description="204 always, also when it was not a favorite (or is no product at all).",
-    )
+    @delete("/{product_id:str}", operation_id="removeFavorite", summary="Unfavorite a product")
     async def remove_favorite(self, request: Caller, product_id: FromPath[str], catalog: Catalog) -> None:
+        """204 always, also when it was not a favorite (or is no product at all)."""
         try:
             parsed = uuid.UUID(product_id)
         except ValueError:

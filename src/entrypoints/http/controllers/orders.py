@@ -29,18 +29,16 @@ class OrdersController(Controller):
     ) -> Page[OrderView]:
         return await orders.list_orders.execute(request.user, limit=limit, cursor=cursor)
 
-    @get("/{order_id:str}", operation_id="getOrder", summary="One of your orders", description="Others' → 404.")
+    @get("/{order_id:str}", operation_id="getOrder", summary="One of your orders")
     async def get_order(self, request: Caller, order_id: FromPath[str], orders: Orders) -> OrderView:
+        """Others' → 404."""
         return await orders.get_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
 
     @post(
-        "/{order_id:str}/cancel",
-        operation_id="cancelOrder",
-        summary="Cancel a placed order",
-        status_code=HTTP_200_OK,
-        description="The stock goes back. Only the buyer may cancel (others → 404); twice → 409.",
+        "/{order_id:str}/cancel", operation_id="cancelOrder", summary="Cancel a placed order", status_code=HTTP_200_OK
     )
     async def cancel_order(self, request: Caller, order_id: FromPath[str], orders: Orders) -> OrderView:
+        """The stock goes back. Only the buyer may cancel (others → 404); twice → 409."""
         return await orders.cancel_order.execute(request.user, order_id=parse_id(order_id, field="order_id"))
 
 
@@ -48,13 +46,9 @@ class SalesController(Controller):
     path = "/api/sales"
     tags = ["orders"]
 
-    @get(
-        "/",
-        operation_id="listSales",
-        summary="Order lines of your products, newest first",
-        description="Each line with its order's current status (a cancelled order's lines show `cancelled`).",
-    )
+    @get("/", operation_id="listSales", summary="Order lines of your products, newest first")
     async def list_sales(
         self, request: Caller, orders: Orders, limit: Limit = PAGE_DEFAULT, cursor: Cursor = None
     ) -> Page[SaleView]:
+        """Each line with its order's current status (a cancelled order's lines show `cancelled`)."""
         return await orders.list_sales.execute(request.user, limit=limit, cursor=cursor)

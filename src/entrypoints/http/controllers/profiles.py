@@ -15,14 +15,10 @@ class PublicProfilesController(Controller):
     path = "/api/users"
     tags = ["users"]
 
-    @get(
-        "/{user_id:str}",
-        operation_id="getPublicProfile",
-        summary="A user's public profile",
-        description="`product_count` counts live listings; `rating_avg` is the mean over all reviews of "
-        "them (two decimals, null without reviews). Deleted users → 404. Never the email.",
-        **PUBLIC,
-    )
+    @get("/{user_id:str}", operation_id="getPublicProfile", summary="A user's public profile", **PUBLIC)
     async def public_profile(self, user_id: FromPath[str], users: Users) -> PublicProfileOut:
+        """`product_count` counts live listings; `rating_avg` is the mean over all reviews of them (two decimals,
+        null without reviews). Deleted users → 404. Never the email.
+        """
         profile = await users.get_public_profile.execute(parse_id(user_id, field="user_id"))
         return to_struct(profile, PublicProfileOut)

@@ -80,13 +80,9 @@ class ReportsController(Controller):
         )
         return Response(_out(report), status_code=HTTP_202_ACCEPTED, headers={"Location": f"/api/reports/{report.id}"})
 
-    @get(
-        "/{report_id:str}",
-        operation_id="getReport",
-        summary="A report's status",
-        description="Only the owner sees it; anyone else (or an unknown id) gets 404.",
-    )
+    @get("/{report_id:str}", operation_id="getReport", summary="A report's status")
     async def get_report(self, request: Caller, report_id: FromPath[str], reports: Reports) -> ReportOut:
+        """Only the owner sees it; anyone else (or an unknown id) gets 404."""
         return _out(await reports.get_report.execute(request.user, parse_id(report_id, field="report_id")))
 
     @get(
@@ -95,10 +91,10 @@ class ReportsController(Controller):
         summary="Download a finished report (CSV)",
         media_type="text/csv",
         response_description="CSV: one row per order line sold in the period, then a totals row.",
-        description="409 while the report is queued or running, or when it failed.",
         responses={409: ResponseSpec(None, description="Not done yet, or failed.")},
     )
     async def download_report(self, request: Caller, report_id: FromPath[str], reports: Reports) -> Stream:
+        """409 while the report is queued or running, or when it failed."""
         report, chunks = await reports.open_report_download.execute(
             request.user, parse_id(report_id, field="report_id")
         )

@@ -17,15 +17,12 @@ class UsersController(Controller):
     async def me(self, request: Caller, users: Users) -> UserOut:
         return to_struct(await users.get_me.execute(request.user), UserOut)
 
-    @patch(
-        "/me",
-        operation_id="updateMe",
-        summary="Change username, email or password",
-        description="An email or password change needs `current_password` (401 when missing or wrong). "
-        "A new email is unverified until confirmed through the link mailed to it; the old address gets a "
-        "notice. A password change ends your other sessions, their access tokens included.",
-    )
+    @patch("/me", operation_id="updateMe", summary="Change username, email or password")
     async def update_me(self, request: Caller, data: JSONBody[UpdateMeBody], users: Users) -> UserOut:
+        """An email or password change needs `current_password` (401 when missing or wrong). A new email is
+        unverified until confirmed through the link mailed to it; the old address gets a notice. A password change
+        ends your other sessions, their access tokens included.
+        """
         user = await users.update_me.execute(
             request.user,
             username=data.username,
@@ -35,11 +32,7 @@ class UsersController(Controller):
         )
         return to_struct(user, UserOut)
 
-    @delete(
-        "/me",
-        operation_id="deleteMe",
-        summary="Delete your account",
-        description="Listings are withdrawn; orders are kept, anonymised.",
-    )
+    @delete("/me", operation_id="deleteMe", summary="Delete your account")
     async def delete_me(self, request: Caller, users: Users) -> None:
+        """Listings are withdrawn; orders are kept, anonymised."""
         await users.delete_me.execute(request.user)

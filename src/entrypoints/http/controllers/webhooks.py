@@ -61,19 +61,16 @@ class WebhooksController(Controller):
     async def create_webhook(self, request: Caller, data: JSONBody[WebhookIn], webhooks: Webhooks) -> CreatedWebhook:
         return await webhooks.create_webhook.execute(request.user, url=data.url, events=data.events)
 
-    @get("/", operation_id="listWebhooks", summary="Your webhooks, newest first", description="Without secrets.")
+    @get("/", operation_id="listWebhooks", summary="Your webhooks, newest first")
     async def list_webhooks(
         self, request: Caller, webhooks: Webhooks, limit: Limit = 20, cursor: Cursor = None
     ) -> Page[WebhookView]:
+        """Without secrets."""
         return await webhooks.list_webhooks.execute(request.user, limit=limit, cursor=cursor)
 
-    @delete(
-        "/{webhook_id:str}",
-        operation_id="deleteWebhook",
-        summary="Remove a webhook",
-        description="Its pending deliveries are dropped. Anyone else's webhook → 404.",
-    )
+    @delete("/{webhook_id:str}", operation_id="deleteWebhook", summary="Remove a webhook")
     async def delete_webhook(self, request: Caller, webhook_id: FromPath[str], webhooks: Webhooks) -> None:
+        """Its pending deliveries are dropped. Anyone else's webhook → 404."""
         await webhooks.delete_webhook.execute(request.user, webhook_id=_webhook_id(webhook_id))
 
     @get(
