@@ -634,7 +634,10 @@ def ensure_tools(notes: list[str]) -> None:
             raise click.ClickException("wrk is required: apt-get install wrk (or brew install wrk)")
     if importlib.util.find_spec("fastapi") is None:
         print("the bench dependency group is missing; installing it (uv sync --inexact --group bench)")
-        subprocess.run(["uv", "sync", "--frozen", "--inexact", "--group", "bench"], cwd=ROOT, check=True)
+        # uv as the Makefile finds it: on PATH, or the module in the Python that made the venv.
+        on_path = shutil.which("uv")
+        uv = [on_path] if on_path else [sys._base_executable, "-m", "uv"]
+        subprocess.run([*uv, "sync", "--frozen", "--inexact", "--group", "bench"], cwd=ROOT, check=True)
         notes.append("installed the `bench` dependency group (fastapi) into the venv")
 
 
