@@ -339,47 +339,6 @@ async def test_take_all_counts_withdrawn_and_missing_products_as_short(any_uow) 
     assert await stock_of(any_uow, live) == 5 and await stock_of(any_uow, gone) == 5
 
 
-@pytest.mark.parametrize("any_uow", ["postgres"], indirect=True)
-async def test_take_all_is_planned_once_per_connection_on_postgres(any_uow) -> None:
-    """Postgres plans a prepared statement again on every call while its one generic plan looks
-    worse than a plan for the actual values. The generic plan must guess how many products an
-    order names; ``LIMIT :n`` keeps that guess small, so after its five trial plans the statement
-    runs on the generic one (without it, every checkout paid for planning it)."""
-    from sqlalchemy import bindparam, func, insert, literal_column, select, table, text, true
-
-    from adapters.sql.pg_pool import STATEMENTS
-    from adapters.sql.statements.orders import TAKE_ALL_POSTGRES
-    from adapters.sql.tables import PRODUCTS
-
-    seller = await add_user(any_uow, "seller")
-    a, b = [await add_product(any_uow, seller, stock=100) for _ in range(2)]
-    async with any_uow() as uow:  # a catalogue the planner takes for real: 20,000 copies of a
-        copied = [c for c in PRODUCTS.c if c.computed is None and c.name != "id"]
-        copies = func.generate_series(1, 20_000).table_valued("n")
-        await uow.executor.run(
-            insert(PRODUCTS).from_select(
-                ["id", *(c.name for c in copied)],
-                select(func.gen_random_uuid(), *copied)
-                .select_from(PRODUCTS.join(copies, true()))
-                .where(PRODUCTS.c.id == a),
-            )
-        )
-        await uow.commit()
-    async with any_uow() as uow:
-        await uow.executor.run(text("ANALYZE products"))
-    async with any_uow() as uow:  # one transaction: one connection, whose plans are counted
-        for _ in range(10):
-            assert await uow.inventory.take_all({a: 1, b: 1}, NOW) is None
-        plans = await uow.executor.row(
-            select(literal_column("generic_plans"), literal_column("custom_plans"))
-            .select_from(table("pg_prepared_statements"))
-            .where(literal_column("statement") == bindparam("sql")),
-            sql=STATEMENTS(TAKE_ALL_POSTGRES).sql,  # the text the pool prepared
-        )
-    # Five trial plans for the actual values, then the generic one (without the limit: 10 and 0).
-    assert plans is not None and plans["custom_plans"] <= 5 and plans["generic_plans"] >= 5, dict(plans or {})
-
-
 async def test_uncommitted_stock_and_cart_changes_roll_back(any_uow) -> None:
     seller, buyer = await add_user(any_uow, "seller"), await add_user(any_uow, "buyer")
     mine = CartOwner.of_user(buyer)

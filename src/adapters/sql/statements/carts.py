@@ -116,7 +116,7 @@ REMOVE_LINE = {
     for owner, column in OWNER_COLUMNS.items()
 }
 CLEAR = {owner: delete(CART_ITEMS).where(column == bindparam("owner_id")) for owner, column in OWNER_COLUMNS.items()}
-REMOVE_LINES = delete(CART_ITEMS).where(any_of(CART_ITEMS.c.id, "line_ids"))
+REMOVE_LINES = delete(CART_ITEMS).where(any_of(CART_ITEMS.c.id, "line_ids", by_key=True))
 
 GUEST_CART_COLUMNS = columns(GUEST_CARTS, "id", "token_hash", "created_at", "last_used_at", "spent_at")
 INSERT_GUEST_CART = insert(GUEST_CARTS)
@@ -156,4 +156,4 @@ STALE_GUEST_CARTS = (
     .limit(bindparam("limit"))
 )
 REMOVE_LINES_OF_GUEST_CARTS = delete(CART_ITEMS).where(any_of(CART_ITEMS.c.guest_cart_id, "cart_ids"))
-REMOVE_GUEST_CARTS = delete(GUEST_CARTS).where(any_of(GUEST_CARTS.c.id, "cart_ids"))
+REMOVE_GUEST_CARTS = delete(GUEST_CARTS).where(any_of(GUEST_CARTS.c.id, "cart_ids", by_key=True))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    select,
     tuple_,
 )
 from sqlalchemy.dialects import postgresql
@@ -39,18 +40,27 @@ class AnyOf(ColumnElement[Any]):
     inherit_cache = True
     type: TypeEngine[Any] = NullType()
 
-    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+    def __init__(self, column: ColumnElement[Any], name: str, *, by_key: bool) -> None:
         self.column = column
         self.name = name
+        self.by_key = by_key
 
 
-def any_of(column: ColumnElement[Any], name: str) -> AnyOf:
-    return AnyOf(column, name)
+def any_of(column: ColumnElement[Any], name: str, *, by_key: bool = False) -> AnyOf:
+    """``by_key``: each value finds one row or a few (a key), so the plan is the same index probe
+    however many values come. Postgres then gets the list as ``ARRAY(SELECT unnest($n))``, whose
+    length it cannot see: every call looks alike, and the statement keeps one generic plan per
+    connection. A bare ``ANY($n)`` is planned again on every call with fewer than about ten values
+    (the generic plan guesses ten, so a plan for one or eight looks cheaper), which costs more than
+    running it (a product's summary by id: 0.52 → 0.27 ms a call)."""
+    return AnyOf(column, name, by_key=by_key)
 
 
 @compiles(AnyOf, "postgresql")
 def _any_of_postgres(element: AnyOf, compiler: SQLCompiler, **kw: Any) -> str:
-    array = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    array: ColumnElement[Any] = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    if element.by_key:
+        array = func.array(select(func.unnest(array)).scalar_subquery())
     return compiler.process(element.column == func.any(array), **kw)
 
 

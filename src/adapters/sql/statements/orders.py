@@ -43,7 +43,7 @@ LINES_OF_ORDERS = (
         ORDER_LINES.c.unit_price,
         ORDER_LINES.c.quantity,
     )
-    .where(any_of(ORDER_LINES.c.order_id, "order_ids"))
+    .where(any_of(ORDER_LINES.c.order_id, "order_ids", by_key=True))
     .order_by(ORDER_LINES.c.id)
 )
 CHANGE_STATUS = (

@@ -39,14 +39,14 @@ DUE_FOR_RELAY = (
 CLAIM = (
     update(OUTBOX)
     .where(
-        any_of(OUTBOX.c.id, "ids"),
+        any_of(OUTBOX.c.id, "ids", by_key=True),
         OUTBOX.c.processed_at.is_(None),
         or_(OUTBOX.c.dispatched_at.is_(None), OUTBOX.c.dispatched_at < bindparam("dispatched_before")),
     )
     .values(dispatched_at=bindparam("now"), updated_at=bindparam("now"))
     .returning(OUTBOX.c.id)
 )
-UNCLAIM = update(OUTBOX).where(any_of(OUTBOX.c.id, "ids")).values(dispatched_at=None)
+UNCLAIM = update(OUTBOX).where(any_of(OUTBOX.c.id, "ids", by_key=True)).values(dispatched_at=None)
 OLDEST_PENDING = select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.processed_at.is_(None))  # ix_outbox_pending
 _OUTCOME = case(
     (OUTBOX.c.processed_at.is_not(None), "done"),

@@ -95,7 +95,7 @@ APPLY_RATING_CHANGE = (
 )
 APPLY_FAVORITE_CHANGE = (
     update(PRODUCTS)
-    .where(any_of(PRODUCTS.c.id, "product_ids"))
+    .where(any_of(PRODUCTS.c.id, "product_ids", by_key=True))
     .values(favorite_count=PRODUCTS.c.favorite_count + bindparam("delta"), updated_at=PRODUCTS.c.updated_at)
 )
 REMOVE_CART_LINES_OF_PRODUCTS = CART_ITEMS.delete().where(any_of(CART_ITEMS.c.product_id, "product_ids"))
@@ -134,7 +134,7 @@ PRODUCT_DETAIL = (
     .where(PRODUCTS.c.id == bindparam("product_id"), _LIVE)
 )
 PRODUCT_SUMMARIES = (
-    select(*SUMMARY_COLUMNS).select_from(SUMMARY_FROM).where(any_of(PRODUCTS.c.id, "product_ids"), _LIVE)
+    select(*SUMMARY_COLUMNS).select_from(SUMMARY_FROM).where(any_of(PRODUCTS.c.id, "product_ids", by_key=True), _LIVE)
 )
 
 # -- the listing --------------------------------------------------------------------------------

@@ -122,17 +122,21 @@ RECENT_INTERACTIONS = _recent()
 # Of some products, those the user must not be shown: their own, withdrawn, favorited, bought, reviewed.
 HIDDEN_AMONG = union(
     select(PRODUCTS.c.id.label("product_id")).where(
-        any_of(PRODUCTS.c.id, "product_ids"),
+        any_of(PRODUCTS.c.id, "product_ids", by_key=True),
         or_(PRODUCTS.c.seller_id == bindparam("user_id"), PRODUCTS.c.withdrawn_at.is_not(None)),
     ),
     select(FAVORITES.c.product_id).where(
-        FAVORITES.c.user_id == bindparam("user_id"), any_of(FAVORITES.c.product_id, "product_ids")
+        FAVORITES.c.user_id == bindparam("user_id"), any_of(FAVORITES.c.product_id, "product_ids", by_key=True)
     ),
     select(ORDER_LINES.c.product_id)
     .select_from(ORDER_LINES.join(ORDERS, ORDERS.c.id == ORDER_LINES.c.order_id))
-    .where(ORDER_LINES.c.buyer_id == bindparam("user_id"), _PLACED, any_of(ORDER_LINES.c.product_id, "product_ids")),
+    .where(
+        ORDER_LINES.c.buyer_id == bindparam("user_id"),
+        _PLACED,
+        any_of(ORDER_LINES.c.product_id, "product_ids", by_key=True),
+    ),
     select(REVIEWS.c.product_id).where(
-        REVIEWS.c.author_id == bindparam("user_id"), any_of(REVIEWS.c.product_id, "product_ids")
+        REVIEWS.c.author_id == bindparam("user_id"), any_of(REVIEWS.c.product_id, "product_ids", by_key=True)
     ),
 )
 
@@ -210,7 +214,7 @@ FACTORS = select(ITEM_FACTORS.c.model).limit(1)
 DELETE_POPULAR = delete(POPULAR_ITEMS)
 INSERT_POPULAR = insert(POPULAR_ITEMS)
 NEIGHBOURS_OF = select(ITEM_NEIGHBOURS.c.product_id, ITEM_NEIGHBOURS.c.neighbours).where(
-    any_of(ITEM_NEIGHBOURS.c.product_id, "product_ids")
+    any_of(ITEM_NEIGHBOURS.c.product_id, "product_ids", by_key=True)
 )
 # Every row of a model carries its build time: one row answers (no scan for max()).
 MODEL_BUILT_AT = select(ITEM_NEIGHBOURS.c.created_at).limit(1)

@@ -22,7 +22,7 @@ WEBHOOKS_OF_USER, WEBHOOKS_OF_USER_AFTER = keyset_pages(
     select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")), WEBHOOKS.c.created_at, WEBHOOKS.c.id
 )
 SUBSCRIBED = select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")).order_by(WEBHOOKS.c.id)
-SUBSCRIPTIONS = select(WEBHOOKS.c.user_id, WEBHOOKS.c.events).where(any_of(WEBHOOKS.c.user_id, "user_ids"))
+SUBSCRIPTIONS = select(WEBHOOKS.c.user_id, WEBHOOKS.c.events).where(any_of(WEBHOOKS.c.user_id, "user_ids", by_key=True))
 # Deliveries go first (the foreign key cascades too, but SQLite only with foreign keys on).
 DELETE_DELIVERIES_OF_WEBHOOK = delete(WEBHOOK_DELIVERIES).where(
     WEBHOOK_DELIVERIES.c.webhook_id.in_(
@@ -36,7 +36,7 @@ DELETE_DELIVERIES_OF_USER = delete(WEBHOOK_DELIVERIES).where(
 DELETE_WEBHOOKS_OF_USER = delete(WEBHOOKS).where(WEBHOOKS.c.user_id == bindparam("owner"))
 SOLD_OUT = (
     select(PRODUCTS.c.id, PRODUCTS.c.seller_id, PRODUCTS.c.name)
-    .where(any_of(PRODUCTS.c.id, "product_ids"), PRODUCTS.c.stock == 0, PRODUCTS.c.withdrawn_at.is_(None))
+    .where(any_of(PRODUCTS.c.id, "product_ids", by_key=True), PRODUCTS.c.stock == 0, PRODUCTS.c.withdrawn_at.is_(None))
     .order_by(PRODUCTS.c.id)
 )
 
