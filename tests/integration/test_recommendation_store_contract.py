@@ -15,6 +15,7 @@ import pytest
 
 from application.ports.recommendations import (
     CoInteractions,
+    FittedModel,
     ItemFactors,
     NeighbourTable,
     PopularItem,
@@ -217,7 +218,7 @@ async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> Non
         PopularScore(spade.id, garden.id, 3.0),
         PopularScore(own.id, garden.id, 0.5),
     ]
-    await env.store.replace(first, popular, at(60))
+    await env.store.replace(FittedModel(first, popular, at(60)))
     assert await env.store.built_at() == at(60)
     assert await env.store.neighbours([lamp.id, gone.id, rug.id]) == {
         k: v for k, v in first.rows() if k in {str(lamp.id), str(gone.id)}
@@ -243,7 +244,7 @@ async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> Non
     assert await env.store.popular(limit=5, category_ids=[]) == []
 
     second = _table([(rug, [(lamp, 0.25)])])
-    await env.store.replace(second, popular[:1], at(120))
+    await env.store.replace(FittedModel(second, popular[:1], at(120)))
     assert await env.store.built_at() == at(120)
     assert await env.store.neighbours([lamp.id, rug.id, spade.id]) == {str(rug.id): [(str(lamp.id), 0.25)]}
     assert [p.product_id for p in await env.store.popular(limit=10)] == [lamp.id]
@@ -253,7 +254,7 @@ async def test_the_store_swaps_whole_models_and_reads_them_back(env: Env) -> Non
     assert await env.store.neighbours([rug.id]) == {str(rug.id): [(str(lamp.id), 0.25)]}
     assert {p.product_id for p in await env.store.popular(limit=10)} == {hose.id, spade.id, own.id}
 
-    await env.store.replace(_table([]), [], at(180))
+    await env.store.replace(FittedModel(_table([]), [], at(180)))
     assert await env.store.built_at() is None
     assert await env.store.neighbours([rug.id]) == {}
     assert await env.store.popular(limit=10) == []
@@ -280,14 +281,14 @@ async def test_the_als_vectors_are_swapped_with_the_model_and_read_back_exactly(
     table = _table([(lamp, [(rug, 0.5)])])
     assert await env.store.factors() is None
     first = _factors([lamp, rug, gone])
-    await env.store.replace(table, [], at(10), first)
+    await env.store.replace(FittedModel(table, [], at(10), first))
     assert await env.store.factors() == first  # ids, float32 vectors and float64 values exact
     second = _factors([spade, hose], rank=2)
-    await env.store.replace(table, [], at(20), second)
+    await env.store.replace(FittedModel(table, [], at(20), second))
     assert await env.store.factors() == second
     await env.store.replace_popular([])
     assert await env.store.factors() == second  # popular items alone leave the model
-    await env.store.replace(table, [], at(30))
+    await env.store.replace(FittedModel(table, [], at(30)))
     assert await env.store.factors() is None  # a model without vectors has none
 
 
@@ -300,7 +301,7 @@ async def test_readers_never_see_half_a_model(env: Env) -> None:
         return _table([(p, [(q, score) for q in products[i + 1 : i + 9]]) for i, p in enumerate(products[:-1])])
 
     old, new = model(1.0), model(2.0)
-    await env.store.replace(old, [PopularScore(p.id, category.id, 1.0) for p in products], at(1))
+    await env.store.replace(FittedModel(old, [PopularScore(p.id, category.id, 1.0) for p in products], at(1)))
     ids = [p.id for p in products]
     snapshots: list[set[float]] = []
     done = asyncio.Event()
@@ -314,7 +315,7 @@ async def test_readers_never_see_half_a_model(env: Env) -> None:
             await asyncio.sleep(0)
 
     reader = asyncio.create_task(read())
-    await env.store.replace(new, [PopularScore(p.id, category.id, 2.0) for p in products], at(2))
+    await env.store.replace(FittedModel(new, [PopularScore(p.id, category.id, 2.0) for p in products], at(2)))
     await asyncio.sleep(0.05)
     done.set()
     await reader
@@ -353,7 +354,7 @@ async def test_set_neighbours_replaces_one_list_within_the_model(env: Env) -> No
     assert await env.store.neighbours([rug.id]) == {}
     assert await env.store.built_at() is None
 
-    await env.store.replace(_table([(lamp, [(rug, 0.75)])]), [], at(60))
+    await env.store.replace(FittedModel(_table([(lamp, [(rug, 0.75)])]), [], at(60)))
     await env.store.set_neighbours(rug.id, [(hose.id, 0.5), (lamp.id, 0.25)])
     await env.store.set_neighbours(spade.id, [(hose.id, 1.0)])
     await env.store.set_neighbours(spade.id, [(lamp.id, 0.125)])  # again: replaced, not added
@@ -397,7 +398,7 @@ async def test_stored_rankings_are_fresh_until_a_newer_signal_or_model(env: Env,
     await env.review(buyer, hose, 2, at(32))  # any review counts (it hides the product)
     assert await rankings.fresh(buyer.id) is None
 
-    await env.store.replace(_table([(lamp, [(rug, 0.5)])]), [], at(40))  # a newer model
+    await env.store.replace(FittedModel(_table([(lamp, [(rug, 0.5)])]), [], at(40)))  # a newer model
     assert await rankings.fresh(seller.id) is None
     await rankings.put_many([(seller.id, mine)], at(41))
     assert await rankings.fresh(seller.id) == mine

@@ -17,9 +17,9 @@ from adapters.memory.store import MemoryStore
 from application.ports.recommendations import (
     GOOD_REVIEW_RATING,
     CoInteractions,
+    FittedModel,
     Interaction,
     ItemFactors,
-    NeighbourTable,
     PopularItem,
     PopularScore,
     RecentInteraction,
@@ -116,25 +116,19 @@ class MemoryNeighbourStore:
     def _model(self) -> dict[str, Any]:
         return self.store.table("item_neighbours")
 
-    async def replace(
-        self,
-        neighbours: NeighbourTable,
-        popular: Sequence[PopularScore],
-        built_at: datetime,
-        factors: ItemFactors | None = None,
-    ) -> None:
-        lookup = dict(neighbours.rows())
+    async def replace(self, model: FittedModel) -> None:
+        lookup = dict(model.neighbours.rows())
         async with self.store.lock:
-            model = self._model()
-            model.clear()
-            model.update(lookup)
+            stored = self._model()
+            stored.clear()
+            stored.update(lookup)
             meta = self.store.table("model_meta")
             if lookup:
-                meta[_BUILT_AT] = built_at
+                meta[_BUILT_AT] = model.built_at
             else:
                 meta.pop(_BUILT_AT, None)
-            meta[_FACTORS] = factors
-            self._set_popular(popular)
+            meta[_FACTORS] = model.factors
+            self._set_popular(model.popular)
 
     async def factors(self) -> ItemFactors | None:
         value: ItemFactors | None = self.store.table("model_meta").get(_FACTORS)

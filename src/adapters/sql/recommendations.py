@@ -30,6 +30,7 @@ from adapters.sql.mapping import row_mapper
 from adapters.sql.statements import recommendations as sql
 from application.ports.recommendations import (
     CoInteractions,
+    FittedModel,
     Interaction,
     ItemFactors,
     NeighbourTable,
@@ -190,14 +191,10 @@ class SqlNeighbourStore:
         if self.db.is_postgres:
             await executor.run(sql.LOCK_MODEL)
 
-    async def replace(
-        self,
-        neighbours: NeighbourTable,
-        popular: Sequence[PopularScore],
-        built_at: datetime,
-        factors: ItemFactors | None = None,
-    ) -> None:
-        packed = await anyio.to_thread.run_sync(pack_neighbours, neighbours)
+    async def replace(self, model: FittedModel) -> None:
+        built_at = model.built_at
+        packed = await anyio.to_thread.run_sync(pack_neighbours, model.neighbours)
+        factors = model.factors
         packed_factors = await anyio.to_thread.run_sync(pack_factors, factors) if factors is not None else None
         async with self.db.write() as executor:
             await self._lock_model(executor)
@@ -219,7 +216,7 @@ class SqlNeighbourStore:
                     for product_id, blob in batch
                 ]
                 await executor.run_many(sql.INSERT_NEIGHBOURS, rows)
-            await self._write_popular(executor, popular, built_at)
+            await self._write_popular(executor, model.popular, built_at)
 
     async def replace_popular(self, popular: Sequence[PopularScore]) -> None:
         async with self.db.write() as executor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
@@ -100,17 +101,19 @@ class InteractionSource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FittedModel:
+    """What one refresh computed, stored and replaced as a whole."""
+
+    neighbours: NeighbourTable  # each product's neighbours, best first
+    popular: Sequence[PopularScore]
+    built_at: datetime
+    factors: ItemFactors | None = None  # the ALS item vectors; None: the model has none
+
+
 class NeighbourStore(Protocol):
-    async def replace(
-        self,
-        neighbours: NeighbourTable,
-        popular: Sequence[PopularScore],
-        built_at: datetime,
-        factors: ItemFactors | None = None,
-    ) -> None:
-        """Swap in a new model in one transaction: each product's neighbours, best first, the
-        popular items and the ALS item vectors (None: the model has none). Readers see the old
-        model until it commits."""
+    async def replace(self, model: FittedModel) -> None:
+        """Swap in a new model in one transaction; readers see the old one until it commits."""
         ...
 
     async def factors(self) -> ItemFactors | None:

@@ -54,6 +54,7 @@ from application.ports.cache import Cache
 from application.ports.catalog import CatalogQueries
 from application.ports.clock import Clock
 from application.ports.recommendations import (
+    FittedModel,
     Interaction,
     InteractionSource,
     NeighbourStore,
@@ -265,7 +266,7 @@ class RefreshRecommendations:
         )
         table = await anyio.to_thread.run_sync(neighbour_table, neighbours)
         fitted = time.perf_counter()
-        await self.deps.store.replace(table, popular, built_at, factors)
+        await self.deps.store.replace(FittedModel(table, popular, built_at, factors))
         await self.deps.cache.bump(POPULAR_NAMESPACE)
         await self.deps.cache.bump(RECS_NAMESPACE)
         stored = time.perf_counter()
