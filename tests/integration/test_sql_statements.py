@@ -17,6 +17,7 @@ from sqlalchemy.sql.dml import UpdateBase
 
 import adapters.sql.statements as statements_package
 from adapters.sql.executor import PgStatements
+from adapters.sql.statements.common import KeysetPages
 from adapters.sql.statements.products import ListingShape, listing
 from application.views.catalog import ProductSort
 
@@ -28,6 +29,8 @@ def _statements() -> list[tuple[str, Any]]:
         for name, value in vars(module).items():
             if name.startswith("_"):
                 continue
+            if isinstance(value, KeysetPages):  # a list's two statements
+                value = value._asdict()
             values = value.items() if isinstance(value, dict) else [("", value)]
             for key, item in values:
                 if isinstance(item, Executable) and isinstance(item, ClauseElement):

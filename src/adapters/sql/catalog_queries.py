@@ -123,14 +123,7 @@ class SqlCatalogQueries:
         return [(row["sort_key"], _summary(row)) for row in rows]
 
     async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.ReviewView]:
-        rows = await page_rows(
-            self.sql,
-            review_sql.REVIEWS_OF_PRODUCT,
-            review_sql.REVIEWS_OF_PRODUCT_AFTER,
-            after,
-            product_id=product_id,
-            limit=limit,
-        )
+        rows = await page_rows(self.sql, review_sql.REVIEWS_OF_PRODUCT, after, product_id=product_id, limit=limit)
         return [_review(row) for row in rows]
 
     async def review(self, review_id: uuid.UUID) -> views.ReviewView | None:
@@ -138,14 +131,7 @@ class SqlCatalogQueries:
         return _review(row) if row else None
 
     async def favorites(self, user_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.FavoriteView]:
-        rows = await page_rows(
-            self.sql,
-            favorite_sql.FAVORITES_OF_USER,
-            favorite_sql.FAVORITES_OF_USER_AFTER,
-            after,
-            user_id=user_id,
-            limit=limit,
-        )
+        rows = await page_rows(self.sql, favorite_sql.FAVORITES_OF_USER, after, user_id=user_id, limit=limit)
         return [_favorite(row) for row in rows]
 
     async def favorite(self, user_id: uuid.UUID, product_id: uuid.UUID) -> views.FavoriteView | None:

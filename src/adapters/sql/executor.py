@@ -27,6 +27,7 @@ from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from adapters.sql.errors import constraint_of, outages_as_unavailable, translate, unavailable_from
+from adapters.sql.statements.common import KeysetPages
 from adapters.sql.types import Money
 
 # A row read by column name: an asyncpg ``Record`` or a SQLAlchemy ``RowMapping``.
@@ -73,13 +74,13 @@ class DialectAdapter(SqlAdapter):
 
 
 async def page_rows(
-    sql: Executor, first: Executable, resumed: Executable, after: tuple[Any, Any] | None, /, **params: Any
+    sql: Executor, pages: KeysetPages, after: tuple[Any, Any] | None, /, **params: Any
 ) -> Sequence[Row]:
-    """A page of a keyset list (``statements.common.keyset_pages``): ``first`` for the first page,
-    else ``resumed`` after the ``(key, id)`` of the previous page's last row."""
+    """A page of a keyset list: its first page, or the page after the ``(key, id)`` of the
+    previous page's last row."""
     if after is None:
-        return await sql.rows(first, **params)
-    return await sql.rows(resumed, after_key=after[0], after_id=after[1], **params)
+        return await sql.rows(pages.first, **params)
+    return await sql.rows(pages.resumed, after_key=after[0], after_id=after[1], **params)
 
 
 # Types whose values asyncpg already sends and returns as the application wants them (UUID,

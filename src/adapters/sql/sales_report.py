@@ -20,9 +20,7 @@ class SqlSalesLineSource(SqlAdapter):
     ) -> AsyncIterator[list[SalesLine]]:
         period = {"seller_id": seller_id, "start": start, "end": end, "limit": batch_size}
         after: tuple[datetime, uuid.UUID] | None = None
-        while rows := await page_rows(
-            self.sql, order_sql.SALES_OF_PERIOD, order_sql.SALES_OF_PERIOD_AFTER, after, **period
-        ):
+        while rows := await page_rows(self.sql, order_sql.SALES_OF_PERIOD, after, **period):
             yield [_sales_line(row) for row in rows]
             if len(rows) < batch_size:
                 return

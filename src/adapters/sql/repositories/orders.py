@@ -211,9 +211,7 @@ class SqlOrderRepository(DialectAdapter):
         return orders[0] if orders else None
 
     async def list_for_buyer(self, buyer_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[Order]:
-        rows = await page_rows(
-            self.sql, order_sql.ORDERS_OF_BUYER, order_sql.ORDERS_OF_BUYER_AFTER, after, buyer_id=buyer_id, limit=limit
-        )
+        rows = await page_rows(self.sql, order_sql.ORDERS_OF_BUYER, after, buyer_id=buyer_id, limit=limit)
         return await self._with_lines(rows)
 
     async def change_status(
@@ -225,7 +223,5 @@ class SqlOrderRepository(DialectAdapter):
         return changed == 1
 
     async def sales(self, seller_id: uuid.UUID, *, limit: int, after: Keyset | None) -> list[SaleEntry]:
-        rows = await page_rows(
-            self.sql, order_sql.SALES, order_sql.SALES_AFTER, after, seller_id=seller_id, limit=limit
-        )
+        rows = await page_rows(self.sql, order_sql.SALES, after, seller_id=seller_id, limit=limit)
         return [_sale(row) for row in rows]

@@ -42,9 +42,7 @@ class SqlWebhookRepository(SqlAdapter):
     async def list_for_user(
         self, user_id: uuid.UUID, *, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> list[Webhook]:
-        rows = await page_rows(
-            self.sql, sql.WEBHOOKS_OF_USER, sql.WEBHOOKS_OF_USER_AFTER, after, user_id=user_id, limit=limit
-        )
+        rows = await page_rows(self.sql, sql.WEBHOOKS_OF_USER, after, user_id=user_id, limit=limit)
         return [_webhook(row) for row in rows]
 
     async def delete(self, webhook_id: uuid.UUID, user_id: uuid.UUID) -> bool:

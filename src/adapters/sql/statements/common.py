@@ -6,7 +6,7 @@ id list, a rounded average, an advisory lock), a construct here says how each re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BindParameter,
@@ -143,12 +143,18 @@ def before(key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: b
     return tuple_(key, row_id) < bound if descending else tuple_(key, row_id) > bound
 
 
-def keyset_pages(
-    query: Select[Any], key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True
-) -> tuple[Select[Any], Select[Any]]:
+class KeysetPages(NamedTuple):
     """A list read a page at a time, ordered by ``(key, id)``: the statement of its first page and
     the one resuming after ``(:after_key, :after_id)``, both ``LIMIT :limit``
     (``executor.page_rows`` picks one)."""
+
+    first: Select[Any]
+    resumed: Select[Any]
+
+
+def keyset_pages(
+    query: Select[Any], key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True
+) -> KeysetPages:
     order = (key.desc(), row_id.desc()) if descending else (key, row_id)
     first = query.order_by(*order).limit(bindparam("limit"))
-    return first, first.where(before(key, row_id, descending=descending))
+    return KeysetPages(first, first.where(before(key, row_id, descending=descending)))

@@ -27,6 +27,6 @@ _VIEW = (
 FAVORITE_VIEW = _VIEW.where(
     FAVORITES.c.user_id == bindparam("user_id"), FAVORITES.c.product_id == bindparam("product_id")
 )
-FAVORITES_OF_USER, FAVORITES_OF_USER_AFTER = keyset_pages(
+FAVORITES_OF_USER = keyset_pages(
     _VIEW.where(FAVORITES.c.user_id == bindparam("user_id")), FAVORITES.c.created_at, FAVORITES.c.id
 )

@@ -29,7 +29,7 @@ ORDER_OF_BUYER = select(*ORDER_COLUMNS).where(
 ORDER_BY_IDEMPOTENCY_KEY = select(*ORDER_COLUMNS).where(
     ORDERS.c.buyer_id == bindparam("buyer_id"), ORDERS.c.idempotency_key == bindparam("idempotency_key")
 )
-ORDERS_OF_BUYER, ORDERS_OF_BUYER_AFTER = keyset_pages(
+ORDERS_OF_BUYER = keyset_pages(
     select(*ORDER_COLUMNS).where(ORDERS.c.buyer_id == bindparam("buyer_id")), ORDERS.c.created_at, ORDERS.c.id
 )
 # The lines of a page of orders in one statement (never one per order).
@@ -68,7 +68,7 @@ _SALES = (
     .select_from(ORDER_LINES.join(ORDERS, ORDERS.c.id == ORDER_LINES.c.order_id))
     .where(ORDER_LINES.c.seller_id == bindparam("seller_id"))
 )
-SALES, SALES_AFTER = keyset_pages(_SALES, ORDER_LINES.c.created_at, ORDER_LINES.c.id)
+SALES = keyset_pages(_SALES, ORDER_LINES.c.created_at, ORDER_LINES.c.id)
 # The sales report's lines of a period, oldest first, a batch at a time (keyset; the
 # (seller_id, created_at, id) index serves the filter and the order).
 _PERIOD = (
@@ -76,9 +76,7 @@ _PERIOD = (
     ORDER_LINES.c.created_at >= bindparam("start"),
     ORDER_LINES.c.created_at < bindparam("end"),
 )
-SALES_OF_PERIOD, SALES_OF_PERIOD_AFTER = keyset_pages(
-    _SALES.where(*_PERIOD), ORDER_LINES.c.created_at, ORDER_LINES.c.id, descending=False
-)
+SALES_OF_PERIOD = keyset_pages(_SALES.where(*_PERIOD), ORDER_LINES.c.created_at, ORDER_LINES.c.id, descending=False)
 
 PURCHASABLE = select(PRODUCTS.c.id, PRODUCTS.c.seller_id, PRODUCTS.c.name, PRODUCTS.c.price, PRODUCTS.c.stock).where(
     PRODUCTS.c.id == bindparam("product_id"), PRODUCTS.c.withdrawn_at.is_(None)

@@ -38,6 +38,6 @@ _VIEW = select(
     REVIEWS.c.updated_at,
 ).select_from(REVIEWS.join(USERS, USERS.c.id == REVIEWS.c.author_id))
 REVIEW_VIEW = _VIEW.where(REVIEWS.c.id == bindparam("review_id"))
-REVIEWS_OF_PRODUCT, REVIEWS_OF_PRODUCT_AFTER = keyset_pages(
+REVIEWS_OF_PRODUCT = keyset_pages(
     _VIEW.where(REVIEWS.c.product_id == bindparam("product_id")), REVIEWS.c.created_at, REVIEWS.c.id
 )

@@ -18,7 +18,7 @@ INSERT_WEBHOOK = insert(WEBHOOKS)
 WEBHOOK_OF_USER = select(*WEBHOOK_COLUMNS).where(
     WEBHOOKS.c.id == bindparam("webhook_id"), WEBHOOKS.c.user_id == bindparam("user_id")
 )
-WEBHOOKS_OF_USER, WEBHOOKS_OF_USER_AFTER = keyset_pages(
+WEBHOOKS_OF_USER = keyset_pages(
     select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")), WEBHOOKS.c.created_at, WEBHOOKS.c.id
 )
 SUBSCRIBED = select(*WEBHOOK_COLUMNS).where(WEBHOOKS.c.user_id == bindparam("user_id")).order_by(WEBHOOKS.c.id)
