@@ -115,6 +115,8 @@ class SqlCatalogQueries:
     async def products(
         self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[views.SortKey, views.ProductSummary]]:
+        if limit > product_sql.LISTING_CAP:  # the statement reads at most that many rows
+            raise ValueError(f"a page of products has at most {product_sql.LISTING_CAP} rows, not {limit}")
         statement = self.listing(filters, sort, after)
         if statement is None:
             return []

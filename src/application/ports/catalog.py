@@ -143,7 +143,8 @@ class CatalogQueries(Protocol):
     async def products(
         self, filters: views.ProductFilter, sort: views.ProductSort, after: Keyset | None, limit: int
     ) -> list[tuple[views.SortKey, views.ProductSummary]]:
-        """Up to ``limit`` live products after the keyset position, each with its sort key."""
+        """Up to ``limit`` (at most ``PAGE_MAX + 1``) live products after the keyset position, each with
+        its sort key."""
         ...
 
     async def reviews(self, product_id: uuid.UUID, after: Keyset | None, limit: int) -> list[views.ReviewView]:
