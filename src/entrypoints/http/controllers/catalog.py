@@ -74,8 +74,8 @@ class CategoriesController(Controller):
 
     @post("/", operation_id="createCategory", summary="Create a category (admin)")
     async def create_category(self, request: Caller, data: JSONBody[CategoryIn], catalog: Catalog) -> CategoryOut:
-        """The slug comes from the name and is made unique with -2, -3, …; an unknown `parent_id` → 422. Non-admins →
-        403.
+        """The slug comes from the name and is made unique with -2, -3, …; an unknown `parent_id` → 422.
+        Non-admins → 403.
         """
         view = await catalog.create_category.execute(request.user, name=data.name, parent_id=data.parent_id)
         return out(view, CategoryOut)
@@ -190,8 +190,8 @@ class ProductsController(Controller):
     async def update_product(
         self, request: Caller, product_id: FromPath[str], data: JSONBody[ProductPatch], catalog: Catalog
     ) -> Response[ProductOut]:
-        """Partial update: only the given fields change (`category_id: null` makes the product uncategorised). Others
-        → 403, nothing changes.
+        """Partial update: only the given fields change (`category_id: null` makes the product uncategorised).
+        Others → 403, nothing changes.
         """
         view = await catalog.update_product.execute(
             request.user,
