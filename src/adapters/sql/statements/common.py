@@ -143,6 +143,11 @@ def before(key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: b
     return tuple_(key, row_id) < bound if descending else tuple_(key, row_id) > bound
 
 
+def keyset_order(key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True) -> tuple[Any, Any]:
+    """``ORDER BY key, id`` in the direction ``before`` resumes in."""
+    return (key.desc(), row_id.desc()) if descending else (key.asc(), row_id.asc())
+
+
 class KeysetPages(NamedTuple):
     """A list read a page at a time, ordered by ``(key, id)``: the statement of its first page and
     the one resuming after ``(:after_key, :after_id)``, both ``LIMIT :limit``
@@ -155,6 +160,5 @@ class KeysetPages(NamedTuple):
 def keyset_pages(
     query: Select[Any], key: ColumnElement[Any], row_id: ColumnElement[Any], *, descending: bool = True
 ) -> KeysetPages:
-    order = (key.desc(), row_id.desc()) if descending else (key, row_id)
-    first = query.order_by(*order).limit(bindparam("limit"))
+    first = query.order_by(*keyset_order(key, row_id, descending=descending)).limit(bindparam("limit"))
     return KeysetPages(first, first.where(before(key, row_id, descending=descending)))

@@ -24,7 +24,7 @@ from sqlalchemy import (
     update,
 )
 
-from adapters.sql.statements.common import any_of, before, cent_average, columns, typed
+from adapters.sql.statements.common import any_of, before, cent_average, columns, keyset_order, typed
 from adapters.sql.tables import CART_ITEMS, CATEGORIES, PRODUCTS, USERS
 from application.pagination import PAGE_MAX
 from application.views.catalog import ProductSort
@@ -224,17 +224,16 @@ def listing(shape: ListingShape) -> Select[Any]:
         key, descending = _ORDER[shape.sort]
     if shape.after:
         page = page.where(before(key, PRODUCTS.c.id, descending=descending))
-    direction = (key.desc(), PRODUCTS.c.id.desc()) if descending else (key.asc(), PRODUCTS.c.id.asc())
+    direction = keyset_order(key, PRODUCTS.c.id, descending=descending)
     capped = page.add_columns(key.label("sort_key")).order_by(*direction).limit(_CAP).subquery("capped")
-    in_capped = (capped.c.sort_key.desc(), capped.c.id.desc()) if descending else (capped.c.sort_key, capped.c.id)
+    in_capped = keyset_order(capped.c.sort_key, capped.c.id, descending=descending)
     cut = select(capped).order_by(*in_capped).limit(bindparam("limit")).subquery("page")
-    order = (cut.c.sort_key.desc(), cut.c.id.desc()) if descending else (cut.c.sort_key.asc(), cut.c.id.asc())
     return (
         select(cut, *_JOINED)
         .select_from(
             cut.join(USERS, USERS.c.id == cut.c.seller_id).outerjoin(CATEGORIES, CATEGORIES.c.id == cut.c.category_id)
         )
-        .order_by(*order)
+        .order_by(*keyset_order(cut.c.sort_key, cut.c.id, descending=descending))
     )
 
 
